@@ -1,0 +1,100 @@
+"""The card-reader interface every backend implements.
+
+A backend (PC/SC, nfcpy, replay, the in-process virtual chip) gives:
+
+* ``CardConnection``: send a command APDU's bytes, get the response's bytes; says
+  whether extended length works; close.
+* ``ReaderBackend``: list readers, connect to one, and poll for events.
+
+Only modules in this package import pyscard, nfcpy, pyserial or camera APIs. Library
+types (lists of ints, pyscard exceptions) are converted here, once.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+
+
+class CardConnection(abc.ABC):
+    """A connection to one card in one reader."""
+
+    #: the reader's name, as the backend lists it
+    reader: str = ""
+
+    @property
+    @abc.abstractmethod
+    def extended_length(self) -> bool:
+        """True when both reader and card are known to take extended APDUs."""
+
+    @abc.abstractmethod
+    def transmit(self, apdu: bytes) -> bytes:
+        """Send one command APDU, return the response bytes (data + SW1 SW2).
+
+        Raises ``CardRemovedError`` when the card left, ``ReaderError`` for other
+        transport failures. Never returns fewer than 2 bytes without raising."""
+
+    @property
+    def atr(self) -> bytes:
+        return b""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends with nothing to free
+        """Release the card. Safe to call twice."""
+
+    def __enter__(self) -> CardConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EventKind(str, enum.Enum):
+    READER_ATTACHED = "reader_attached"
+    READER_DETACHED = "reader_detached"
+    CARD_INSERTED = "card_inserted"
+    CARD_REMOVED = "card_removed"
+
+
+@dataclass(frozen=True)
+class ReaderEvent:
+    kind: EventKind
+    reader: str
+    atr: bytes = b""
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    name: str
+    card_present: bool
+    atr: bytes = b""
+    backend: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "card_present": self.card_present,
+                "atr": self.atr.hex().upper(), "backend": self.backend, **self.extra}
+
+
+class ReaderBackend(abc.ABC):
+    """A family of readers (all PC/SC readers, all nfcpy devices, ...)."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def list_readers(self) -> list[ReaderInfo]:
+        """Readers attached now, with card presence."""
+
+    @abc.abstractmethod
+    def connect(self, reader: str) -> CardConnection:
+        """Connect to the card in ``reader``. ``NoReaderError`` for an unknown name,
+        ``NoCardError`` when the reader is empty."""
+
+    @abc.abstractmethod
+    def wait_for_events(self, timeout: float) -> list[ReaderEvent]:
+        """Block up to ``timeout`` seconds; return what changed since the last call
+        (readers attached/detached, cards inserted/removed). The first call reports
+        what is present as attached/inserted."""
+
+    def close(self) -> None:  # noqa: B027
+        """Free backend resources."""
