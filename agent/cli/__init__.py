@@ -1,0 +1,110 @@
+"""The ``idagent`` command line.
+
+Each area registers its own subcommands (``agent.cli.<area>.register``); this module
+builds the root parser, loads the config, sets up logging and turns errors into the
+documented exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from agent import __version__
+from agent.errors import IdAgentError
+
+logger = logging.getLogger(__name__)
+
+#: the area modules, in the order their subcommands appear in --help
+AREAS = ("readers", "read", "qr", "trust", "bhyt", "outbox", "run", "sim", "doctor")
+
+EXIT_CODES = """\
+exit codes:
+  0  success (for read: read and verified)
+  1  unexpected error (a bug: please report it with the log)
+  2  card read, but NOT verified (see the verification reasons)
+  3  usage or configuration error
+  4  no reader, no card, or pcscd not running
+  5  access denied: wrong CAN or MRZ data
+  6  read failed: card removed, protocol or secure-messaging error
+  7  upstream service error (BHYT gateway, dossier intake)
+  8  QR code not decoded
+
+environment: IDAGENT_CONFIG=file, IDAGENT_<SECTION>__<KEY>=value overrides a config key.
+"""
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    """Give every (sub)parser a --json flag that does not reset the root's value."""
+    if not any("--json" in a.option_strings for a in parser._actions):
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                            help="print machine-readable JSON")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_json(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="idagent",
+        description="Reads Vietnamese chip ID cards (CCCD) and their QR codes into a verified "
+                    "identity for reception desks.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"idagent {__version__}")
+    parser.add_argument("--config", metavar="PATH", help="config file (TOML); default: $IDAGENT_CONFIG or built-in defaults")
+    parser.add_argument("--json", action="store_true", default=False, help="print machine-readable JSON")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for area in AREAS:
+        module = importlib.import_module(f"agent.cli.{area}")
+        module.register(sub)
+    _add_json(parser)
+    return parser
+
+
+def _print_error(err: IdAgentError, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": err.to_dict()}, ensure_ascii=False), file=sys.stdout)
+    else:
+        print(f"error: {err.message}", file=sys.stderr)
+        print(f"hint: {err.hint}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 3
+    from agent.config import load_config
+    from agent.logs import setup_logging
+
+    try:
+        config = load_config(args.config)
+    except IdAgentError as err:
+        _print_error(err, args.json)
+        return 3
+    level = config.agent.log_level
+    if args.verbose:
+        level = "DEBUG" if args.verbose > 1 else "INFO"
+    elif args.command not in ("run", "sim"):
+        # one-shot commands print their result; the log only carries warnings
+        level = "WARNING" if level in ("DEBUG", "INFO") else level
+    setup_logging(level, config.agent.log_format)
+    try:
+        return int(args.handler(args, config))
+    except IdAgentError as err:
+        logger.debug("command failed: %s", err.code)
+        _print_error(err, args.json)
+        return int(getattr(err, "exit_code", 1))
+    except KeyboardInterrupt:
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())

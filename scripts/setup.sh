@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what idagent needs on Debian 12: system packages, a virtual environment
+# in .venv, and the package itself (editable) with its test extras.
+# Idempotent: run it again and it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# pcscd + vsmartcard-vpcd: the real PC/SC daemon and the virtual reader driver for the
+# built-in virtual card; swig + libpcsclite-dev + gcc: pyscard builds from source;
+# libzbar0: pyzbar; chromium: the browser tests; python3-venv: the virtual environment.
+DEB_PACKAGES="pcscd vsmartcard-vpcd pcsc-tools swig libpcsclite-dev libzbar0 gcc python3-dev python3-venv chromium libglib2.0-0"
+missing=""
+for p in $DEB_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing Debian packages:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.idagent-installed
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
