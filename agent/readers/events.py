@@ -1,0 +1,68 @@
+"""Turning two snapshots of reader state into ``ReaderEvent``s.
+
+Every backend polls or waits in its own way (PC/SC status change, nfcpy sense loop,
+in-process slots) but reports changes the same way: compare what it saw last time with
+what it sees now. ``generation`` counts card insertions so that a card taken off and
+put back between two looks still yields removed + inserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agent.errors import ConfigError
+from agent.readers.atr import atr_says_extended_length
+from agent.readers.base import EventKind, ReaderEvent
+from agent.readers.errors import ResponseTooShortError
+
+EXTENDED_LENGTH_OPTIONS = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class SlotState:
+    card_present: bool
+    atr: bytes = b""
+    generation: int = 0
+
+
+def diff_states(old: Mapping[str, SlotState], new: Mapping[str, SlotState]) -> list[ReaderEvent]:
+    """Events leading from ``old`` to ``new``: attachments first, then card removals,
+    insertions, and detachments last (a detached reader's card is removed first)."""
+    events: list[ReaderEvent] = []
+    for name in new:
+        if name not in old:
+            events.append(ReaderEvent(EventKind.READER_ATTACHED, name))
+    for name, before in old.items():
+        after = new.get(name)
+        if before.card_present and (after is None or not after.card_present or after.generation != before.generation):
+            events.append(ReaderEvent(EventKind.CARD_REMOVED, name, before.atr))
+    for name, after in new.items():
+        before = old.get(name)
+        if after.card_present and (before is None or not before.card_present or after.generation != before.generation):
+            events.append(ReaderEvent(EventKind.CARD_INSERTED, name, after.atr))
+    for name in old:
+        if name not in new:
+            events.append(ReaderEvent(EventKind.READER_DETACHED, name))
+    return events
+
+
+def check_response(raw: bytes, reader: str) -> bytes:
+    """Enforce the ``CardConnection.transmit`` contract: at least SW1 SW2."""
+    if len(raw) < 2:
+        raise ResponseTooShortError(
+            f"reader {reader!r} returned a {len(raw)}-byte response; every response ends with a 2-byte status word"
+        )
+    return bytes(raw)
+
+
+def resolve_extended_length(option: str, atr: bytes) -> bool:
+    """``extended_length`` config: "on"/"off" force it, "auto" reads the ATR's card
+    capabilities (see agent.readers.atr.atr_says_extended_length)."""
+    if option not in EXTENDED_LENGTH_OPTIONS:
+        raise ConfigError(f"readers.extended_length must be 'auto', 'on' or 'off', not {option!r}")
+    if option == "on":
+        return True
+    if option == "off":
+        return False
+    return atr_says_extended_length(atr)

@@ -1,0 +1,334 @@
+"""PC/SC readers through pyscard (pcsc-lite's pcscd on Linux).
+
+The only module that imports pyscard. It uses pyscard's thin ``smartcard.scard``
+layer so that every PC/SC return code is seen and mapped to one typed error here;
+lists of ints become bytes once, in this module.
+
+Threads: pcsc-lite serialises calls per context, so the event monitor
+(``wait_for_events``, which blocks in SCardGetStatusChange) has its own context and
+does not hold up ``connect``/``transmit`` made from another thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from agent.errors import CardRemovedError, NoCardError, NoReaderError, PcscUnavailableError, ReaderError
+from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo
+from agent.readers.errors import ReaderGoneError
+from agent.readers.events import SlotState, check_response, diff_states, resolve_extended_length
+
+logger = logging.getLogger(__name__)
+
+PCSCD_SOCKET = "/run/pcscd/pcscd.comm"
+#: pseudo-reader whose state changes when readers appear or disappear (PC/SC part 5;
+#: pcsc-lite keeps the reader count in the high word of its event state)
+PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
+#: SCardStatus card state bit (pcsc-lite pcsclite.h); pyscard does not export this set
+SCARD_STATUS_PRESENT = 0x0004
+PCSCD_FIX = "start it with 'sudo systemctl start pcscd.socket' (install: sudo apt install pcscd)"
+
+
+def _scard() -> Any:
+    """pyscard's low-level module, imported on first use so that a machine without
+    libpcsclite can still import this package (and be told what is missing)."""
+    try:
+        from smartcard import scard
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise PcscUnavailableError(f"pyscard is not usable: {exc}",
+                                   hint="Install libpcsclite1 and pyscard (scripts/setup.sh does both).") from exc
+    return scard
+
+
+def _code(hresult: int) -> int:
+    """pyscard returns PC/SC codes as signed or unsigned ints depending on the build."""
+    return hresult & 0xFFFFFFFF
+
+
+def _message(hresult: int) -> str:
+    try:
+        return str(_scard().SCardGetErrorMessage(hresult))
+    except Exception:  # noqa: BLE001 - only decoration of an error we already report
+        return f"PC/SC error 0x{_code(hresult):08X}"
+
+
+class PcscError(ReaderError):
+    """A PC/SC failure that has no more specific meaning; keeps the return code."""
+
+    code = "pcsc"
+
+    def __init__(self, message: str, hresult: int, **kw: Any) -> None:
+        super().__init__(f"{message}: {_message(hresult)} (0x{_code(hresult):08X})", **kw)
+        self.hresult = _code(hresult)
+
+
+def map_error(hresult: int, what: str, reader: str = "", readers: Iterable[str] = ()) -> ReaderError:
+    """The typed error for a PC/SC return code. ``what`` says what we were doing."""
+    s = _scard()
+    code = _code(hresult)
+    where = f" on {reader!r}" if reader else ""
+    if code in (_code(s.SCARD_E_NO_SERVICE), _code(s.SCARD_E_SERVICE_STOPPED)):
+        return PcscUnavailableError(f"{what}: the PC/SC daemon (pcscd) is not running")
+    if code in (_code(s.SCARD_W_REMOVED_CARD), _code(s.SCARD_W_RESET_CARD)):
+        return CardRemovedError(f"{what}{where}: the card was removed or reset")
+    if code == _code(s.SCARD_E_NO_SMARTCARD):
+        return NoCardError(f"{what}: no card on reader {reader!r}")
+    if code in (_code(s.SCARD_E_UNKNOWN_READER), _code(s.SCARD_E_NO_READERS_AVAILABLE)):
+        names = ", ".join(readers) or "none"
+        return NoReaderError(f"{what}: no reader named {reader!r}; readers: {names}")
+    if code == _code(s.SCARD_E_READER_UNAVAILABLE):
+        return ReaderGoneError(f"{what}: reader {reader!r} is no longer available (unplugged?)")
+    if code == _code(s.SCARD_E_SHARING_VIOLATION):
+        return PcscError(f"{what}{where}: another program holds the card", hresult,
+                         hint="Close the other smart-card program (e.g. a browser or pcsc_scan) and try again.")
+    if code in (_code(s.SCARD_W_UNRESPONSIVE_CARD), _code(s.SCARD_W_UNPOWERED_CARD)):
+        return PcscError(f"{what}{where}: the card does not answer", hresult,
+                         hint="Lay the card flat on the reader, or try another card.")
+    return PcscError(f"{what}{where}", hresult)
+
+
+class PcscBackend(ReaderBackend):
+    name = "pcsc"
+
+    def __init__(self, *, extended_length: str = "auto", include: Sequence[str] = (), exclude: Sequence[str] = (),
+                 disposition: str = "reset") -> None:
+        resolve_extended_length(extended_length, b"")  # validates the option
+        self.extended_length_option = extended_length
+        self.include = tuple(include)
+        self.exclude = tuple(exclude)
+        if disposition not in ("reset", "leave"):
+            raise ValueError("disposition must be 'reset' or 'leave'")
+        self.disposition = disposition
+        self._lock = threading.Lock()
+        self._ctx: int | None = None
+        self._event_ctx: int | None = None
+        self._reported: dict[str, SlotState] | None = None
+        self._raw: dict[str, int] = {}
+
+    # -- contexts --
+    def _establish(self) -> int:
+        s = _scard()
+        hresult, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
+        if hresult != s.SCARD_S_SUCCESS:
+            raise map_error(hresult, "connecting to pcscd")
+        return int(ctx)
+
+    def _context(self) -> int:
+        if self._ctx is None or not self._valid(self._ctx):
+            self._ctx = self._establish()
+        return self._ctx
+
+    def _events_context(self) -> int:
+        if self._event_ctx is None or not self._valid(self._event_ctx):
+            self._event_ctx = self._establish()
+        return self._event_ctx
+
+    @staticmethod
+    def _valid(ctx: int) -> bool:
+        """False once pcscd restarted under us (the context died with it)."""
+        s = _scard()
+        return bool(s.SCardIsValidContext(ctx) == s.SCARD_S_SUCCESS)
+
+    def _names(self, ctx: int) -> list[str]:
+        s = _scard()
+        hresult, names = s.SCardListReaders(ctx, [])
+        if _code(hresult) in (_code(s.SCARD_E_NO_READERS_AVAILABLE),):
+            return []
+        if hresult != s.SCARD_S_SUCCESS:
+            raise map_error(hresult, "listing readers")
+        return [n for n in names if self._wanted(n)]
+
+    def _wanted(self, name: str) -> bool:
+        if self.include and not any(part in name for part in self.include):
+            return False
+        return not any(part in name for part in self.exclude)
+
+    def _snapshot(self, ctx: int) -> dict[str, tuple[int, bytes]]:
+        """Each reader's raw event state and ATR, right now."""
+        s = _scard()
+        names = self._names(ctx)
+        if not names:
+            return {}
+        hresult, states = s.SCardGetStatusChange(ctx, 0, [(n, s.SCARD_STATE_UNAWARE) for n in names])
+        if _code(hresult) == _code(s.SCARD_E_UNKNOWN_READER):
+            return self._snapshot(ctx)  # a reader left between the two calls: look again
+        if hresult != s.SCARD_S_SUCCESS and _code(hresult) != _code(s.SCARD_E_TIMEOUT):
+            raise map_error(hresult, "reading reader states")
+        return {name: (int(state), bytes(atr or b"")) for name, state, atr in states}
+
+    @staticmethod
+    def _slot(state: int, atr: bytes) -> SlotState:
+        s = _scard()
+        present = bool(state & s.SCARD_STATE_PRESENT) and not state & s.SCARD_STATE_MUTE
+        # pcsc-lite counts card insertions/removals in the high word of the event state
+        return SlotState(present, atr if present else b"", (state >> 16) & 0xFFFF)
+
+    # -- ReaderBackend --
+    def list_readers(self) -> list[ReaderInfo]:
+        with self._lock:
+            snapshot = self._snapshot(self._context())
+        return [ReaderInfo(name, self._slot(state, atr).card_present, self._slot(state, atr).atr, self.name)
+                for name, (state, atr) in snapshot.items()]
+
+    def connect(self, reader: str) -> PcscConnection:
+        s = _scard()
+        with self._lock:
+            ctx = self._context()
+            names = self._names(ctx)
+            if reader not in names:
+                raise NoReaderError(f"no reader named {reader!r}; readers: {', '.join(names) or 'none'}")
+            # T=1 first: it carries case-4 APDUs without the T=0 GET RESPONSE dance
+            hresult, hcard, protocol = s.SCardConnect(ctx, reader, s.SCARD_SHARE_SHARED, s.SCARD_PROTOCOL_T1)
+            if _code(hresult) == _code(s.SCARD_E_PROTO_MISMATCH):
+                hresult, hcard, protocol = s.SCardConnect(ctx, reader, s.SCARD_SHARE_SHARED,
+                                                          s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1)
+            if hresult != s.SCARD_S_SUCCESS:
+                raise map_error(hresult, "connecting to the card", reader, names)
+            hresult, _name, _state, _proto, atr = s.SCardStatus(hcard)
+            if hresult != s.SCARD_S_SUCCESS:
+                s.SCardDisconnect(hcard, s.SCARD_LEAVE_CARD)
+                raise map_error(hresult, "reading the card status", reader, names)
+        atr_bytes = bytes(atr)
+        extended = resolve_extended_length(self.extended_length_option, atr_bytes)
+        logger.info("connected to %s (T=%d, extended length %s)", reader,
+                    0 if protocol == s.SCARD_PROTOCOL_T0 else 1, extended)
+        return PcscConnection(self, int(hcard), reader, int(protocol), atr_bytes, extended)
+
+    def wait_for_events(self, timeout: float) -> list[ReaderEvent]:
+        """Block in SCardGetStatusChange on every reader plus the PnP pseudo-reader
+        until something changes (or ``timeout``), then diff a fresh snapshot against
+        what was last reported."""
+        s = _scard()
+        ctx = self._events_context()
+        if self._reported is None:
+            return self._report(ctx, {})
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            hresult = self._block(ctx, remaining)
+            if _code(hresult) == _code(s.SCARD_E_CANCELLED):
+                return []
+            if hresult != s.SCARD_S_SUCCESS and _code(hresult) not in (
+                    _code(s.SCARD_E_TIMEOUT), _code(s.SCARD_E_UNKNOWN_READER)):
+                raise map_error(hresult, "waiting for reader events")
+            events = self._report(ctx, self._reported)
+            if events or remaining <= 0 or _code(hresult) == _code(s.SCARD_E_TIMEOUT):
+                return events
+
+    def _block(self, ctx: int, timeout: float) -> int:
+        s = _scard()
+        states = [(name, state & ~s.SCARD_STATE_CHANGED) for name, state in self._raw.items()]
+        # the reader count we know goes in the high word: pcsc-lite answers at once when
+        # it differs, so a reader attached since our snapshot is not missed
+        states.append((PNP_NOTIFICATION, len(self._raw) << 16))
+        hresult, _result = s.SCardGetStatusChange(ctx, int(timeout * 1000), states)
+        return int(hresult)
+
+    def _report(self, ctx: int, previous: dict[str, SlotState]) -> list[ReaderEvent]:
+        snapshot = self._snapshot(ctx)
+        self._raw = {name: state for name, (state, _atr) in snapshot.items()}
+        current = {name: self._slot(state, atr) for name, (state, atr) in snapshot.items()}
+        self._reported = current
+        return diff_states(previous, current)
+
+    def cancel(self) -> None:
+        """Wake a thread blocked in ``wait_for_events`` (it returns no events)."""
+        if self._event_ctx is not None:
+            _scard().SCardCancel(self._event_ctx)
+
+    def close(self) -> None:
+        s = _scard()
+        self.cancel()
+        for ctx in (self._ctx, self._event_ctx):
+            if ctx is not None:
+                s.SCardReleaseContext(ctx)
+        self._ctx = self._event_ctx = None
+
+
+class PcscConnection(CardConnection):
+    def __init__(self, backend: PcscBackend, hcard: int, reader: str, protocol: int, atr: bytes,
+                 extended: bool) -> None:
+        self.backend = backend
+        self.hcard: int | None = hcard
+        self.reader = reader
+        self.protocol = protocol
+        self._atr = atr
+        self._extended = extended
+
+    @property
+    def extended_length(self) -> bool:
+        return self._extended
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        s = _scard()
+        if self.hcard is None:
+            raise ReaderError(f"connection to {self.reader!r} is closed")
+        hresult, response = s.SCardTransmit(self.hcard, self.protocol, list(apdu))
+        if hresult != s.SCARD_S_SUCCESS:
+            raise self._classify(hresult)
+        return check_response(bytes(response), self.reader)
+
+    def _classify(self, hresult: int) -> ReaderError:
+        """A failed transmit: a card pulled mid-command often shows up as a generic
+        transport error (vpcd: SCARD_E_NOT_TRANSACTED), so ask pcscd what became of it."""
+        s = _scard()
+        error = map_error(hresult, "sending a command", self.reader)
+        if not isinstance(error, PcscError) or self.hcard is None:
+            return error
+        status, _name, state, _proto, _atr = s.SCardStatus(self.hcard)
+        if _code(status) == _code(s.SCARD_E_READER_UNAVAILABLE):
+            return ReaderGoneError(f"sending a command: reader {self.reader!r} was unplugged")
+        if status != s.SCARD_S_SUCCESS or not state & SCARD_STATUS_PRESENT:
+            return CardRemovedError(f"sending a command on {self.reader!r}: the card left the reader")
+        return error
+
+    def close(self) -> None:
+        if self.hcard is None:
+            return
+        s = _scard()
+        how = s.SCARD_RESET_CARD if self.backend.disposition == "reset" else s.SCARD_LEAVE_CARD
+        hcard, self.hcard = self.hcard, None
+        s.SCardDisconnect(hcard, how)
+
+
+def pcscd_answers() -> bool:
+    """True when a pcscd accepts a PC/SC context right now."""
+    try:
+        s = _scard()
+    except PcscUnavailableError:
+        return False
+    hresult, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
+    if hresult != s.SCARD_S_SUCCESS:
+        return False
+    s.SCardReleaseContext(ctx)
+    return True
+
+
+def pcscd_status() -> tuple[bool, str]:
+    """For ``idagent doctor``: is the PC/SC daemon there, and if not, how to fix it."""
+    try:
+        s = _scard()
+    except PcscUnavailableError as exc:
+        return False, f"{exc.message}; {exc.hint}"
+    socket_there = os.path.exists(PCSCD_SOCKET)
+    hresult, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
+    if hresult != s.SCARD_S_SUCCESS:
+        if not socket_there:
+            return False, f"pcscd is not running (no socket {PCSCD_SOCKET}); {PCSCD_FIX}"
+        return False, (f"pcscd socket {PCSCD_SOCKET} exists but the daemon does not answer "
+                       f"({_message(hresult)}); restart it: sudo systemctl restart pcscd")
+    try:
+        hresult, names = s.SCardListReaders(ctx, [])
+        count = len(names) if hresult == s.SCARD_S_SUCCESS else 0
+    finally:
+        s.SCardReleaseContext(ctx)
+    return True, f"pcscd is running ({count} reader(s) attached)"

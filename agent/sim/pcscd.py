@@ -1,0 +1,201 @@
+"""Start pcscd (with the vpcd driver) when it is not running, and stop only what we
+started: for tests, the demo and ``idagent sim``.
+
+Several processes may want pcscd at once (two test runs, the demo and a test run). A
+lease file records who uses a pcscd that one of us started; the last user to leave
+stops it. A pcscd that was already running (systemd's) is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import PcscUnavailableError
+from agent.readers.pcsc import PCSCD_SOCKET, pcscd_answers
+
+logger = logging.getLogger(__name__)
+
+VPCD_CONFIG = Path("/etc/reader.conf.d/vpcd")
+STATE_DIR = Path(tempfile.gettempdir())
+LOCK_FILE = STATE_DIR / "idagent-pcscd.lock"
+LEASE_FILE = STATE_DIR / "idagent-pcscd.json"
+LOG_FILE = STATE_DIR / "idagent-pcscd.log"
+
+
+@dataclass(frozen=True)
+class PcscdHandle:
+    #: True when this context (or another idagent process) started the daemon
+    managed: bool
+    pid: int | None
+
+
+def pcscd_binary() -> str | None:
+    return shutil.which("pcscd") or next((p for p in ("/usr/sbin/pcscd", "/sbin/pcscd") if os.access(p, os.X_OK)), None)
+
+
+def missing_prerequisites() -> list[str]:
+    """What is missing to run pcscd with the virtual reader (empty when all is there)."""
+    missing = []
+    if pcscd_binary() is None:
+        missing.append("pcscd (apt install pcscd)")
+    if not VPCD_CONFIG.exists():
+        missing.append(f"{VPCD_CONFIG} (apt install vsmartcard-vpcd)")
+    return missing
+
+
+@contextlib.contextmanager
+def ensure_pcscd(timeout: float = 10.0) -> Iterator[PcscdHandle]:
+    """Make sure a pcscd answers on its socket for the duration of the block."""
+    token = f"{os.getpid()}:{uuid.uuid4().hex}"
+    with _locked() as state:
+        handle = _join(state, token, timeout)
+    try:
+        yield handle
+    finally:
+        with _locked() as state:
+            _leave(state, token)
+
+
+# --- lease bookkeeping (all under the lock file) ---------------------------------------------------
+
+@contextlib.contextmanager
+def _locked() -> Iterator[dict[str, object]]:
+    with open(LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            state = _load()
+            yield state
+            _save(state)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _load() -> dict[str, object]:
+    try:
+        data = json.loads(LEASE_FILE.read_text())
+    except (OSError, ValueError):
+        data = {}
+    users = [u for u in data.get("users", []) if isinstance(u, str) and _alive(int(u.split(":")[0]))]
+    owner = data.get("pid")
+    if not (isinstance(owner, int) and _is_pcscd(owner)):
+        owner = None
+    return {"pid": owner, "users": users}
+
+
+def _save(state: dict[str, object]) -> None:
+    tmp = LEASE_FILE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    tmp.replace(LEASE_FILE)
+
+
+def _join(state: dict[str, object], token: str, timeout: float) -> PcscdHandle:
+    users = state["users"]
+    assert isinstance(users, list)
+    if pcscd_answers():
+        users.append(token)
+        pid = state["pid"]
+        return PcscdHandle(managed=pid is not None, pid=pid if isinstance(pid, int) else None)
+    pid = _start(timeout)
+    state["pid"] = pid
+    users.append(token)
+    return PcscdHandle(managed=True, pid=pid)
+
+
+def _leave(state: dict[str, object], token: str) -> None:
+    users = state["users"]
+    assert isinstance(users, list)
+    if token in users:
+        users.remove(token)
+    pid = state["pid"]
+    if not users and isinstance(pid, int):
+        _stop(pid)
+        state["pid"] = None
+
+
+# --- process control -------------------------------------------------------------------------------
+
+def _start(timeout: float) -> int:
+    binary = pcscd_binary()
+    if binary is None:
+        raise PcscUnavailableError("pcscd is not installed", hint="Install it: sudo apt install pcscd")
+    _remove_stale_socket()
+    with open(LOG_FILE, "ab") as log:
+        # its own session: a Ctrl-C in a test run must not kill the daemon under other users
+        proc = subprocess.Popen([binary, "--foreground"], stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise PcscUnavailableError(
+                f"pcscd exited at start with status {proc.returncode} (log: {LOG_FILE})",
+                hint="Another pcscd may be starting; run 'idagent doctor'.")
+        if pcscd_answers():
+            logger.info("started pcscd (pid %d)", proc.pid)
+            return proc.pid
+        time.sleep(0.05)
+    _stop(proc.pid)
+    raise PcscUnavailableError(f"pcscd did not answer within {timeout:.0f} s (log: {LOG_FILE})")
+
+
+def _remove_stale_socket() -> None:
+    """pcscd refuses to start over a socket left by a killed daemon with no pid file."""
+    socket_path = Path(PCSCD_SOCKET)
+    if socket_path.exists() and not pcscd_answers():
+        with contextlib.suppress(OSError):
+            socket_path.unlink()
+            logger.info("removed stale %s", socket_path)
+
+
+def _stop(pid: int, timeout: float = 5.0) -> None:
+    if not _is_pcscd(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        _reap(pid)
+        time.sleep(0.02)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    _reap(pid)  # our own child: collect it so no zombie is left behind
+    logger.info("stopped pcscd (pid %d)", pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _proc_stat(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False
+    # field 3, after the parenthesised command name: Z = zombie, X = dead
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+
+
+def _is_pcscd(pid: int) -> bool:
+    stat = _proc_stat(pid)
+    return stat is not None and "(pcscd)" in stat and _alive(pid)
