@@ -1,0 +1,111 @@
+"""ICAO CSCA master lists (9303-12 §9): a CMS SignedData whose content is
+``CscaMasterList ::= SEQUENCE { version INTEGER, certList SET OF Certificate }``,
+signed by a Master List Signer whose certificate is issued by a CSCA in the list.
+
+``read_master_list`` checks the signature (signed attributes, message digest) and
+that the signer chains to a CSCA contained in the list, then returns the CSCAs.
+That proves the list is intact and self-consistent; whether to trust the country that
+signed it is the operator's decision (they chose the file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from asn1crypto import cms, core, x509
+
+from agent.errors import IdAgentError, ParseError
+from agent.icao import certs
+from agent.icao.certs import SignatureError
+from agent.icao.pa import check_signed_data, find_signer_cert, signing_time_of
+from agent.icao.sod import certificates_of, econtent_bytes, only_signer, parse_signed_data
+
+#: 9303-12 §9: id-icao-cscaMasterList
+OID_CSCA_MASTER_LIST = "2.23.136.1.1.2"
+SOURCE = "master list"
+
+
+class CertificateSet(core.SetOf):
+    _child_spec = x509.Certificate
+
+
+class CscaMasterList(core.Sequence):
+    _fields = [("version", core.Integer), ("cert_list", CertificateSet)]
+
+
+class MasterListError(IdAgentError):
+    """A master list whose signature or signer chain does not verify: nothing is imported."""
+
+    code = "master_list"
+    exit_code = 3
+    hint = "Download the master list again from its publisher; do not import a list whose signature fails."
+
+
+@dataclass(frozen=True)
+class MasterList:
+    certificates: tuple[x509.Certificate, ...] = field(repr=False)
+    signer_subject: str
+    signer_country: str
+    signed_by: str
+    signing_time: dt.datetime | None = None
+
+
+def build_master_list_content(certificate_ders: Iterable[bytes]) -> bytes:
+    """The DER CscaMasterList (version 0) holding these certificates."""
+    return CscaMasterList({"version": 0,
+                           "cert_list": [x509.Certificate.load(d) for d in certificate_ders]}).dump()
+
+
+def _parse(raw: bytes) -> tuple[list[x509.Certificate], tuple[cms.SignedData, cms.SignerInfo], str, bytes]:
+    signed = parse_signed_data(raw, SOURCE)
+    signer = only_signer(signed, SOURCE)
+    content_type, econtent = econtent_bytes(signed, SOURCE)
+    if content_type != OID_CSCA_MASTER_LIST:
+        raise ParseError(f"content type {content_type} is not a CSCA master list", source=SOURCE)
+    try:
+        listing = CscaMasterList.load(econtent, strict=True)
+        members = list(listing["cert_list"])
+        for member in members:
+            member.native  # noqa: B018 - a corrupt member is a parse error now
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ParseError(f"malformed CscaMasterList: {exc}", source=SOURCE) from exc
+    return members, (signed, signer), content_type, econtent
+
+
+def read_master_list(raw: bytes) -> MasterList:
+    """Parse and verify a master list. Raises ``ParseError`` (malformed) or
+    ``MasterListError`` (signature or signer chain fails)."""
+    members, (signed, signer), content_type, econtent = _parse(raw)
+    carried = certificates_of(signed)
+    signer_cert = find_signer_cert(signer, carried) or find_signer_cert(signer, tuple(members))
+    if signer_cert is None:
+        raise MasterListError("the master list does not carry its signer's certificate")
+    try:
+        check_signed_data(signer, content_type, econtent, signer_cert)
+    except SignatureError as exc:
+        raise MasterListError(f"the master list signature does not verify: {exc}") from exc
+    issuer = _issuer_in(signer_cert, members)
+    if issuer is None:
+        raise MasterListError(
+            f"the master list signer {certs.subject_text(signer_cert)} is not issued by any CSCA in the list")
+    signing_time = signing_time_of(signer)
+    return MasterList(tuple(members), certs.subject_text(signer_cert), certs.country(signer_cert.subject),
+                      certs.subject_text(issuer), signing_time)
+
+
+def _issuer_in(cert: x509.Certificate, members: list[x509.Certificate]) -> x509.Certificate | None:
+    if certs.is_self_signed(cert) and cert in members:
+        return cert
+    for candidate in members:
+        if candidate.subject != cert.issuer:
+            continue
+        try:
+            certs.verify_issued_by(cert, candidate)
+        except SignatureError:
+            continue
+        return candidate
+    return None
+
+

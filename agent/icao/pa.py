@@ -1,0 +1,297 @@
+"""Passive authentication (9303-11 §5.1, 9303-12 §7): are the data groups read the
+ones the issuer signed, and is the signer trusted?
+
+1. every data group read hashes to the value in EF.SOD's LDSSecurityObject;
+2. the SignerInfo's signed attributes hold the right content type and the hash of the
+   LDSSecurityObject, and the Document Signer (DSC) key signed them;
+3. the DSC chains to a CSCA of the trust store (directly, or through a CSCA link
+   certificate), every certificate valid at signing time, the issuer a CA allowed to
+   sign certificates, the DSC not on the CSCA's CRL.
+
+The result never raises on a forged card: it says which check failed and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from asn1crypto import cms, x509
+
+from agent.errors import ParseError
+from agent.icao import certs
+from agent.icao.certs import SignatureError
+from agent.icao.checks import CheckResult, Status
+from agent.icao.sod import Sod, parse_sod
+from agent.icao.trust import TrustStore
+
+logger = logging.getLogger(__name__)
+
+#: a chain longer than this (DSC, link certificates …, root) is refused
+MAX_CHAIN = 5
+_DG_KEY = re.compile(r"^(?:EF\.)?DG(\d{1,2})$", re.I)
+_SOD_KEYS = ("SOD", "EF.SOD")
+
+
+def dg_number(key: str | int) -> int | None:
+    """``"DG2"``, ``"EF.DG2"``, ``"dg2"`` or ``2`` → 2; anything else → None."""
+    if isinstance(key, int):
+        return key if 1 <= key <= 16 else None
+    match = _DG_KEY.match(key)
+    if not match:
+        return None
+    number = int(match.group(1))
+    return number if 1 <= number <= 16 else None
+
+
+def split_files(files: Mapping[str | int, bytes]) -> tuple[bytes | None, dict[int, bytes]]:
+    """(EF.SOD bytes or None, {DG number: bytes}) from a read's file map."""
+    sod = None
+    groups: dict[int, bytes] = {}
+    for key, value in files.items():
+        if isinstance(key, str) and key.upper() in _SOD_KEYS:
+            sod = value
+            continue
+        number = dg_number(key)
+        if number is not None:
+            groups[number] = value
+    return sod, groups
+
+
+@dataclass(frozen=True)
+class PassiveResult:
+    """The check result plus what later checks need: the parsed SOD and which data
+    groups are proven (CA and AA keys only count if DG14/DG15 are)."""
+
+    check: CheckResult
+    sod: Sod | None = None
+    verified_dgs: frozenset[int] = field(default_factory=frozenset)
+
+
+class _Failure(Exception):
+    def __init__(self, status: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def passive_authentication(files: Mapping[str | int, bytes], store: TrustStore, *,
+                           now: dt.datetime | None = None, check_crl: bool = True) -> PassiveResult:
+    """Run passive authentication over a read's files (keys ``"SOD"`` and ``"DG1"`` …
+    ``"DG16"``, or ints for data groups). ``now`` defaults to the current UTC time."""
+    now = certs.aware(now or dt.datetime.now(dt.UTC))
+    raw_sod, groups = split_files(files)
+    if raw_sod is None:
+        return PassiveResult(CheckResult.not_checked("EF.SOD was not read: the data cannot be verified"))
+    try:
+        sod = parse_sod(raw_sod)
+    except ParseError as exc:
+        return PassiveResult(CheckResult(Status.ERROR, f"EF.SOD is malformed ({exc.message}); the data is unverified"))
+    mismatched, unlisted, matched = _compare_hashes(sod, groups)
+    if mismatched or unlisted:
+        reason = "; ".join(
+            [f"DG{n} does not match its hash in EF.SOD (altered after signing)" for n in mismatched]
+            + [f"DG{n} was read but EF.SOD lists no hash for it" for n in unlisted])
+        return PassiveResult(CheckResult(Status.INVALID, reason, details={"mismatched_dgs": mismatched}), sod)
+    notes: list[str] = []
+    details: dict[str, object] = {"hash_algorithm": sod.hash_algorithm, "data_groups": matched}
+    try:
+        dsc = _check_signature(sod)
+        details["document_signer"] = certs.subject_text(dsc)
+        signing_time = signing_time_of(sod.signer_info)
+        if signing_time is not None:
+            details["signing_time"] = signing_time.isoformat()
+        chain = _build_chain(dsc, store, sod.certificates)
+        details["chain"] = [certs.subject_text(c) for c in chain]
+        _check_chain(chain, signing_time, now, notes)
+        if check_crl:
+            _check_revocation(chain, store, now, notes)
+        else:
+            notes.append("CRLs not checked (disabled in the config)")
+    except _Failure as failure:
+        return PassiveResult(CheckResult(failure.status, failure.reason, tuple(notes), details), sod)
+    not_read = sorted(set(sod.dg_hashes) - set(groups))
+    if not_read:
+        notes.append("not read, so not checked: " + ", ".join(f"DG{n}" for n in not_read))
+    reason = (f"{len(matched)} data group(s) match EF.SOD; signed by {details['document_signer']}, "
+              f"chained to trusted CSCA {details['chain'][-1]}")
+    return PassiveResult(CheckResult(Status.VALID, reason, tuple(notes), details), sod, frozenset(matched))
+
+
+def _compare_hashes(sod: Sod, groups: Mapping[int, bytes]) -> tuple[list[int], list[int], list[int]]:
+    mismatched, unlisted, matched = [], [], []
+    for number in sorted(groups):
+        expected = sod.dg_hashes.get(number)
+        if expected is None:
+            unlisted.append(number)
+            continue
+        actual = certs.hash_bytes(sod.hash_algorithm, groups[number]) if sod.hash_algorithm in certs.HASHES else b""
+        (matched if hmac.compare_digest(actual, expected) else mismatched).append(number)
+    return mismatched, unlisted, matched
+
+
+# -- the SOD signature ---------------------------------------------------------------
+
+def find_signer_cert(signer: cms.SignerInfo, candidates: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
+    sid = signer["sid"]
+    for cert in candidates:
+        if sid.name == "issuer_and_serial_number":
+            if cert.issuer == sid.chosen["issuer"] and cert.serial_number == sid.chosen["serial_number"].native:
+                return cert
+        elif sid.name == "subject_key_identifier":
+            if cert.key_identifier is not None and cert.key_identifier == sid.chosen.native:
+                return cert
+    return None
+
+
+def check_signed_data(signer: cms.SignerInfo, content_type: str, econtent: bytes,
+                      cert: x509.Certificate) -> None:
+    """Check a CMS SignerInfo over ``econtent`` with ``cert``'s key (RFC 5652 §5.4):
+    signed attributes present → content-type and message-digest attributes must match
+    and the signature covers the DER SET of attributes. Raises ``SignatureError``."""
+    digest_name = str(signer["digest_algorithm"]["algorithm"].native)
+    attrs = signer["signed_attrs"]
+    if attrs.native is None or len(attrs) == 0:
+        signed_bytes = econtent
+    else:
+        values = {a["type"].native: a["values"] for a in attrs}
+        ctype = values.get("content_type")
+        if ctype is None or len(ctype) != 1 or ctype[0].dotted != content_type:
+            raise SignatureError("the signed content-type attribute does not name the signed content")
+        digest = values.get("message_digest")
+        if digest is None or len(digest) != 1:
+            raise SignatureError("the signed attributes carry no message digest")
+        if not hmac.compare_digest(bytes(digest[0].native), certs.hash_bytes(digest_name, econtent)):
+            raise SignatureError("the message digest attribute is not the hash of the signed content")
+        # RFC 5652 §5.4: the signature covers the attributes DER-encoded as a SET (tag 31),
+        # not with the [0] IMPLICIT tag they carry inside SignerInfo.
+        signed_bytes = b"\x31" + attrs.dump()[1:]
+    certs.verify_signature(certs.cert_public_key(cert), signer["signature_algorithm"],
+                           bytes(signer["signature"].native), signed_bytes, digest_fallback=digest_name)
+
+
+def _check_signature(sod: Sod) -> x509.Certificate:
+    dsc = find_signer_cert(sod.signer_info, sod.certificates)
+    if dsc is None:
+        raise _Failure(Status.ERROR, "EF.SOD carries no Document Signer certificate matching its SignerInfo")
+    try:
+        check_signed_data(sod.signer_info, sod.content_type, sod.econtent, dsc)
+    except SignatureError as exc:
+        raise _Failure(Status.INVALID, f"EF.SOD signature by {certs.subject_text(dsc)} is not valid: {exc}") from exc
+    return dsc
+
+
+def signing_time_of(signer: cms.SignerInfo) -> dt.datetime | None:
+    attrs = signer["signed_attrs"]
+    if attrs.native is None:
+        return None
+    for attr in attrs:
+        if attr["type"].native == "signing_time" and len(attr["values"]) == 1:
+            value = attr["values"][0].native
+            if isinstance(value, dt.datetime):
+                return certs.aware(value)
+    return None
+
+
+# -- the certificate chain -----------------------------------------------------------
+
+def _build_chain(dsc: x509.Certificate, store: TrustStore,
+                 extra: tuple[x509.Certificate, ...]) -> list[x509.Certificate]:
+    """DSC → … → a certificate of the trust store, each signature checked. ``extra``
+    (certificates carried in the SOD, e.g. a link certificate) may serve as
+    intermediates but never as anchors."""
+    chain = [dsc]
+    tried_names = 0
+    current = dsc
+    while len(chain) <= MAX_CHAIN:
+        anchors = store.issuers_of(current)
+        tried_names += len(anchors)
+        for anchor in anchors:
+            if _signed_by(current, anchor.cert):
+                chain.append(anchor.cert)
+                return chain
+        step = next((c for c in extra if c.subject == current.issuer and c not in chain
+                     and c is not current and _signed_by(current, c)), None)
+        if step is None:
+            break
+        chain.append(step)
+        current = step
+    issuer = str(current.issuer.human_friendly)
+    if tried_names:
+        raise _Failure(Status.UNTRUSTED,
+                       f"no CSCA in the trust store verifies the signature on {certs.subject_text(current)} "
+                       f"({tried_names} certificate(s) named {issuer} tried): import that CSCA")
+    raise _Failure(Status.UNTRUSTED, f"trust anchor missing: no CSCA '{issuer}' in the trust store")
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        certs.verify_issued_by(cert, issuer)
+    except SignatureError as exc:
+        logger.debug("candidate issuer rejected: %s", exc)
+        return False
+    return True
+
+
+def _check_chain(chain: list[x509.Certificate], signing_time: dt.datetime | None,
+                 now: dt.datetime, notes: list[str]) -> None:
+    dsc = chain[0]
+    usage = certs.key_usage(dsc)
+    if usage is not None and "digital_signature" not in usage:
+        raise _Failure(Status.INVALID, f"DSC {certs.subject_text(dsc)} is not allowed to sign (key usage)")
+    for issuer in chain[1:]:
+        name = certs.subject_text(issuer)
+        issuer_usage = certs.key_usage(issuer)
+        if not certs.is_ca(issuer) or (issuer_usage is not None and "key_cert_sign" not in issuer_usage):
+            raise _Failure(Status.INVALID, f"CSCA {name} is not a CA allowed to sign certificates")
+    # 9303-12 §7.1.2: the DSC (and its issuers) must be valid when the SOD was signed.
+    # Without a signingTime attribute the DSC's own validity period stands in for it.
+    at = signing_time
+    for cert in chain:
+        name = certs.subject_text(cert)
+        start, end = certs.validity(cert)
+        if at is not None and not certs.is_valid_at(cert, at):
+            raise _Failure(Status.INVALID, f"certificate {name} (valid {start.date()} to {end.date()}) "
+                                           f"was not valid when EF.SOD was signed ({at.date()})")
+        if now < start:
+            raise _Failure(Status.INVALID, f"certificate {name} is not valid before {start.date()}")
+        if now > end:
+            when = f"valid when EF.SOD was signed on {at.date()}" if at else "signing time unknown"
+            notes.append(f"certificate {name} expired on {end.date()} ({when})")
+    issued = dsc.not_valid_before
+    for issuer in chain[1:]:
+        if not certs.is_valid_at(issuer, issued):
+            raise _Failure(Status.INVALID, f"CSCA {certs.subject_text(issuer)} was not valid when it issued "
+                                           f"{certs.subject_text(dsc)} ({issued.date()})")
+
+
+def _check_revocation(chain: list[x509.Certificate], store: TrustStore, now: dt.datetime,
+                      notes: list[str]) -> None:
+    """9303-12 §7.1.4: a DSC (or link certificate) on its CSCA's CRL is revoked."""
+    for cert, issuer in zip(chain, chain[1:], strict=False):
+        lists = store.crls_for(cert.issuer)
+        if not lists:
+            continue
+        key = certs.cert_public_key(issuer)
+        for crl in lists:
+            try:
+                certs.verify_signature(key, crl["signature_algorithm"], bytes(crl["signature"].native),
+                                       crl["tbs_cert_list"].dump())
+            except SignatureError:
+                notes.append(f"a CRL named {certs.subject_text(issuer)} was ignored: its signature does not verify")
+                continue
+            tbs = crl["tbs_cert_list"]
+            next_update = tbs["next_update"].native
+            if isinstance(next_update, dt.datetime) and next_update < now:
+                notes.append(f"the CRL of {certs.subject_text(issuer)} is out of date (next update was "
+                             f"{next_update.date()})")
+            for entry in tbs["revoked_certificates"] or []:
+                if entry["user_certificate"].native == cert.serial_number:
+                    when = entry["revocation_date"].native
+                    raise _Failure(Status.INVALID, f"certificate {certs.subject_text(cert)} (serial "
+                                                   f"{cert.serial_number:X}) was revoked on {when.date()} "
+                                                   f"by {certs.subject_text(issuer)}")

@@ -1,0 +1,152 @@
+"""EF.SOD, the Document Security Object (9303-10 §4.6.2):
+tag 77 wrapping a CMS SignedData whose encapsulated content is an LDSSecurityObject
+listing the hash of every data group.
+
+``parse_sod`` is a pure parser: it checks structure only. Signatures, hashes and the
+certificate chain are checked by ``agent.icao.pa``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from asn1crypto import algos, cms, core, x509
+
+from agent.errors import ParseError
+
+#: 9303-10 §4.6.2.2: id-icao-mrtd-security-ldsSecurityObject
+OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
+#: tag of EF.SOD (application 23, constructed) 9303-10 §4.6.2
+SOD_TAG = 0x77
+SOURCE = "SOD"
+
+
+class DataGroupHash(core.Sequence):
+    _fields = [
+        ("data_group_number", core.Integer),
+        ("data_group_hash_value", core.OctetString),
+    ]
+
+
+class DataGroupHashes(core.SequenceOf):
+    _child_spec = DataGroupHash
+
+
+class LdsVersionInfo(core.Sequence):
+    _fields = [
+        ("lds_version", core.PrintableString),
+        ("unicode_version", core.PrintableString),
+    ]
+
+
+class LdsSecurityObject(core.Sequence):
+    """9303-10 §4.6.2.2 LDSSecurityObject (V0 and V1)."""
+
+    _fields = [
+        ("version", core.Integer),
+        ("hash_algorithm", algos.DigestAlgorithm),
+        ("data_group_hash_values", DataGroupHashes),
+        ("lds_version_info", LdsVersionInfo, {"optional": True}),
+    ]
+
+
+@dataclass(frozen=True)
+class Sod:
+    """A parsed EF.SOD. ``signed_data`` and ``signer_info`` stay asn1crypto objects
+    because the signature check needs their exact encoding."""
+
+    raw: bytes
+    signed_data: cms.SignedData = field(repr=False)
+    signer_info: cms.SignerInfo = field(repr=False)
+    content_type: str
+    econtent: bytes = field(repr=False)
+    hash_algorithm: str
+    dg_hashes: dict[int, bytes] = field(repr=False)
+    certificates: tuple[x509.Certificate, ...] = field(repr=False)
+    lds_version: str | None = None
+
+    @property
+    def digest_algorithm(self) -> str:
+        """The hash used for the signed attributes' message digest."""
+        return str(self.signer_info["digest_algorithm"]["algorithm"].native)
+
+
+def unwrap_tag77(raw: bytes) -> bytes:
+    """The ContentInfo inside the tag-77 wrapper of EF.SOD."""
+    try:
+        outer = core.Asn1Value.load(raw, strict=True)
+    except (ValueError, TypeError) as exc:
+        raise ParseError(f"not a BER TLV: {exc}", source=SOURCE, offset=0) from exc
+    if outer.class_ != 1 or outer.tag != 23 or outer.method != 1:
+        raise ParseError(f"outer tag is not 77 (class {outer.class_}, tag {outer.tag})", source=SOURCE, offset=0)
+    return bytes(outer.contents)
+
+
+def parse_signed_data(content_info_der: bytes, source: str) -> cms.SignedData:
+    """A CMS ContentInfo holding SignedData (used by EF.SOD and CSCA master lists)."""
+    try:
+        info = cms.ContentInfo.load(content_info_der, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise ParseError(f"CMS content is {info['content_type'].native}, not signed data", source=source)
+        signed = info["content"]
+        signed.native  # noqa: B018 - parse everything now, so later access cannot raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ParseError(f"malformed CMS SignedData: {exc}", source=source) from exc
+    return signed
+
+
+def only_signer(signed: cms.SignedData, source: str) -> cms.SignerInfo:
+    infos = signed["signer_infos"]
+    if len(infos) != 1:
+        # 9303-10 §4.6.2.1: EF.SOD carries exactly one SignerInfo.
+        raise ParseError(f"{len(infos)} SignerInfos, expected exactly one", source=source)
+    return infos[0]
+
+
+def certificates_of(signed: cms.SignedData) -> tuple[x509.Certificate, ...]:
+    certs = signed["certificates"]
+    if not certs:
+        return ()
+    return tuple(choice.chosen for choice in certs if choice.name == "certificate")
+
+
+def econtent_bytes(signed: cms.SignedData, source: str) -> tuple[str, bytes]:
+    encap = signed["encap_content_info"]
+    content_type = str(encap["content_type"].dotted)
+    content = encap["content"]
+    # Unknown content types (ICAO's) stay a ParsableOctetString: its contents are the
+    # eContent octets exactly as signed.
+    if not isinstance(content, core.OctetString | core.ParsableOctetString) or content.contents is None:
+        raise ParseError("SignedData has no encapsulated content", source=source)
+    return content_type, bytes(content.contents)
+
+
+def parse_sod(raw: bytes) -> Sod:
+    """Parse EF.SOD (with its tag 77). Raises ``ParseError(source="SOD")``."""
+    signed = parse_signed_data(unwrap_tag77(raw), SOURCE)
+    signer = only_signer(signed, SOURCE)
+    content_type, econtent = econtent_bytes(signed, SOURCE)
+    if content_type != OID_LDS_SECURITY_OBJECT:
+        raise ParseError(f"content type {content_type} is not an LDSSecurityObject", source=SOURCE)
+    try:
+        lds = LdsSecurityObject.load(econtent, strict=True)
+        hash_name = str(lds["hash_algorithm"]["algorithm"].native)
+        hashes: dict[int, bytes] = {}
+        for entry in lds["data_group_hash_values"]:
+            number = int(entry["data_group_number"].native)
+            if not 1 <= number <= 16 or number in hashes:
+                raise ParseError(f"bad or repeated data group number {number}", source=SOURCE)
+            hashes[number] = bytes(entry["data_group_hash_value"].native)
+        version_info = lds["lds_version_info"]
+        lds_version = None if version_info.native is None else str(version_info["lds_version"].native)
+        certificates = certificates_of(signed)
+        for cert in certificates:
+            cert.native  # noqa: B018 - a corrupt certificate is a parse error here, not later
+        signer.native  # noqa: B018
+    except ParseError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ParseError(f"malformed LDSSecurityObject: {exc}", source=SOURCE) from exc
+    return Sod(raw=raw, signed_data=signed, signer_info=signer, content_type=content_type,
+               econtent=econtent, hash_algorithm=hash_name, dg_hashes=hashes,
+               certificates=certificates, lds_version=lds_version)

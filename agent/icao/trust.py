@@ -1,0 +1,169 @@
+"""The trust store: the CSCA certificates (trust anchors, including link certificates)
+and CRLs that passive authentication checks document signers against (9303-12 §5, §7).
+
+On disk it is one folder (``config/csca/`` by default) of certificate files (PEM or DER,
+any name ending .pem .crt .cer .der) and CRL files (.crl, PEM or DER). Loading is the
+only I/O here; ``TrustStore.from_certificates`` builds one in memory for tests.
+Every certificate in the store is trusted: the operator put it there (usually by
+importing a master list whose signature was checked, see ``agent.icao.masterlist``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import x509
+
+from agent.errors import IdAgentError, ParseError
+from agent.icao import certs
+
+logger = logging.getLogger(__name__)
+
+CERT_SUFFIXES = (".pem", ".crt", ".cer", ".der")
+CRL_SUFFIXES = (".crl",)
+
+
+class TrustStoreError(IdAgentError):
+    code = "trust_store"
+    exit_code = 3
+    hint = ("Check the trust folder (--trust DIR or [trust] csca_dir in the config): "
+            "it must exist and hold CSCA certificates.")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One trusted CSCA certificate (self-signed root or link certificate)."""
+
+    cert: x509.Certificate = field(repr=False)
+    source: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        return certs.fingerprint(self.cert)
+
+    @property
+    def subject(self) -> str:
+        return certs.subject_text(self.cert)
+
+    @property
+    def country(self) -> str:
+        return certs.country(self.cert.subject)
+
+    @property
+    def is_link(self) -> bool:
+        return not certs.is_self_signed(self.cert)
+
+    def summary(self) -> dict[str, str | bool]:
+        start, end = certs.validity(self.cert)
+        return {
+            "subject": self.subject,
+            "country": self.country,
+            "key": certs.key_description(self.cert),
+            "valid_from": start.date().isoformat(),
+            "valid_until": end.date().isoformat(),
+            "link": self.is_link,
+            "fingerprint": self.fingerprint,
+            "source": self.source,
+        }
+
+
+def load_crl(data: bytes, source: str = "CRL") -> asn1_crl.CertificateList:
+    blocks = certs.pem_blocks(data)
+    if blocks:
+        data = blocks[0][1]
+    try:
+        crl = asn1_crl.CertificateList.load(data, strict=True)
+        crl.native  # noqa: B018 - parse it all now
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ParseError(f"not a CRL: {exc}", source=source) from exc
+    return crl
+
+
+class TrustStore:
+    """CSCA anchors and CRLs, looked up by issuer name."""
+
+    def __init__(self, anchors: Iterable[Anchor] = (), crls: Iterable[asn1_crl.CertificateList] = (),
+                 problems: Iterable[str] = (), directory: Path | None = None) -> None:
+        self.anchors: list[Anchor] = []
+        self._seen: set[str] = set()
+        for anchor in anchors:
+            self.add(anchor)
+        self.crls: list[asn1_crl.CertificateList] = list(crls)
+        #: files that could not be loaded (shown by ``trust list`` and the doctor)
+        self.problems: list[str] = list(problems)
+        self.directory = directory
+
+    @classmethod
+    def from_certificates(cls, certificates: Iterable[x509.Certificate | bytes],
+                          crls: Iterable[asn1_crl.CertificateList | bytes] = ()) -> TrustStore:
+        anchors = [Anchor(c if isinstance(c, x509.Certificate) else certs.load_certificate(c), "memory")
+                   for c in certificates]
+        lists = [c if isinstance(c, asn1_crl.CertificateList) else load_crl(c) for c in crls]
+        return cls(anchors, lists)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> TrustStore:
+        """Load every certificate and CRL file in ``directory`` (not recursive).
+        A missing folder is a ``TrustStoreError``; an unreadable file is listed in
+        ``problems`` and skipped, so one bad file does not disable verification."""
+        path = Path(directory)
+        if not path.is_dir():
+            raise TrustStoreError(f"trust folder {path} does not exist")
+        anchors: list[Anchor] = []
+        crls: list[asn1_crl.CertificateList] = []
+        problems: list[str] = []
+        for file in sorted(path.iterdir()):
+            suffix = file.suffix.lower()
+            if suffix not in CERT_SUFFIXES + CRL_SUFFIXES or not file.is_file():
+                continue
+            try:
+                data = file.read_bytes()
+                if suffix in CRL_SUFFIXES:
+                    crls.append(load_crl(data, file.name))
+                else:
+                    anchors.append(Anchor(certs.load_certificate(data, file.name), file.name))
+            except (ParseError, OSError) as exc:
+                logger.warning("trust store: skipping %s: %s", file.name, exc)
+                problems.append(f"{file.name}: {exc}")
+        logger.info("trust store %s: %d CSCA certificate(s), %d CRL(s)", path, len(anchors), len(crls))
+        return cls(anchors, crls, problems, path)
+
+    def add(self, anchor: Anchor) -> bool:
+        """Add unless the same certificate is already there; returns whether it was new."""
+        fp = anchor.fingerprint
+        if fp in self._seen:
+            return False
+        self._seen.add(fp)
+        self.anchors.append(anchor)
+        return True
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def issuers_of(self, cert: x509.Certificate) -> list[Anchor]:
+        """Anchors whose subject is ``cert``'s issuer (signature not checked here).
+        Several may match: a CSCA's renewed root and its link certificate share the name."""
+        issuer = cert.issuer
+        return [a for a in self.anchors if a.cert.subject == issuer]
+
+    def crls_for(self, issuer_name: x509.Name) -> list[asn1_crl.CertificateList]:
+        return [c for c in self.crls if c["tbs_cert_list"]["issuer"] == issuer_name]
+
+    def summaries(self) -> list[dict[str, str | bool]]:
+        return [a.summary() for a in sorted(self.anchors, key=lambda a: (a.country, a.subject, a.fingerprint))]
+
+
+def crl_summary(crl: asn1_crl.CertificateList) -> dict[str, str | int]:
+    tbs = crl["tbs_cert_list"]
+    next_update = tbs["next_update"].native
+    return {
+        "issuer": str(tbs["issuer"].human_friendly),
+        "this_update": tbs["this_update"].native.date().isoformat(),
+        "next_update": next_update.date().isoformat() if isinstance(next_update, dt.datetime) else "",
+        "revoked": len(tbs["revoked_certificates"]) if tbs["revoked_certificates"].native else 0,
+    }
