@@ -1,0 +1,204 @@
+"""The outbox worker: claims due items, delivers them, records the outcome.
+
+One worker per outbox file (an exclusive ``flock`` on ``<outbox>.lock``; the OS drops it
+when the process dies, even by SIGKILL). Because no other worker can be running, the
+worker forgets all leases at start: whatever a killed predecessor had claimed is due
+again at once. Delivery is at least once; receivers deduplicate by the idempotency key.
+
+Run in the foreground (for ``idagent outbox run``, tests and the bench):
+``python -m agent.forward.worker --config config/idagent.toml [--until-empty]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from agent.forward.outbox import Outbox, OutboxError, OutboxItem, Outcome
+
+logger = logging.getLogger(__name__)
+
+Sender = Callable[[OutboxItem], Outcome]
+
+HOUSEKEEPING_S = 60.0
+
+
+class WorkerBusyError(OutboxError):
+    code = "outbox_busy"
+    exit_code = 3
+    hint = "Another outbox worker (the daemon, or idagent outbox run) is using this outbox; stop it first."
+
+
+class OutboxWorker:
+    def __init__(self, outbox: Outbox, senders: Mapping[str, Sender], *, concurrency: int = 4,
+                 batch: int = 64, lease: float = 120.0, idle_wait: float = 1.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.outbox = outbox
+        self.senders = dict(senders)
+        self.concurrency = max(1, concurrency)
+        self.batch = max(1, batch)
+        self.lease = lease
+        self.idle_wait = idle_wait
+        self._monotonic = monotonic
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="outbox-send")
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_fd: int | None = None
+        self._last_housekeeping = float("-inf")
+        self.delivered = 0
+        self.failed_attempts = 0
+
+    # ------------------------------------------------------------------ ownership
+
+    def acquire(self) -> None:
+        """Become the outbox's only worker, then release stale claims."""
+        path = Path(str(self.outbox.path) + ".lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise WorkerBusyError(f"the outbox {self.outbox.path} already has a worker") from None
+        self._lock_fd = fd
+        released = self.outbox.release_leases()
+        if released:
+            logger.info("outbox: %d item(s) claimed by a previous worker are due again", released)
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ------------------------------------------------------------------ work
+
+    def _deliver(self, item: OutboxItem) -> Outcome:
+        sender = self.senders.get(item.kind)
+        if sender is None:
+            return Outcome(False, f"no sender for kind {item.kind!r}", permanent=True)
+        try:
+            return sender(item)
+        except Exception as exc:  # a sender bug must not kill the worker; the item is retried
+            logger.exception("outbox: sender for %s raised", item.kind)
+            return Outcome(False, f"sender error ({exc.__class__.__name__})")
+
+    def run_once(self) -> int:
+        """One batch: claim, deliver concurrently, record. Returns how many were claimed."""
+        self._housekeeping()
+        items = self.outbox.claim(self.batch, self.lease)
+        if not items:
+            return 0
+        outcomes = list(self._pool.map(self._deliver, items))
+        self.outbox.record(list(zip(items, outcomes, strict=True)))
+        ok = sum(1 for o in outcomes if o.ok)
+        self.delivered += ok
+        self.failed_attempts += len(outcomes) - ok
+        logger.debug("outbox: batch of %d, %d delivered", len(items), ok)
+        return len(items)
+
+    def _housekeeping(self) -> None:
+        now = self._monotonic()
+        if now - self._last_housekeeping >= HOUSEKEEPING_S:
+            self._last_housekeeping = now
+            self.outbox.expire()
+            self.outbox.purge_expired()
+
+    def _wait(self) -> None:
+        due = self.outbox.next_due()
+        delay = self.idle_wait if due is None else min(self.idle_wait, max(0.0, due - time.time()))
+        self._wake.wait(delay)
+        self._wake.clear()
+
+    def run(self, *, until_empty: bool = False) -> None:
+        """Loop until stopped (or, with ``until_empty``, until nothing is pending)."""
+        while not self._stop.is_set():
+            if self.run_once():
+                continue
+            if until_empty and self.outbox.counts()["pending"] == 0:
+                return
+            self._wait()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Call after queuing an item so it goes out without waiting for the poll."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------ thread
+
+    def start(self) -> OutboxWorker:
+        self.acquire()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="outbox-worker", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread, then release the outbox (the outbox itself stays open)."""
+        self.request_stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._pool.shutdown(wait=True)
+        self.release()
+
+    def close(self) -> None:
+        """For the foreground run: release everything, the outbox included."""
+        self._pool.shutdown(wait=True)
+        self.release()
+        self.outbox.close()
+
+
+def build_worker(config: Any, *, concurrency: int = 4) -> OutboxWorker:
+    """A worker for the configured outbox, delivering intake dossiers."""
+    from agent.forward.intake import KIND, IntakeSender, IntakeSettings
+
+    outbox = Outbox.from_config(config)
+    senders: dict[str, Sender] = {}
+    if config.intake.url:
+        senders[KIND] = IntakeSender(IntakeSettings.from_config(config))
+    return OutboxWorker(outbox, senders, concurrency=concurrency)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from agent.config import load_config
+
+    parser = argparse.ArgumentParser(prog="python -m agent.forward.worker",
+                                     description="Deliver the outbox (foreground).")
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--until-empty", action="store_true", help="exit when nothing is pending")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = load_config(args.config)
+    worker = build_worker(config, concurrency=args.concurrency)
+    signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
+    try:
+        worker.acquire()
+        worker.run(until_empty=args.until_empty)
+    except OutboxError as exc:
+        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.close()
+    print(f"delivered {worker.delivered}, failed attempts {worker.failed_attempts}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
