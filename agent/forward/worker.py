@@ -166,11 +166,9 @@ def build_worker(config: Any, *, concurrency: int = 4) -> OutboxWorker:
     """A worker for the configured outbox, delivering intake dossiers."""
     from agent.forward.intake import KIND, IntakeSender, IntakeSettings
 
-    outbox = Outbox.from_config(config)
-    senders: dict[str, Sender] = {}
-    if config.intake.url:
-        senders[KIND] = IntakeSender(IntakeSettings.from_config(config))
-    return OutboxWorker(outbox, senders, concurrency=concurrency)
+    # settings first: without a receiver the worker would fail every item for good
+    senders: dict[str, Sender] = {KIND: IntakeSender(IntakeSettings.from_config(config))}
+    return OutboxWorker(Outbox.from_config(config), senders, concurrency=concurrency)
 
 
 def main(argv: list[str] | None = None) -> int:
