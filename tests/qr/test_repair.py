@@ -1,0 +1,115 @@
+"""Text repair of mis-decoded Vietnamese payloads (domain.md: ZBar's charset guess,
+keyboard-wedge scanners). Synthetic names and addresses."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from agent.qr.payload import read_payload
+from agent.qr.repair import Flag, Repair, repair_bytes, repair_text
+
+PAYLOADS = [
+    "001099012345|123456789|Nguyễn Văn An|15031999|Nam|Số 12 Ngõ 34, Phường Láng Hạ, Quận Đống Đa, Hà Nội|20042021",
+    "034185001234||Đặng Thị Hằng|02091985|Nữ|Xóm Bến Đò, Xã Đông Hưng, Huyện Đông Hưng, Thái Bình|11112021",
+    "079203009876|025123456|Huỳnh Ngọc Diệp|30122003|Nữ|Ấp Phước Lộc, Xã Hòa Phước, TP. Hồ Chí Minh|07072024",
+    "048072000111||Võ Đình Nghĩa|01011972|Nam|Tổ 5, Phường Thạch Thang, Quận Hải Châu, Đà Nẵng|15032022",
+]
+
+
+@pytest.mark.parametrize("text", PAYLOADS)
+def test_clean_utf8_untouched(text: str) -> None:
+    fixed = repair_bytes(text.encode())
+    assert fixed.text == text and not fixed.repairs and not fixed.flags
+
+
+@pytest.mark.parametrize("text", PAYLOADS)
+@pytest.mark.parametrize("codec", ["cp1252", "latin-1"])
+def test_utf8_read_as_cp1252_or_latin1(text: str, codec: str) -> None:
+    # cp1252 cannot decode 0x81/0x8D/0x8F/0x90/0x9D; such decoders keep them as C1 controls
+    garbled = "".join(bytes([b]).decode(codec, errors="ignore") or chr(b) for b in text.encode())
+    assert garbled != text
+    fixed = repair_text(garbled)
+    assert fixed.text == text
+    assert Repair.LATIN1 in fixed.repairs and not fixed.flags
+
+
+def test_double_mojibake() -> None:
+    text = PAYLOADS[0]
+    twice = text.encode().decode("latin-1").encode().decode("latin-1")
+    assert repair_text(twice).text == text
+
+
+# names and addresses whose UTF-8 bytes happen to be valid Shift-JIS: ZBar (without
+# its binary mode) returns them as kanji/kana
+SJIS_VALID = ["Võ Đình Nghĩa", "Phạm Văn Nam", "Bùi Đức Long", "Phường Láng Hạ",
+              "001099012345||Phạm Văn Nam|15031999|Nam|Phường Láng Hạ|20042021"]
+
+
+@pytest.mark.parametrize("text", SJIS_VALID)
+def test_utf8_read_as_shift_jis_when_zbar_guessed(text: str) -> None:
+    garbled = text.encode().decode("shift_jis")
+    assert garbled != text
+    fixed = repair_text(garbled)
+    assert fixed.text == text
+    assert Repair.SHIFT_JIS in fixed.repairs
+
+
+def test_short_shift_jis_valid_words() -> None:
+    # domain.md: short strings such as "Nữ" and "Đình" are valid Shift-JIS
+    for word in ("Nữ", "Đình", "Nữ|Đình"):
+        garbled = word.encode().decode("shift_jis")
+        assert garbled != word
+        assert repair_text(garbled).text == word
+
+
+def test_nfd_input_normalised() -> None:
+    nfd = unicodedata.normalize("NFD", PAYLOADS[1])
+    fixed = repair_text(nfd)
+    assert fixed.text == PAYLOADS[1] and Repair.NFC in fixed.repairs
+
+
+def test_keyboard_wedge_dropped_letters_flagged_sex_restored() -> None:
+    # a US-layout HID scanner drops every non-ASCII letter
+    typed = "".join(ch for ch in PAYLOADS[1] if ch.isascii())
+    fixed = repair_text(typed)
+    assert Repair.SEX_FIELD in fixed.repairs
+    assert Flag.LOST_CHARACTERS in fixed.flags
+    result = read_payload(typed)
+    assert result.kind == "cccd" and result.card is not None and result.card.sex == "F"
+    assert any("characters_lost" in w for w in result.card.warnings)
+
+
+def test_keyboard_wedge_question_marks_flagged() -> None:
+    typed = "".join(ch if ch.isascii() else "?" for ch in PAYLOADS[0])
+    fixed = repair_text(typed)
+    assert Flag.LOST_CHARACTERS in fixed.flags
+    assert "?" in fixed.text  # not guessed
+
+
+def test_keyboard_wedge_ascii_transliteration_flagged_not_invented() -> None:
+    typed = "001099012345|123456789|Nguyen Van An|15031999|Nam|So 12 Ngo 34, Ha Noi|20042021"
+    fixed = repair_text(typed)
+    assert fixed.text == typed
+    assert Flag.ASCII_ONLY in fixed.flags
+
+
+def test_separator_from_other_layout_restored() -> None:
+    typed = PAYLOADS[0].replace("|", "\\")
+    fixed = repair_text(typed)
+    assert fixed.text == PAYLOADS[0] and Repair.SEPARATOR in fixed.repairs
+
+
+def test_ambiguous_mojibake_flagged_not_repaired() -> None:
+    # "Ã" + "©" is a UTF-8 lead/continuation look-alike, but "Ã©Ã" is truncated
+    text = "001099012345||Tên Ã©Ã|15031999|Nam|Hà Nội|20042021"
+    fixed = repair_text(text)
+    assert Flag.MOJIBAKE_LEFT in fixed.flags
+    assert "Ã" in fixed.text
+
+
+def test_invalid_utf8_bytes_flagged() -> None:
+    raw = PAYLOADS[0].encode()[:40] + b"\xff\xfe" + PAYLOADS[0].encode()[40:]
+    fixed = repair_bytes(raw)
+    assert Flag.INVALID_UTF8 in fixed.flags
