@@ -25,7 +25,8 @@ from agent.readers.events import SlotState, check_response, diff_states, resolve
 
 logger = logging.getLogger(__name__)
 
-PCSCD_SOCKET = "/run/pcscd/pcscd.comm"
+#: pcsc-lite's client library honours PCSCLITE_CSOCK_NAME; so do we
+PCSCD_SOCKET = os.environ.get("PCSCLITE_CSOCK_NAME", "/run/pcscd/pcscd.comm")
 #: pseudo-reader whose state changes when readers appear or disappear (PC/SC part 5;
 #: pcsc-lite keeps the reader count in the high word of its event state)
 PNP_NOTIFICATION = "\\\\?PnP?\\Notification"
@@ -298,6 +299,32 @@ class PcscConnection(CardConnection):
         how = s.SCARD_RESET_CARD if self.backend.disposition == "reset" else s.SCARD_LEAVE_CARD
         hcard, self.hcard = self.hcard, None
         s.SCardDisconnect(hcard, how)
+
+
+def wait_for_card(reader: str, present: bool = True, timeout: float = 10.0) -> bool:
+    """Block (in SCardGetStatusChange, not a sleep loop) until pcscd reports a card in
+    ``reader`` (or no card, with ``present=False``). False on timeout. For tests and the
+    demo: vpcd's reader notices a virtual card only at its next presence poll."""
+    s = _scard()
+    hresult, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
+    if hresult != s.SCARD_S_SUCCESS:
+        raise map_error(hresult, "connecting to pcscd")
+    try:
+        deadline = time.monotonic() + timeout
+        state = s.SCARD_STATE_UNAWARE
+        while True:
+            remaining = deadline - time.monotonic()
+            hresult, result = s.SCardGetStatusChange(ctx, max(0, int(remaining * 1000)), [(reader, state)])
+            if _code(hresult) == _code(s.SCARD_E_TIMEOUT) or remaining <= 0:
+                return False
+            if hresult != s.SCARD_S_SUCCESS:
+                raise map_error(hresult, "waiting for a card", reader)
+            _name, event_state, _atr = result[0]
+            if bool(event_state & s.SCARD_STATE_PRESENT) == present:
+                return True
+            state = event_state & ~s.SCARD_STATE_CHANGED
+    finally:
+        s.SCardReleaseContext(ctx)
 
 
 def pcscd_answers() -> bool:

@@ -117,11 +117,15 @@ class VpcdClient:
             self._inserted = True
             self._cond.notify_all()
 
-    def remove(self) -> None:
+    def remove(self, timeout: float = 2.0) -> None:
+        """Take the card off: returns once the connection is closed (vpcd then reports
+        the card gone at its next presence poll)."""
         with self._cond:
             self._inserted = False
             self._drop_socket()
             self._cond.notify_all()
+            if threading.current_thread() is not self._thread:
+                self._cond.wait_for(lambda: self._sock is None, timeout=timeout)
 
     def wait_connected(self, timeout: float) -> bool:
         return self.connected.wait(timeout)
@@ -203,14 +207,15 @@ class VpcdClient:
         return sock
 
     def _disconnected(self, sock: socket.socket) -> None:
-        with self._cond:
-            if self._sock is sock:
-                self._sock = None
         with contextlib.suppress(OSError):
             sock.close()
         self.connected.clear()
         self.seen.clear()
         self.card.power_off()
+        with self._cond:
+            if self._sock is sock:
+                self._sock = None
+            self._cond.notify_all()
         logger.info("virtual card disconnected from vpcd %s:%d", self.host, self.port)
 
     def _drop_socket(self) -> None:
