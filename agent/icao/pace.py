@@ -118,8 +118,9 @@ def key_type(key: AccessKey) -> str:
 
 
 def nonce_length(cipher: Cipher) -> int:
-    """Length of the chip's nonce s: the key length (at least l bits, 9303-11 §4.4.3.1)."""
-    return cipher.key_len
+    """Length of the chip's nonce s: at least the key length (9303-11 §4.4.3.1), rounded
+    up to whole cipher blocks since s is encrypted without padding (AES-192: 32)."""
+    return -(-cipher.key_len // cipher.block) * cipher.block
 
 
 def oid_value(oid: str) -> bytes:

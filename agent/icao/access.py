@@ -1,0 +1,229 @@
+"""Access control, end to end: read EF.CardAccess, run the strongest PACE the chip
+offers, fall back to BAC where that is allowed, and hand back secure messaging.
+
+Public API (used by agent.icao.read / files):
+
+* ``read_card_access(channel) -> bytes | None``: EF.CardAccess from the MF, or None
+  when the chip has none (a BAC-only document).
+* ``choose_pace(infos) -> PaceInfo | None``: the preferred PACEInfo (see
+  ``PACE_PREFERENCE`` below).
+* ``establish(channel, key, *, card_access, rng=os.urandom, prefer="pace")
+  -> (SecureMessaging, AccessInfo)``.
+* ``AccessInfo``: what was negotiated; ``to_dict()`` for the ``read --json`` output.
+* Errors: ``AccessDeniedError`` (exit 5: wrong CAN/MRZ, never retried with BAC: the
+  chip would count another failed attempt), ``CanNotAcceptedError`` (exit 5: a CAN
+  for a chip without PACE), ``PaceError``/``ApduError`` for other failures.
+
+Preference (9303-11 §4.2 leaves the choice to the terminal; we take the strongest):
+mapping CAM > ECDH-GM > DH-GM (CAM authenticates the chip within PACE; ECDH is faster
+than DH at equal strength), then the cipher's key length (AES-256 > 192 > 128 > 3DES),
+then the size of the group order. Integrated Mapping and explicit (non-standardized)
+domain parameters are not implemented and never picked.
+
+Fallback: when PACE is absent, or fails for a reason other than the password (an
+unsupported protocol, a malformed answer, a status word other than 6300), BAC is run
+with MRZ data. Some chips answer 6883 to the first command after a PACE run that ended
+inside a GENERAL AUTHENTICATE chain (domain.md): we then close the chain with a final
+(CLA 00) GENERAL AUTHENTICATE and retry once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.errors import ParseError, ProtocolError
+from agent.icao import bac, pace
+from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.params import STANDARD, UnsupportedParametersError
+from agent.icao.securityinfo import Mapping, PaceInfo, SecurityInfos, parse_security_infos
+from agent.icao.sm import AccessDeniedError, SecureMessaging, SecureMessagingError
+from agent.readers.apdu import SW, ApduError, Channel, Command, Ins
+
+logger = logging.getLogger(__name__)
+
+Rng = Callable[[int], bytes]
+
+MF_FID = b"\x3f\x00"
+CARD_ACCESS_FID = b"\x01\x1c"
+#: SELECT P1: by FID (00 = MF/any), 02 = EF under the current DF; P2 0C: no answer data
+SELECT_ANY, SELECT_EF, SELECT_NO_FCI = 0x00, 0x02, 0x0C
+#: first READ BINARY of EF.CardAccess: enough for the tag and a long-form length
+HEADER_READ = 4
+#: chunk size in the clear; 0xDF is accepted by every chip peers report (domain.md)
+PLAIN_CHUNK = 0xDF
+#: EF.CardAccess is a few hundred bytes; refuse absurd lengths instead of looping
+CARD_ACCESS_MAX = 0x4000
+
+#: mapping preference, strongest first
+PACE_PREFERENCE: tuple[Mapping, ...] = (Mapping.ECDH_CAM, Mapping.ECDH_GM, Mapping.DH_GM)
+
+__all__ = ["AccessDeniedError", "AccessInfo", "CanNotAcceptedError", "PACE_PREFERENCE", "choose_pace",
+           "establish", "read_card_access"]
+
+
+class CanNotAcceptedError(AccessDeniedError):
+    """The chip has no (working) PACE, so the CAN cannot open it; BAC needs MRZ data."""
+
+    code = "can_not_accepted"
+    hint = "This card does not accept the CAN: enter the document number, birth date and expiry date instead."
+
+
+@dataclass(frozen=True)
+class AccessInfo:
+    protocol: str  # "PACE" or "BAC"
+    cipher: str  # "3DES", "AES-128", ...
+    key_type: str  # "MRZ" or "CAN"
+    oid: str | None = None
+    mapping: str | None = None  # "ECDH-GM", "DH-GM", "ECDH-CAM"
+    parameter_id: int | None = None
+    cam_data: bytes | None = None  # encrypted Chip Authentication data (PACE-CAM)
+    cam_ca_ic: bytes | None = None  # its decryption, CA_IC, for the trust layer
+    chip_mapping_key: bytes | None = None  # PK_map,IC, needed to verify CAM
+    pace_failure: str | None = None  # why PACE was not used when BAC was
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "protocol": self.protocol, "cipher": self.cipher, "key_type": self.key_type, "oid": self.oid,
+            "mapping": self.mapping, "parameter_id": self.parameter_id,
+            "cam_data": self.cam_data.hex().upper() if self.cam_data else None,
+            "pace_failure": self.pace_failure,
+        }
+
+
+# ---- EF.CardAccess ----
+
+def _select(channel: Channel, p1: int, fid: bytes) -> int:
+    return channel.send(Command(0x00, Ins.SELECT, p1, SELECT_NO_FCI, fid)).sw
+
+
+def _der_total_length(header: bytes) -> int:
+    """Total length of the DER element starting with ``header`` (tag + length + value)."""
+    if len(header) < 2:
+        raise ParseError("EF.CardAccess shorter than a DER header", source="EF.CardAccess", offset=0)
+    first = header[1]
+    if not first & 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0 or count > 2 or len(header) < 2 + count:
+        raise ParseError("unsupported DER length", source="EF.CardAccess", offset=1)
+    return 2 + count + int.from_bytes(header[2:2 + count], "big")
+
+
+def read_card_access(channel: Channel) -> bytes | None:
+    """Select and read EF.CardAccess in the clear (9303-10 §3.11.3: readable without
+    access control). SELECT MF first; on 6D00/6A82 (some stacks, domain.md) select the
+    EF directly. None when the chip has no EF.CardAccess."""
+    sw = _select(channel, SELECT_ANY, MF_FID)
+    if sw not in (SW.OK, SW.INS_NOT_SUPPORTED, SW.FILE_NOT_FOUND):
+        logger.debug("SELECT MF answered %04X; selecting EF.CardAccess anyway", sw)
+    sw = _select(channel, SELECT_EF, CARD_ACCESS_FID)
+    if sw != SW.OK:
+        logger.info("no EF.CardAccess (SELECT answered %04X)", sw)
+        return None
+    first = channel.send(Command(0x00, Ins.READ_BINARY, 0, 0, le=HEADER_READ))
+    if first.sw not in (SW.OK, SW.WARNING_END_OF_FILE) or not first.data:
+        logger.info("EF.CardAccess unreadable (READ BINARY answered %04X)", first.sw)
+        return None
+    total = _der_total_length(first.data)
+    if total > CARD_ACCESS_MAX:
+        raise ParseError(f"EF.CardAccess claims {total} bytes", source="EF.CardAccess", offset=1)
+    data = bytearray(first.data[:total])
+    while len(data) < total:
+        chunk = min(total - len(data), PLAIN_CHUNK)
+        offset = len(data)
+        response = channel.send(Command(0x00, Ins.READ_BINARY, offset >> 8, offset & 0xFF, le=chunk))
+        if response.sw not in (SW.OK, SW.WARNING_END_OF_FILE) or not response.data:
+            raise ParseError(f"EF.CardAccess ends early (READ BINARY answered {response.sw:04X})",
+                             source="EF.CardAccess", offset=offset)
+        data += response.data
+    return bytes(data[:total])
+
+
+# ---- choice ----
+
+def _rank(info: PaceInfo) -> tuple[int, int, int]:
+    assert info.mapping is not None and info.cipher is not None and info.parameter_id is not None
+    mapping_rank = len(PACE_PREFERENCE) - PACE_PREFERENCE.index(info.mapping)
+    return mapping_rank, info.cipher.key_len * (2 if info.cipher.is_aes else 1), \
+        STANDARD[info.parameter_id].order.bit_length()
+
+
+def _usable(info: PaceInfo) -> bool:
+    return (info.mapping in PACE_PREFERENCE and info.cipher is not None and info.parameter_id in STANDARD
+            and STANDARD[info.parameter_id].kind == info.mapping.agreement)
+
+
+def choose_pace(infos: SecurityInfos) -> PaceInfo | None:
+    """The strongest usable PACEInfo, or None (module docstring: preference order)."""
+    usable = [info for info in infos.pace if _usable(info)]
+    return max(usable, key=_rank) if usable else None
+
+
+# ---- establish ----
+
+def _close_chain(channel: Channel) -> None:
+    """End a GENERAL AUTHENTICATE chain left open by a failed PACE (domain.md: 6883)."""
+    response = channel.send(Command(0x00, Ins.GENERAL_AUTHENTICATE, 0, 0, pace.dynamic_auth(), le=256))
+    logger.debug("closing the PACE command chain answered %04X", response.sw)
+
+
+def _bac(channel: Channel, key: MrzKey, rng: Rng) -> SecureMessaging:
+    try:
+        return bac.authenticate(channel, key, rng)
+    except ApduError as exc:
+        if exc.sw != SW.LAST_COMMAND_EXPECTED:
+            raise
+    logger.info("chip answered 6883 after PACE: closing the command chain and retrying BAC")
+    _close_chain(channel)
+    return bac.authenticate(channel, key, rng)
+
+
+def _bac_info(key: MrzKey, pace_failure: str | None) -> AccessInfo:
+    return AccessInfo("BAC", "3DES", "MRZ", pace_failure=pace_failure)
+
+
+def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | None, rng: Rng
+              ) -> tuple[SecureMessaging, AccessInfo] | str:
+    """Run PACE; return the session, or why it could not be used (BAC may follow)."""
+    if infos is None:
+        return "the chip has no EF.CardAccess"
+    choice = choose_pace(infos)
+    if choice is None:
+        return "EF.CardAccess lists no PACE variant this terminal supports"
+    ambiguous = len({info.parameter_id for info in infos.pace}) > 1
+    try:
+        result = pace.authenticate(channel, key, choice, rng=rng, send_parameter_id=ambiguous)
+    except (pace.PaceError, UnsupportedParametersError, ApduError, SecureMessagingError) as exc:
+        logger.info("PACE failed: %s", exc)
+        return f"PACE failed: {exc}"
+    info = AccessInfo("PACE", result.cipher.label, result.key_type, result.oid, result.mapping.label,
+                      result.parameter_id, result.cam_data, result.cam_ca_ic, result.chip_mapping_key)
+    return result.sm, info
+
+
+def establish(channel: Channel, key: AccessKey, *, card_access: bytes | None, rng: Rng = os.urandom,
+              prefer: str = "pace") -> tuple[SecureMessaging, AccessInfo]:
+    """Open the chip with ``key``; ``card_access`` is EF.CardAccess (None if absent).
+
+    ``prefer="bac"`` runs BAC first when MRZ data is given (PACE if BAC is refused
+    for a reason other than the key). Raises ``AccessDeniedError`` on a wrong key."""
+    if prefer not in ("pace", "bac"):
+        raise ValueError("prefer must be 'pace' or 'bac'")
+    infos = parse_security_infos(card_access, source="EF.CardAccess") if card_access else None
+    if prefer == "bac" and isinstance(key, MrzKey):
+        try:
+            return _bac(channel, key, rng), _bac_info(key, None)
+        except ApduError as exc:
+            logger.info("BAC refused (%04X); trying PACE", exc.sw)
+    outcome = _try_pace(channel, key, infos, rng)
+    if not isinstance(outcome, str):
+        return outcome
+    if isinstance(key, CanKey):
+        raise CanNotAcceptedError(f"cannot use the CAN: {outcome}")
+    try:
+        return _bac(channel, key, rng), _bac_info(key, outcome)
+    except (ProtocolError, ApduError) as exc:
+        raise ProtocolError(f"neither PACE nor BAC worked ({outcome}; BAC: {exc.message})") from exc
