@@ -10,7 +10,7 @@ Typical use by a card profile builder::
     dsc = pki.dsc("dsc_rsa")                    # (certificate, private key)
     chip = derive_chip_keys(b"profile-1")      # CA key (brainpoolP256r1) + AA key
     dgs = {1: dg1, 2: dg2, 13: dg13,
-           14: build_dg14(chip.ca_key.public_key()),
+           14: build_dg14(chip.ca_key.public_key()),   # ECDH, AES-128 by default
            15: build_dg15(chip.aa_key.public_key())}
     sod = build_sod(dgs, dsc.cert, dsc.key, hash_name="sha256",
                     signing_time=datetime(2025, 1, 2, tzinfo=timezone.utc))
@@ -27,11 +27,14 @@ from pathlib import Path
 from asn1crypto import algos, cms, core, keys, x509
 from Crypto.PublicKey import RSA
 from cryptography import x509 as cx509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
-from agent.icao.certs import CURVES, HASHES
+from agent.icao import params, securityinfo
+from agent.icao.certs import CURVES, HASHES, curve_by_name
+from agent.icao.crypto import Cipher
+from agent.icao.params import DhGroup
 from agent.icao.sod import OID_LDS_SECURITY_OBJECT, SOD_TAG, LdsSecurityObject
 
 #: 9303-10 §4.7.15: EF.DG15 tag
@@ -82,7 +85,7 @@ def derive_rsa_key(seed: bytes, bits: int = 2048) -> rsa.RSAPrivateKey:
 class ChipKeys:
     """The chip's own key pairs: Chip Authentication (DG14) and Active Authentication (DG15)."""
 
-    ca_key: ec.EllipticCurvePrivateKey
+    ca_key: ec.EllipticCurvePrivateKey | DhPrivateKey
     aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -119,15 +122,89 @@ def build_dg15(aa_public_key: PublicKeyTypes) -> bytes:
     return wrap(DG15_TAG, spki_der(aa_public_key))
 
 
-def build_dg14(ca_public_key: ec.EllipticCurvePublicKey, *, key_id: int | None = None,
-               cipher: str = "aes128", aa_hash: str | None = None) -> bytes:
-    """EF.DG14 (9303-10 §4.7.14) with ChipAuthenticationInfo + ChipAuthenticationPublicKeyInfo
-    for ``ca_public_key`` (ECDH; ``cipher`` one of 3des, aes128, aes192, aes256) and,
-    when ``aa_hash`` is given (sha1 … sha512), an ActiveAuthenticationInfo naming the
-    ECDSA hash for an EC AA key. Encoded by ``agent.icao.securityinfo``."""
-    from agent.icao import securityinfo
+def build_dg14(ca_public_key: ec.EllipticCurvePublicKey | DhPublicKey, *, key_id: int | None = None,
+               cipher: Cipher = Cipher.AES128, explicit: bool = False,
+               aa_signature_algorithm: str | None = None) -> bytes:
+    """EF.DG14 (9303-10 §4.7.14, 9303-11 §9.2.5): tag 6E wrapping the SecurityInfos
+    ChipAuthenticationInfo (id-CA-ECDH-<cipher> or id-CA-DH-<cipher>, version 1) and ChipAuthenticationPublicKeyInfo for
+    ``ca_public_key`` (an EC public key, or a ``DhPublicKey``). ``explicit=True``
+    writes the EC domain parameters out in full, as many real chips do.
+    ``aa_signature_algorithm`` (an OID such as ``ECDSA_PLAIN_SHA256``) adds the
+    ActiveAuthenticationInfo that an ECDSA AA key needs (9303-11 §6.1).
+    Encoded by ``agent.icao.securityinfo.encode_security_infos``."""
+    ecdh = isinstance(ca_public_key, ec.EllipticCurvePublicKey)
+    if ecdh:
+        spki = explicit_spki_der(ca_public_key) if explicit else spki_der(ca_public_key)
+        pk_oid = securityinfo.ID_PK_ECDH
+    else:
+        spki = ca_public_key.spki_der()
+        pk_oid = securityinfo.ID_PK_DH
+    # 9303-11 §9.2.5: version 1 covers both the 3DES (MSE:Set KAT) and AES (MSE:Set AT +
+    # GENERAL AUTHENTICATE) forms; the terminal picks the form from the cipher.
+    infos: list[securityinfo.SecurityInfo] = [
+        securityinfo.ChipAuthenticationInfo(securityinfo.ca_oid(ecdh, cipher), 1, key_id),
+        securityinfo.ChipAuthenticationPublicKeyInfo(pk_oid, spki, key_id),
+    ]
+    if aa_signature_algorithm is not None:
+        infos.append(securityinfo.ActiveAuthenticationInfo(securityinfo.ID_AA, 1, aa_signature_algorithm))
+    return wrap(DG14_TAG, securityinfo.encode_security_infos(infos))
 
-    return securityinfo.build_dg14(ca_public_key=ca_public_key, key_id=key_id, cipher=cipher, aa_hash=aa_hash)
+
+def explicit_spki_der(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """The SubjectPublicKeyInfo with the curve spelled out as SpecifiedECDomain
+    (RFC 3279 §2.3.5 ECParameters) instead of a curve OID."""
+    curve_name = public_key.curve.name.lower()
+    curve = curve_by_name(curve_name)
+    size = curve.field_len
+    point = public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    domain = keys.SpecifiedECDomain({
+        "version": "ecdpVer1",
+        "field_id": {"field_type": "prime_field", "parameters": curve.p},
+        "curve": {"a": curve.a.to_bytes(size, "big"), "b": curve.b.to_bytes(size, "big")},
+        "base": b"\x04" + curve.gx.to_bytes(size, "big") + curve.gy.to_bytes(size, "big"),
+        "order": curve.n,
+        "cofactor": curve.h,
+    })
+    return keys.PublicKeyInfo({
+        "algorithm": {"algorithm": "ec", "parameters": keys.ECDomainParameters(name="specified", value=domain)},
+        "public_key": point,
+    }).dump()
+
+
+@dataclass(frozen=True, repr=False)
+class DhPrivateKey:
+    """A Chip Authentication DH key in one of the standardized MODP groups
+    (``agent.icao.params`` ids 0-2, RFC 5114)."""
+
+    group: DhGroup
+    x: int
+
+    def public_key(self) -> DhPublicKey:
+        return DhPublicKey(self.group, self.group.mul_generator(self.x))
+
+    def __repr__(self) -> str:
+        return f"DhPrivateKey({self.group.name}, x=******)"
+
+
+@dataclass(frozen=True)
+class DhPublicKey:
+    group: DhGroup
+    y: int
+
+    def spki_der(self) -> bytes:
+        """X9.42 dhpublicnumber SubjectPublicKeyInfo (RFC 3279 §2.3.3), as DG14 carries it."""
+        return keys.PublicKeyInfo({
+            "algorithm": {"algorithm": "dh", "parameters": {"p": self.group.p, "g": self.group.g, "q": self.group.q}},
+            "public_key": core.Integer(self.y),
+        }).dump()
+
+
+def derive_dh_key(seed: bytes, parameter_id: int = 2) -> DhPrivateKey:
+    """A deterministic DH TEST key in standardized group ``parameter_id`` (0, 1 or 2)."""
+    group = params.by_id(parameter_id)
+    assert isinstance(group, DhGroup)
+    x = int.from_bytes(_drbg(b"dh|" + seed)(64), "big") % (group.q - 2) + 1
+    return DhPrivateKey(group, x)
 
 
 # -- CMS SignedData -----------------------------------------------------------------
@@ -275,7 +352,7 @@ def public_key_info(public_key: PublicKeyTypes) -> keys.PublicKeyInfo:
 
 
 __all__ = [
-    "ChipKeys", "CertAndKey", "TestPki", "build_dg14", "build_dg15", "build_lds_security_object",
-    "build_signed_data", "build_sod", "derive_chip_keys", "derive_ec_key", "derive_rsa_key",
-    "load_test_pki", "sign_bytes", "hashes",
+    "CertAndKey", "ChipKeys", "DhPrivateKey", "DhPublicKey", "TestPki", "build_dg14", "build_dg15",
+    "build_lds_security_object", "build_signed_data", "build_sod", "derive_chip_keys", "derive_dh_key",
+    "derive_ec_key", "derive_rsa_key", "explicit_spki_der", "load_test_pki", "sign_bytes",
 ]

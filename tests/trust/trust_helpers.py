@@ -31,3 +31,107 @@ def files_for(pki: TestPki, dsc: str = "dsc_rsa", *, dgs: dict[int, bytes] | Non
     out = {f"DG{n}": v for n, v in groups.items()}
     out["SOD"] = sod
     return out
+
+
+# -- a virtual chip with CA/AA, opened with PACE -----------------------------------------
+
+import hashlib  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
+
+from agent.icao import pace  # noqa: E402
+from agent.icao.crypto import Cipher  # noqa: E402
+from agent.icao.keys import CanKey  # noqa: E402
+from agent.icao.securityinfo import parse_security_infos  # noqa: E402
+from agent.readers.apdu import ApduChannel, Command, Ins  # noqa: E402
+from agent.sim.chip import EMRTD_AID, ChipProfile, VirtualChip, default_card_access  # noqa: E402
+from agent.sim.chip_auth import ChipAuthHandler  # noqa: E402
+from agent.sim.signing import build_dg14, build_dg15, derive_ec_key  # noqa: E402
+
+CAN = "012345"
+_RSA_CACHE: dict[int, rsa.RSAPrivateKey] = {}
+
+
+def counter_rng(seed: bytes) -> Any:
+    """Deterministic test randomness (the injected rng of terminal and chip)."""
+    state = {"n": 0}
+
+    def read(n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            out += hashlib.sha256(seed + state["n"].to_bytes(4, "big")).digest()
+            state["n"] += 1
+        return out[:n]
+
+    return read
+
+
+def rsa_key(bits: int = 1024, slot: int = 0) -> rsa.RSAPrivateKey:
+    if (bits + slot) not in _RSA_CACHE:
+        _RSA_CACHE[bits + slot] = rsa.generate_private_key(65537, bits)
+    return _RSA_CACHE[bits + slot]
+
+
+@dataclass
+class Card:
+    files: dict[str, bytes]
+    chip: VirtualChip
+
+
+class _Wire:
+    """The byte-level connection to the virtual chip (in process)."""
+
+    def __init__(self, chip: VirtualChip) -> None:
+        self.chip = chip
+        self.extended_length = True
+
+    def transmit(self, apdu: bytes) -> bytes:
+        return self.chip.process(apdu)
+
+
+def make_card(pki: TestPki, *, dsc: str = "dsc_rsa", ca_key: Any = "default", aa_key: Any = "default",
+              cipher: Cipher = Cipher.AES128, aa_hash: str = "sha1", explicit_ca: bool = False,
+              clone_ca_key: Any = None, clone_aa_key: Any = None, with_dg14: bool = True,
+              with_dg15: bool = True) -> Card:
+    """A synthetic card: DGs + DG14 (CA key) + DG15 (AA key) + EF.SOD signed by ``dsc``.
+    ``clone_*_key``: the chip holds these keys instead of the ones its DG14/DG15 name."""
+    if ca_key == "default":
+        ca_key = derive_ec_key(b"test chip ca", "brainpoolp256r1")
+    if aa_key == "default":
+        aa_key = rsa_key()
+    groups = dict(DGS)
+    aa_oid = None
+    if isinstance(aa_key, ec.EllipticCurvePrivateKey):
+        from agent.icao.aa import AA_SIGNATURE_HASHES
+        aa_oid = next(o for o, h in AA_SIGNATURE_HASHES.items() if h == aa_hash and o.startswith("0.4.0"))
+    if with_dg14:
+        groups[14] = build_dg14(ca_key.public_key(), cipher=cipher, explicit=explicit_ca,
+                                aa_signature_algorithm=aa_oid)
+    if with_dg15:
+        groups[15] = build_dg15(aa_key.public_key())
+    signer = pki.dsc(dsc)
+    sod = build_sod(groups, signer.cert, signer.key, signing_time=SIGNED)
+    fids = {0x0100 + n: v for n, v in groups.items()}
+    fids[0x011D] = sod
+    fids[0x011E] = b"\x60\x05\x5f\x01\x02\x30\x31"
+    profile = ChipProfile(files=fids, can=CAN, ca_private_key=clone_ca_key or ca_key,
+                          aa_private_key=clone_aa_key or aa_key)
+    chip = VirtualChip(profile, rng=counter_rng(b"chip"))
+    chip.add_handler(ChipAuthHandler(aa_hash=aa_hash))
+    files = {f"DG{n}": v for n, v in groups.items()}
+    files["SOD"] = sod
+    return Card(files, chip)
+
+
+def open_session(card: Card, rng: Any = None) -> Any:
+    """Power the chip, run PACE with the CAN, select the eMRTD application."""
+    rng = rng or counter_rng(b"terminal")
+    card.chip.power_on()
+    channel = ApduChannel(_Wire(card.chip))
+    info = parse_security_infos(default_card_access()).pace[0]
+    session = pace.authenticate(channel, CanKey(CAN), info, rng=rng).sm
+    response = session.send(Command(0x00, Ins.SELECT, 0x04, 0x0C, EMRTD_AID))
+    assert response.ok
+    return session

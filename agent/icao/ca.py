@@ -1,0 +1,250 @@
+"""Chip Authentication (9303-11 §6.2; DG14 per 9303-10 §4.7.14): an ephemeral key
+agreement with the chip's static key of DG14, then secure messaging restarted with
+keys derived from the shared secret. Only a chip holding DG14's private key can
+answer under the new keys: a chip whose data verify but which fails this is a copy.
+
+Terminal side:
+
+* ECDH or DH, over the domain parameters of the DG14 key (named or explicit curves,
+  X9.42 DH groups), with ``agent.icao.params`` groups for the arithmetic;
+* 3DES: MSE:Set KAT (ephemeral key in DO91, key id in DO84) — 9303-11 §6.2.4.1;
+* AES: MSE:Set AT (protocol OID in DO80, key id in DO84) then GENERAL AUTHENTICATE
+  (ephemeral key in 7C/80) — 9303-11 §6.2.4.2;
+* new KSenc/KSmac = KDF(K, 1/2) and SSC 0 (9303-11 §6.2.3, §9.8.2); the new session is
+  confirmed by re-reading the first bytes of DG14 under it.
+
+Also ``verify_pace_cam``: PACE with Chip Authentication Mapping authenticates the chip
+during PACE; the terminal checks CA_IC · PK_IC = PK_map,IC (9303-11 §4.4.3.5.2).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from asn1crypto import core, keys
+
+from agent.errors import IdAgentError, ParseError
+from agent.icao import certs, crypto, params, securityinfo
+from agent.icao.certs import SignatureError
+from agent.icao.checks import CheckResult, Status
+from agent.icao.crypto import Cipher
+from agent.icao.params import DhGroup, EcGroup, Element
+from agent.icao.securityinfo import ChipAuthenticationInfo, ChipAuthenticationPublicKeyInfo, SecurityInfos
+from agent.icao.sm import SecureMessaging, SecureMessagingError, tlv
+from agent.readers.apdu import SHORT_LE_MAX, Channel, Command, Ins
+
+logger = logging.getLogger(__name__)
+
+Rng = Callable[[int], bytes]
+
+#: MSE P1/P2 (ISO/IEC 7816-4 §7.5.11; 9303-11 §6.2.4): set for computation, KAT / AT
+MSE_SET_P1 = 0x41
+MSE_KAT = 0xA6
+MSE_AT = 0xA4
+DO_EPHEMERAL_KEY = 0x91   # MSE:Set KAT
+DO_KEY_ID = 0x84          # private key reference
+DO_PROTOCOL = 0x80        # cryptographic mechanism reference (OID value bytes)
+DO_DYNAMIC_AUTH = 0x7C
+DO_GA_EPHEMERAL = 0x80    # inside 7C of GENERAL AUTHENTICATE for CA
+#: the file re-read under the new keys to confirm them: DG14 itself
+DG14_FID = 0x010E
+CONFIRM_BYTES = 8
+
+
+class ChipAuthenticationError(IdAgentError):
+    code = "chip_authentication"
+
+
+@dataclass(frozen=True)
+class CaParameters:
+    """What the terminal needs from DG14 for one CA key."""
+
+    protocol: str
+    agreement: str            # "ECDH" or "DH"
+    cipher: Cipher
+    key_id: int | None
+    group: EcGroup | DhGroup
+    chip_public: Element
+
+
+def group_of(spki: keys.PublicKeyInfo) -> tuple[EcGroup | DhGroup, Element]:
+    """The key agreement group and the chip's public element of a DG14 key.
+    Raises ``SignatureError`` / ``ValueError`` for unusable keys."""
+    algorithm = spki["algorithm"]["algorithm"].native
+    if algorithm == "ec":
+        curve = certs.curve_by_name(certs.named_curve_name(spki))
+        group: EcGroup | DhGroup = next(
+            (g for g in params.STANDARD.values() if isinstance(g, EcGroup) and g.curve == curve),
+            EcGroup(-1, curve))
+        return group, group.decode(bytes(spki["public_key"].native))
+    if algorithm == "dh":
+        domain = spki["algorithm"]["parameters"]
+        p, g, q = domain["p"].native, domain["g"].native, domain["q"].native
+        if q is None:
+            raise SignatureError("DH key without the subgroup order q")
+        dh = next((x for x in params.STANDARD.values() if isinstance(x, DhGroup) and (x.p, x.g, x.q) == (p, g, q)),
+                  DhGroup(-1, "DH", p, g, q))
+        y = spki["public_key"].parsed.native
+        return dh, dh.decode(int(y).to_bytes(dh.size, "big"))
+    raise SignatureError(f"DG14 key algorithm {algorithm} is not ECDH or DH")
+
+
+def select_parameters(infos: SecurityInfos) -> CaParameters | None:
+    """The CA protocol and key to use; None when DG14 offers no CA at all.
+
+    9303-11 §6.2: a ChipAuthenticationInfo names protocol and cipher; a chip with only a
+    ChipAuthenticationPublicKeyInfo (CA version 1 era) implies 3DES."""
+    key_infos = infos.chip_authentication_keys
+    if not key_infos:
+        return None
+    ca_infos = [i for i in infos.chip_authentication if securityinfo.ca_protocol(i.protocol)]
+    if ca_infos:
+        info: ChipAuthenticationInfo | None = ca_infos[0]
+        agreement, cipher = securityinfo.ca_protocol(info.protocol)  # type: ignore[misc,union-attr]
+        key = _key_for(info, key_infos)
+    else:
+        info, key = None, key_infos[0]
+        agreement = "ECDH" if key.protocol == securityinfo.ID_PK_ECDH else "DH"
+        cipher = Cipher.DES3
+    spki = keys.PublicKeyInfo.load(key.public_key_info)
+    group, chip_public = group_of(spki)
+    protocol = info.protocol if info else securityinfo.ca_oid(agreement == "ECDH", cipher)
+    key_id = info.key_id if info and info.key_id is not None else key.key_id
+    return CaParameters(protocol, agreement, cipher, key_id, group, chip_public)
+
+
+def _key_for(info: ChipAuthenticationInfo,
+             keys_: list[ChipAuthenticationPublicKeyInfo]) -> ChipAuthenticationPublicKeyInfo:
+    if info.key_id is not None:
+        for key in keys_:
+            if key.key_id == info.key_id:
+                return key
+    return keys_[0]
+
+
+def key_id_bytes(key_id: int) -> bytes:
+    return key_id.to_bytes(max(1, (key_id.bit_length() + 7) // 8), "big")
+
+
+def oid_value(oid: str) -> bytes:
+    """The content octets of an OID (DO80 carries them without the 06 tag)."""
+    return bytes(core.ObjectIdentifier(oid).contents)
+
+
+def ca_commands(ca: CaParameters, ephemeral_public: bytes) -> list[Command]:
+    """The command APDUs (plain; SM wraps them) of 9303-11 §6.2.4."""
+    key_ref = tlv(DO_KEY_ID, key_id_bytes(ca.key_id)) if ca.key_id is not None else b""
+    if ca.cipher is Cipher.DES3:
+        return [Command(0x00, Ins.MSE, MSE_SET_P1, MSE_KAT, tlv(DO_EPHEMERAL_KEY, ephemeral_public) + key_ref)]
+    return [
+        Command(0x00, Ins.MSE, MSE_SET_P1, MSE_AT, tlv(DO_PROTOCOL, oid_value(ca.protocol)) + key_ref),
+        Command(0x00, Ins.GENERAL_AUTHENTICATE, 0x00, 0x00,
+                tlv(DO_DYNAMIC_AUTH, tlv(DO_GA_EPHEMERAL, ephemeral_public)), SHORT_LE_MAX),
+    ]
+
+
+def session_keys(shared_secret: bytes, cipher: Cipher) -> tuple[bytes, bytes]:
+    """KSenc, KSmac from the CA shared secret (9303-11 §9.7.1)."""
+    return crypto.kdf(shared_secret, crypto.KDF_ENC, cipher), crypto.kdf(shared_secret, crypto.KDF_MAC, cipher)
+
+
+@dataclass
+class CaOutcome:
+    check: CheckResult
+    #: the channel to use from now on: the re-keyed session after CA, else the one given
+    channel: Channel
+
+
+def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng) -> CaOutcome:
+    """Run CA over ``channel`` (a ``SecureMessaging`` session) with DG14's key.
+
+    Returns valid (re-keyed channel confirmed), invalid (the chip refused or could not
+    answer under the new keys: it does not hold the private key), not_supported (DG14
+    offers no CA) or error (DG14 unusable). A transport failure (reader, card removed)
+    propagates as its own exception."""
+    try:
+        infos = securityinfo.parse_security_infos(dg14, source="DG14")
+        ca = select_parameters(infos)
+    except (ParseError, SignatureError, ValueError) as exc:
+        return CaOutcome(CheckResult(Status.ERROR, f"DG14 chip authentication key unusable: {exc}"), channel)
+    if ca is None:
+        return CaOutcome(CheckResult.not_supported("DG14 offers no Chip Authentication key"), channel)
+    if not isinstance(channel, SecureMessaging):
+        return CaOutcome(CheckResult(Status.ERROR, "Chip Authentication needs a secure messaging session"), channel)
+    details = {"protocol": ca.protocol, "agreement": ca.agreement, "cipher": ca.cipher.label,
+               "group": ca.group.name}
+    private = ca.group.random_private(rng)
+    ephemeral = ca.group.encode(ca.group.mul_generator(private))
+    shared = ca.group.shared_secret(ca.group.mul(private, ca.chip_public))
+    try:
+        for command in ca_commands(ca, ephemeral):
+            response = channel.send(command)
+            logger.debug("CA step %02X SW=%04X", command.ins, response.sw)
+            if not response.ok:
+                return CaOutcome(CheckResult(Status.INVALID, f"the chip refused Chip Authentication "
+                                             f"(SW {response.sw:04X} to {_step(command)})", details=details), channel)
+    except SecureMessagingError as exc:
+        return CaOutcome(CheckResult(Status.ERROR, f"secure messaging failed during Chip Authentication: "
+                                     f"{exc.message}", details=details), channel)
+    ks_enc, ks_mac = session_keys(shared, ca.cipher)
+    rekeyed = SecureMessaging(channel.inner, ks_enc, ks_mac, ca.cipher, ssc=0)
+    return CaOutcome(_confirm(rekeyed, dg14, details), rekeyed)
+
+
+def _step(command: Command) -> str:
+    return "GENERAL AUTHENTICATE" if command.ins == Ins.GENERAL_AUTHENTICATE else "MSE:Set"
+
+
+def _confirm(session: SecureMessaging, dg14: bytes, details: dict[str, str]) -> CheckResult:
+    """Re-read the start of DG14 under the new keys: a chip without DG14's private key
+    derived other keys, so its MAC fails (9303-11 §6.2: CA is implicit)."""
+    try:
+        select = session.send(Command(0x00, Ins.SELECT, 0x02, 0x0C, DG14_FID.to_bytes(2, "big")))
+        read = session.send(Command(0x00, Ins.READ_BINARY, 0x00, 0x00, le=CONFIRM_BYTES))
+    except SecureMessagingError as exc:
+        return CheckResult(Status.INVALID, "the chip could not answer under the Chip Authentication keys "
+                                           f"({exc.message}): it does not hold the private key of DG14",
+                           details=details)
+    if not select.ok or not read.ok:
+        return CheckResult(Status.INVALID, f"the chip refused to read DG14 after Chip Authentication "
+                                           f"(SW {select.sw:04X}/{read.sw:04X})", details=details)
+    if not hmac.compare_digest(read.data, dg14[:CONFIRM_BYTES]):
+        return CheckResult(Status.INVALID, "DG14 read under the new keys differs from DG14 read before",
+                           details=details)
+    return CheckResult(Status.VALID, f"the chip proved the DG14 key ({ca_label(details)}); "
+                                     "secure messaging restarted with the new keys", details=details)
+
+
+def ca_label(details: dict[str, str]) -> str:
+    return f"{details['agreement']} on {details['group']}, {details['cipher']}"
+
+
+# -- PACE with Chip Authentication Mapping ------------------------------------------------
+
+def verify_pace_cam(ca_ic: bytes | None, chip_mapping_key: bytes | None, dg14: bytes) -> CheckResult:
+    """9303-11 §4.4.3.5.2: with PACE-CAM the chip sends CA_IC = SK_map,IC · SK_IC⁻¹; the
+    terminal checks CA_IC · PK_IC = PK_map,IC with PK_IC from DG14 (proven by PA)."""
+    if ca_ic is None or chip_mapping_key is None:
+        return CheckResult(Status.ERROR, "PACE-CAM result lacks the chip's CA data or mapping key")
+    try:
+        infos = securityinfo.parse_security_infos(dg14, source="DG14")
+        ca = select_parameters(infos)
+    except (ParseError, SignatureError, ValueError) as exc:
+        return CheckResult(Status.ERROR, f"DG14 chip authentication key unusable: {exc}")
+    if ca is None or not isinstance(ca.group, EcGroup):
+        return CheckResult(Status.ERROR, "PACE-CAM needs an ECDH Chip Authentication key in DG14")
+    scalar = int.from_bytes(ca_ic, "big")
+    if not 0 < scalar < ca.group.order:
+        return CheckResult(Status.INVALID, "PACE-CAM: CA_IC is out of range")
+    try:
+        expected = ca.group.encode(ca.group.mul(scalar, ca.chip_public))
+    except ValueError:
+        return CheckResult(Status.INVALID, "PACE-CAM: CA_IC · PK_IC is the point at infinity")
+    if not hmac.compare_digest(expected, chip_mapping_key):
+        return CheckResult(Status.INVALID, "PACE-CAM: the chip's mapping key does not match DG14's key "
+                                           "(it does not hold the private key of DG14)")
+    return CheckResult(Status.VALID, f"PACE-CAM proved the DG14 key (ECDH on {ca.group.name})",
+                       details={"protocol": "PACE-CAM", "group": ca.group.name})

@@ -1,0 +1,183 @@
+"""One verification result for a chip read: passive, chip and active authentication
+and what they add up to.
+
+Entry point (called by ``agent.icao.read.read_chip`` while the session is alive)::
+
+    result = verify(session, read.files, trust_store=store, rng=rng, pace_cam=pace_result)
+    session = result.channel   # CA restarts secure messaging: use this one from now on
+
+* ``files``: the raw files read, keyed ``"SOD"``, ``"DG1"`` … ``"DG16"`` (``"COM"`` and
+  ``"CardAccess"`` are ignored).
+* ``channel``: the live secure-messaging channel (``None`` when the chip is gone: CA/AA
+  are then ``not_checked``). Chip Authentication re-keys secure messaging
+  (9303-11 §6.2.3); ``Verification.channel`` is the channel valid afterwards (the
+  re-keyed one after a successful CA; after a failed CA the session is dead).
+* ``pace_cam``: the access result when PACE ran with Chip Authentication Mapping: any
+  object with ``cam_ca_ic`` and ``chip_mapping_key`` (``agent.icao.pace.PaceResult``).
+  A valid PACE-CAM replaces CA (9303-11 §4.4.3.5).
+
+Per check the status is one of valid, invalid, untrusted, not_supported, not_checked,
+error, with a human reason. Overall:
+
+* ``verified``: passive authentication valid against a trusted anchor, and CA (or
+  PACE-CAM) or AA valid where the chip supports them (a chip with neither DG14 nor
+  DG15 passes on passive authentication alone). ``require_chip_auth=False`` also
+  accepts passive alone when CA/AA could not run (error, not_checked); an *invalid*
+  CA/AA is never accepted;
+* ``probable_clone``: the data verify (valid or untrusted) but CA or AA failed;
+* ``error``: EF.SOD could not be parsed or checked at all;
+* ``not_verified``: everything else (altered data, unknown CSCA, revoked DSC …).
+
+Never raises on a forged card; a reader failure during CA/AA is an ``error`` check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.errors import IdAgentError, ParseError
+from agent.icao import aa, ca, securityinfo
+from agent.icao.certs import SignatureError
+from agent.icao.checks import CheckResult, Status
+from agent.icao.pa import PassiveResult, passive_authentication
+from agent.icao.securityinfo import ActiveAuthenticationInfo
+from agent.icao.trust import TrustStore
+from agent.readers.apdu import Channel
+
+logger = logging.getLogger(__name__)
+
+Rng = Callable[[int], bytes]
+
+VERIFIED = "verified"
+NOT_VERIFIED = "not_verified"
+PROBABLE_CLONE = "probable_clone"
+ERROR = "error"
+
+
+@dataclass
+class Verification:
+    passive: CheckResult
+    chip: CheckResult
+    active: CheckResult
+    status: str
+    reason: str
+    notes: list[str] = field(default_factory=list)
+    #: the channel to use after verification (re-keyed by Chip Authentication)
+    channel: Channel | None = field(default=None, repr=False)
+
+    @property
+    def verified(self) -> bool:
+        return self.status == VERIFIED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``verification`` object of ``idagent read --json``."""
+        out: dict[str, Any] = {
+            "status": self.status,
+            "reason": self.reason,
+            "passive": self.passive.to_dict(),
+            "chip": self.chip.to_dict(),
+            "active": self.active.to_dict(),
+        }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: TrustStore | None,
+           rng: Rng = os.urandom, pace_cam: Any = None, now: dt.datetime | None = None,
+           check_crl: bool = True, require_chip_auth: bool = True) -> Verification:
+    """Verify a read (see the module docstring)."""
+    notes: list[str] = []
+    if trust_store is None:
+        trust_store = TrustStore()
+        notes.append("no trust store configured: no CSCA is trusted")
+    passive = _passive(files, trust_store, now, check_crl)
+    dg14 = files.get("DG14")
+    dg15 = files.get("DG15")
+    for number, content in ((14, dg14), (15, dg15)):
+        if content is not None and passive.check.ok and number not in passive.verified_dgs:
+            notes.append(f"DG{number} is not covered by passive authentication")
+    chip, channel = _chip(channel, dg14, rng, pace_cam)
+    active = _active(channel, dg14, dg15, rng, chip)
+    status, reason = overall(passive.check, chip, active, require_chip_auth)
+    logger.info("verification: %s (passive=%s chip=%s active=%s)", status, passive.check.status,
+                chip.status, active.status)
+    return Verification(passive.check, chip, active, status, reason, notes, channel)
+
+
+def _passive(files: Mapping[str, bytes], store: TrustStore, now: dt.datetime | None,
+             check_crl: bool) -> PassiveResult:
+    try:
+        return passive_authentication(files, store, now=now, check_crl=check_crl)
+    except (ParseError, SignatureError, ValueError, TypeError, KeyError) as exc:
+        # asn1crypto parses lazily: a malformed certificate extension deep in EF.SOD
+        # surfaces here. A damaged card is a result, not a crash.
+        logger.info("passive authentication could not complete: %s", type(exc).__name__)
+        return PassiveResult(CheckResult(Status.ERROR, f"EF.SOD could not be checked: {exc}"))
+
+
+def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng, pace_cam: Any) -> tuple[CheckResult, Channel | None]:
+    if dg14 is None:
+        return CheckResult.not_supported("no DG14: the chip offers no Chip Authentication"), channel
+    if pace_cam is not None and getattr(pace_cam, "cam_ca_ic", None) is not None:
+        return ca.verify_pace_cam(pace_cam.cam_ca_ic, getattr(pace_cam, "chip_mapping_key", None), dg14), channel
+    if channel is None:
+        return CheckResult.not_checked("no live session with the chip: Chip Authentication not run"), channel
+    try:
+        outcome = ca.chip_authentication(channel, dg14, rng=rng)
+    except IdAgentError as exc:
+        return CheckResult(Status.ERROR, f"Chip Authentication interrupted: {exc.message}"), channel
+    return outcome.check, outcome.channel
+
+
+def _aa_info(dg14: bytes | None) -> ActiveAuthenticationInfo | None:
+    if dg14 is None:
+        return None
+    try:
+        infos = securityinfo.parse_security_infos(dg14, source="DG14").active_authentication
+    except ParseError:
+        return None
+    return infos[0] if infos else None
+
+
+def _active(channel: Channel | None, dg14: bytes | None, dg15: bytes | None, rng: Rng,
+            chip: CheckResult) -> CheckResult:
+    if dg15 is None:
+        return CheckResult.not_supported("no DG15: the chip offers no Active Authentication")
+    if channel is None:
+        return CheckResult.not_checked("no live session with the chip: Active Authentication not run")
+    if chip.status is Status.INVALID and chip.details.get("protocol") != "PACE-CAM":
+        return CheckResult.not_checked("not run: the secure channel ended when Chip Authentication failed")
+    try:
+        return aa.active_authentication(channel, dg15, rng=rng, aa_info=_aa_info(dg14))
+    except IdAgentError as exc:
+        return CheckResult(Status.ERROR, f"Active Authentication interrupted: {exc.message}")
+
+
+def overall(passive: CheckResult, chip: CheckResult, active: CheckResult,
+            require_chip_auth: bool = True) -> tuple[str, str]:
+    """The overall status and its one-line reason (rules in the module docstring)."""
+    failed = [name for name, check in (("Chip Authentication", chip), ("Active Authentication", active))
+              if check.status is Status.INVALID]
+    if passive.status is Status.ERROR:
+        return ERROR, f"passive authentication failed to run: {passive.reason}"
+    if failed and passive.status in (Status.VALID, Status.UNTRUSTED):
+        return PROBABLE_CLONE, (f"the data carry a genuine signature but {' and '.join(failed)} failed: "
+                                "the chip is probably a copy")
+    if passive.status is not Status.VALID:
+        return NOT_VERIFIED, f"passive authentication {passive.status.value}: {passive.reason}"
+    if failed:
+        return NOT_VERIFIED, f"{' and '.join(failed)} failed"
+    supported = [c for c in (chip, active) if c.status is not Status.NOT_SUPPORTED]
+    if any(c.status is Status.VALID for c in supported):
+        return VERIFIED, "data signed by a trusted issuer and the chip proved its key"
+    if not supported:
+        return VERIFIED, "data signed by a trusted issuer; the chip offers no clone detection (no CA/AA)"
+    if not require_chip_auth:
+        return VERIFIED, "data signed by a trusted issuer; chip authentication could not run (not required)"
+    return NOT_VERIFIED, "the chip supports Chip/Active Authentication but it could not be completed"
