@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from agent.errors import ProtocolError
 from agent.icao import ec
@@ -35,32 +34,6 @@ class UnsupportedParametersError(ProtocolError):
 
     code = "unsupported_parameters"
     exit_code = 6
-
-
-class Group(Protocol):
-    id: int
-    kind: str
-    name: str
-
-    @property
-    def order(self) -> int: ...
-
-    @property
-    def generator(self) -> Element: ...
-
-    def random_private(self, rng: Rng) -> int: ...
-
-    def mul_generator(self, k: int) -> Element: ...
-
-    def mul(self, k: int, base: Element) -> Element: ...
-
-    def combine(self, first: Element, second: Element) -> Element: ...
-
-    def encode(self, element: Element) -> bytes: ...
-
-    def decode(self, data: bytes) -> Element: ...
-
-    def shared_secret(self, element: Element) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -172,6 +145,10 @@ class DhGroup:
         """9303-11 §9.6: the DH value, padded to the size of p."""
         assert isinstance(element, int)
         return element.to_bytes(self.size, "big")
+
+
+#: the two kinds share one interface (see the module docstring)
+Group = EcGroup | DhGroup
 
 
 def _curve(name: str, *, p: str, a: str, b: str, gx: str, gy: str, n: str) -> Curve:
