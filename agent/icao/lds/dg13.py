@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent.errors import ParseError
@@ -217,7 +218,7 @@ def _encode_value(value: str | list[str] | tuple[str, ...]) -> bytes:
     return tlv.encode(TAG_SEQUENCE, b"".join(tlv.encode(TAG_UTF8, v.encode("utf-8")) for v in value))
 
 
-def build_dg13(fields: dict[int, str | list[str] | tuple[str, ...]]) -> bytes:
+def build_dg13(fields: Mapping[int, str | list[str] | tuple[str, ...]]) -> bytes:
     """DG13 in the Vietnamese layout from {field number: text or [texts]}."""
     entries = b"".join(
         tlv.encode(TAG_SEQUENCE, tlv.encode(TAG_INTEGER, bytes((n,))) + _encode_value(v))

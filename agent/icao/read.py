@@ -1,0 +1,345 @@
+"""A whole chip read: access control, the files, parsing, verification, in one session.
+
+``read_chip(channel, key)``:
+
+1. read EF.CardAccess in the clear and open secure messaging with PACE or BAC
+   (``agent.icao.access.establish``);
+2. read EF.COM and EF.SOD first, then every data group EF.COM lists, except the ones
+   in ``skip`` (DG3 by default: it needs terminal authentication, domain.md);
+3. parse each file: a malformed file gives a typed error recorded for that file, and
+   the others are still read and parsed;
+4. verify (passive, chip and active authentication, ``agent.icao.verify``) while the
+   session is alive: chip and active authentication talk to the chip;
+5. return a ``ChipRead``: the raw files, the parsed records, per-file outcomes, the
+   identity, the verification and the timing.
+
+A read whose required files (DG1, and DG13/DG2 when EF.COM lists them) did not all
+read and parse says ``complete: false``: no partial identity passes as a complete one.
+A card pulled out mid-read raises ``ReadInterruptedError`` naming the file; nothing
+partial is returned. Nothing here logs personal data: file names, sizes and status
+words only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.errors import IdAgentError, ParseError
+from agent.icao import access as access_mod
+from agent.icao.files import (
+    FileAbsentError,
+    FileAccessDeniedError,
+    FileReader,
+    FileReadError,
+    ProgressCallback,
+)
+from agent.icao.keys import AccessKey
+from agent.icao.lds import (
+    identity_from_chip,
+    parse_com,
+    parse_dg1,
+    parse_dg2,
+    parse_dg11,
+    parse_dg12,
+    parse_dg13,
+)
+from agent.icao.lds.files import COM, DATA_GROUPS, SOD, LdsFile
+from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
+from agent.identity import Identity
+from agent.readers.apdu import Channel
+
+logger = logging.getLogger(__name__)
+
+Rng = Callable[[int], bytes]
+
+#: data groups without which the identity is not complete, when EF.COM lists them
+REQUIRED_DGS = (1, 2, 13)
+#: what a skipped or refused file is reported as
+REASON_TERMINAL_AUTH = "needs terminal authentication"
+REASON_SKIPPED = "skipped by configuration"
+
+
+class Outcome:
+    READ = "read"
+    ABSENT = "absent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass
+class FileOutcome:
+    name: str
+    status: str
+    size: int | None = None
+    seconds: float = 0.0
+    reason: str | None = None
+    error: IdAgentError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        if self.size is not None:
+            out["size"] = self.size
+        if self.reason:
+            out["reason"] = self.reason
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+@dataclass
+class Timing:
+    apdus: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+    access_seconds: float = 0.0
+    verify_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"apdus": self.apdus, "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
+                "seconds": round(self.seconds, 4), "access_seconds": round(self.access_seconds, 4),
+                "verify_seconds": round(self.verify_seconds, 4)}
+
+
+@dataclass(repr=False)
+class ChipRead:
+    access: Any
+    files: dict[str, bytes] = field(default_factory=dict)
+    records: dict[str, Any] = field(default_factory=dict)
+    outcomes: dict[str, FileOutcome] = field(default_factory=dict)
+    identity: Identity | None = None
+    verification: Any = None
+    timing: Timing = field(default_factory=Timing)
+    #: extended length was used for the reads
+    extended_length: bool = False
+
+    @property
+    def errors(self) -> dict[str, IdAgentError]:
+        return {name: o.error for name, o in self.outcomes.items() if o.error is not None}
+
+    @property
+    def complete(self) -> bool:
+        """Every required data group the card lists was read and parsed."""
+        if "DG1" not in self.records:
+            return False
+        com = self.records.get("COM")
+        listed = com.data_groups if com is not None else ()
+        return all(f"DG{n}" in self.records for n in REQUIRED_DGS if n in listed)
+
+    @property
+    def verified(self) -> bool:
+        return verification_status(self.verification) == "verified"
+
+    def __repr__(self) -> str:
+        return (f"ChipRead(files={sorted(self.files)}, complete={self.complete}, "
+                f"identity={self.identity!r})")
+
+    def to_dict(self, *, photo: bool = False) -> dict[str, Any]:
+        """The ``idagent read --json`` contract."""
+        return {
+            "complete": self.complete,
+            "access": access_dict(self.access),
+            "identity": identity_dict(self, photo=photo),
+            "files": {name: outcome.to_dict() for name, outcome in self.outcomes.items()},
+            "verification": verification_dict(self.verification),
+            "timing": {**self.timing.to_dict(), "extended_length": self.extended_length},
+        }
+
+
+def access_dict(info: Any) -> dict[str, Any]:
+    if info is None:
+        return {}
+    if hasattr(info, "to_dict"):
+        return dict(info.to_dict())
+    return {k: v for k, v in vars(info).items() if not k.startswith("_")}
+
+
+def verification_dict(result: Any) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    if isinstance(result, Mapping):
+        return dict(result)
+    if hasattr(result, "to_dict"):
+        return dict(result.to_dict())
+    return {"status": str(result)}
+
+
+def verification_status(result: Any) -> str | None:
+    data = verification_dict(result)
+    return None if data is None else str(data.get("status"))
+
+
+def identity_dict(read: ChipRead, *, photo: bool) -> dict[str, Any] | None:
+    if read.identity is None:
+        return None
+    out = read.identity.to_dict(photo=photo)
+    dg1 = read.records.get("DG1")
+    dg13 = read.records.get("DG13")
+    dg2 = read.records.get("DG2")
+    out["no_expiry"] = bool((dg13 is not None and dg13.no_expiry) or
+                            (dg13 is None and dg1 is not None and dg1.mrz.expiry_unconfirmed))
+    out["expiry_unconfirmed"] = bool(dg13 is None and dg1 is not None and dg1.mrz.expiry_unconfirmed)
+    if dg13 is not None and dg13.unknown_fields:
+        out["dg13_unknown"] = {str(n): (v.hex() if isinstance(v, bytes) else v)
+                               for n, v in dg13.unknown_fields.items()}
+    if dg2 is not None and dg2.faces:
+        face = dg2.faces[0]
+        out["photo"] = {"format": face.image_format, "width": face.width, "height": face.height,
+                        "jpeg_bytes": len(face.jpeg)}
+    return out
+
+
+# -- parsing ------------------------------------------------------------------------
+
+
+Parser = Callable[[bytes], Any]
+
+
+def parsers(today: dt.date | None, no_expiry_year: int) -> dict[str, Parser]:
+    """File name → pure parser. DG14, DG15 and EF.SOD are parsed by their owners'
+    modules (securityinfo, sod) and checked again by verification."""
+    from agent.icao.securityinfo import parse_security_infos
+    from agent.icao.sod import parse_sod
+
+    return {
+        "COM": parse_com,
+        "SOD": parse_sod,
+        "DG1": lambda data: parse_dg1(data, today=today, no_expiry_year=no_expiry_year),
+        "DG2": parse_dg2,
+        "DG11": parse_dg11,
+        "DG12": parse_dg12,
+        "DG13": parse_dg13,
+        "DG14": lambda data: parse_security_infos(data, source="DG14"),
+    }
+
+
+def _parse_into(read: ChipRead, name: str, table: Mapping[str, Parser]) -> None:
+    parser = table.get(name)
+    if parser is None:
+        return
+    try:
+        read.records[name] = parser(read.files[name])
+    except ParseError as exc:
+        logger.info("%s does not parse: %s", name, exc.message)
+        outcome = read.outcomes[name]
+        outcome.status = Outcome.FAILED
+        outcome.error = exc
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+class _Counters:
+    """APDU and byte counts of the bottom channel, if it keeps them (ApduChannel)."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.start = self.now()
+
+    def now(self) -> tuple[int, int, int]:
+        return (getattr(self.channel, "apdu_count", 0), getattr(self.channel, "bytes_sent", 0),
+                getattr(self.channel, "bytes_received", 0))
+
+    def fill(self, timing: Timing) -> None:
+        end = self.now()
+        timing.apdus, timing.bytes_sent, timing.bytes_received = (e - s for e, s in zip(end, self.start, strict=True))
+
+
+def _read_one(reader: FileReader, ef: LdsFile, read: ChipRead, clock: Callable[[], float]) -> None:
+    started = clock()
+    outcome = FileOutcome(ef.name, Outcome.READ)
+    read.outcomes[ef.name] = outcome
+    try:
+        data = reader.read(ef)
+    except FileAbsentError:
+        outcome.status = Outcome.ABSENT
+    except FileAccessDeniedError:
+        outcome.status, outcome.reason = Outcome.SKIPPED, REASON_TERMINAL_AUTH
+    except (FileReadError, ParseError) as exc:
+        logger.info("%s could not be read: %s", ef.name, exc.message)
+        outcome.status, outcome.error = Outcome.FAILED, exc
+    else:
+        read.files[ef.name] = data
+        outcome.size = len(data)
+    outcome.seconds = clock() - started
+
+
+def _listed_groups(read: ChipRead) -> list[int]:
+    com = read.records.get("COM")
+    if com is not None:
+        return list(com.data_groups)
+    # without a usable EF.COM, try the groups a Vietnamese card carries (domain.md)
+    return [1, 2, 13, 14, 15]
+
+
+def read_files(reader: FileReader, read: ChipRead, *, skip: tuple[int, ...] | list[int],
+               table: Mapping[str, Parser], clock: Callable[[], float] = time.perf_counter) -> None:
+    """EF.COM and EF.SOD first, then the listed data groups (9303-10 §3.6)."""
+    for ef in (COM, SOD):
+        _read_one(reader, ef, read, clock)
+        if ef.name in read.files:
+            _parse_into(read, ef.name, table)
+    for number in _listed_groups(read):
+        group = DATA_GROUPS.get(number)
+        if group is None:
+            continue
+        if number in skip:
+            reason = REASON_TERMINAL_AUTH if number in (3, 4) else REASON_SKIPPED
+            read.outcomes[group.name] = FileOutcome(group.name, Outcome.SKIPPED, reason=reason)
+            continue
+        _read_one(reader, group, read, clock)
+        if group.name in read.files:
+            _parse_into(read, group.name, table)
+
+
+def _verify(read: ChipRead, session: Channel, trust: Any, rng: Rng, options: Mapping[str, Any]) -> Any:
+    """Passive, chip and active authentication (agent.icao.verify) on the live session."""
+    from agent.icao.verify import verify
+
+    info = read.access
+    pace_cam = info if getattr(info, "cam_ca_ic", None) is not None else None
+    return verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam, **options)
+
+
+def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust: Any = None,
+              skip: tuple[int, ...] | list[int] = (3,), on_progress: ProgressCallback | None = None,
+              prefer: str = "pace", extended: str = "auto", chunk: int = 0,
+              today: dt.date | None = None, no_expiry_year: int = DEFAULT_NO_EXPIRY_YEAR,
+              verify: bool = True, check_crl: bool = True, require_chip_auth: bool = True,
+              now: dt.datetime | None = None, clock: Callable[[], float] = time.perf_counter) -> ChipRead:
+    """Open, read, parse and verify the chip behind ``channel`` (see module docstring).
+
+    Raises AccessDeniedError (wrong key, exit 5), ReadInterruptedError (card pulled,
+    exit 6), SecureMessagingError (exit 6); per-file problems are recorded instead."""
+    counters = _Counters(channel)
+    started = clock()
+    card_access = access_mod.read_card_access(channel)
+    if card_access is None:
+        # BAC only: the eMRTD application is selected before BAC (9303-11 §4.3)
+        FileReader(channel).select_application()
+    session, info = access_mod.establish(channel, key, card_access=card_access, rng=rng, prefer=prefer)
+    read = ChipRead(access=info)
+    read.timing.access_seconds = clock() - started
+    reader = FileReader(session, extended=extended, chunk=chunk, on_progress=on_progress)
+    if card_access is not None:
+        # after PACE (run in the MF), select the application under SM (9303-11 §4.4)
+        reader.select_application()
+    read_files(reader, read, skip=skip, table=parsers(today, no_expiry_year), clock=clock)
+    read.extended_length = reader.extended_in_use
+    read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
+                                       read.records.get("DG2"))
+    if verify:
+        verify_started = clock()
+        options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
+        read.verification = _verify(read, session, trust, rng, options)
+        read.timing.verify_seconds = clock() - verify_started
+    read.timing.seconds = clock() - started
+    counters.fill(read.timing)
+    logger.info("chip read: %d files, complete=%s, %d APDUs", len(read.files), read.complete, read.timing.apdus)
+    return read
