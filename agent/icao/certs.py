@@ -312,7 +312,24 @@ def is_valid_at(cert: x509.Certificate, when: dt.datetime) -> bool:
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
+    """Self-issued (subject = issuer). A link certificate is self-issued too: use
+    ``is_root`` to know whether the certificate's own key signed it."""
     return cert.subject == cert.issuer
+
+
+def is_root(cert: x509.Certificate) -> bool:
+    if not is_self_signed(cert):
+        return False
+    try:
+        verify_issued_by(cert, cert)
+    except SignatureError:
+        return False
+    return True
+
+
+def common_name(cert: x509.Certificate) -> str:
+    value = cert.subject.native.get("common_name", "") if isinstance(cert.subject.native, dict) else ""
+    return str(value) or subject_text(cert)
 
 
 def is_ca(cert: x509.Certificate) -> bool:

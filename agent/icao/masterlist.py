@@ -96,7 +96,7 @@ def read_master_list(raw: bytes) -> MasterList:
 
 
 def _issuer_in(cert: x509.Certificate, members: list[x509.Certificate]) -> x509.Certificate | None:
-    if certs.is_self_signed(cert) and cert in members:
+    if certs.is_root(cert) and cert in members:
         return cert
     for candidate in members:
         if candidate.subject != cert.issuer:

@@ -56,12 +56,19 @@ class Anchor:
 
     @property
     def is_link(self) -> bool:
-        return not certs.is_self_signed(self.cert)
+        """A CSCA link certificate (9303-12 §5.5.2): a new CSCA key signed by the old
+        one. It often has the same name as the root, so the signature decides."""
+        return not certs.is_root(self.cert)
+
+    @property
+    def common_name(self) -> str:
+        return certs.common_name(self.cert)
 
     def summary(self) -> dict[str, str | bool]:
         start, end = certs.validity(self.cert)
         return {
             "subject": self.subject,
+            "common_name": self.common_name,
             "country": self.country,
             "key": certs.key_description(self.cert),
             "valid_from": start.date().isoformat(),
@@ -167,3 +174,87 @@ def crl_summary(crl: asn1_crl.CertificateList) -> dict[str, str | int]:
         "next_update": next_update.date().isoformat() if isinstance(next_update, dt.datetime) else "",
         "revoked": len(tbs["revoked_certificates"]) if tbs["revoked_certificates"].native else 0,
     }
+
+
+# -- importing into a store folder -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImportReport:
+    kind: str                       # "master list", "certificate" or "CRL"
+    added: tuple[str, ...]          # file names written
+    already_present: int
+    signer: str = ""                # master lists: who signed it
+    skipped: tuple[str, ...] = ()   # members not imported, with the reason
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "added": list(self.added), "already_present": self.already_present,
+                "signer": self.signer, "skipped": list(self.skipped)}
+
+
+def _write_once(directory: Path, name: str, data: bytes) -> bool:
+    target = directory / name
+    if target.exists():
+        return False
+    tmp = directory / f".{name}.tmp"
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return True
+
+
+def cert_file_name(cert: x509.Certificate) -> str:
+    return f"{certs.country(cert.subject) or 'XX'}_{certs.fingerprint(cert)[:16]}.der"
+
+
+def import_file(path: str | Path, directory: str | Path) -> ImportReport:
+    """Import a CSCA certificate, a CRL or a CSCA master list into ``directory``.
+
+    A master list is imported only if its signature and signer chain verify
+    (``agent.icao.masterlist``); otherwise ``MasterListError`` and nothing is written.
+    Certificates are stored as DER named ``<country>_<fingerprint>.der``."""
+    from agent.icao import masterlist
+
+    source = Path(path)
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise TrustStoreError(f"cannot read {source}: {exc.strerror}", hint="Check the file name.") from exc
+    folder = Path(directory)
+    try:
+        cert = certs.load_certificate(data, source.name)
+    except ParseError:
+        cert = None
+    if cert is not None:
+        if not certs.is_ca(cert):
+            raise TrustStoreError(f"{source.name} is not a CSCA certificate (it is not a CA)",
+                                  hint="Import CSCA certificates or a CSCA master list, not document signers.")
+        folder.mkdir(parents=True, exist_ok=True)
+        added = _write_once(folder, cert_file_name(cert), cert.dump())
+        return ImportReport("certificate", (cert_file_name(cert),) if added else (), 0 if added else 1)
+    try:
+        crl = load_crl(data, source.name)
+    except ParseError:
+        crl = None
+    if crl is not None:
+        country = certs.country(crl["tbs_cert_list"]["issuer"]) or "XX"
+        name = f"{country}_{certs.hash_bytes('sha256', crl.dump()).hex()[:16]}.crl"
+        folder.mkdir(parents=True, exist_ok=True)
+        added = _write_once(folder, name, crl.dump())
+        return ImportReport("CRL", (name,) if added else (), 0 if added else 1)
+    try:
+        listing = masterlist.read_master_list(data)
+    except ParseError as exc:
+        raise TrustStoreError(f"{source.name} is not a certificate, a CRL or a CSCA master list ({exc.message})",
+                              hint="Give a CSCA certificate (PEM/DER), a CRL or an ICAO master list (.ml).") from exc
+    folder.mkdir(parents=True, exist_ok=True)
+    written, present, skipped = [], 0, []
+    for member in listing.certificates:
+        if not certs.is_ca(member):
+            skipped.append(f"{certs.subject_text(member)}: not a CA certificate")
+            continue
+        name = cert_file_name(member)
+        if _write_once(folder, name, member.dump()):
+            written.append(name)
+        else:
+            present += 1
+    logger.info("master list imported: %d new CSCA certificate(s), %d already present", len(written), present)
+    return ImportReport("master list", tuple(written), present, listing.signer_subject, tuple(skipped))

@@ -1,0 +1,68 @@
+"""``idagent trust``: the CSCA trust store. ``import FILE`` adds a CSCA certificate, a
+CRL or an ICAO master list (signature checked first); ``list`` shows what is trusted
+and until when."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from agent.config import Config
+from agent.icao.trust import TrustStore, crl_summary, import_file
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("trust", help="the CSCA trust store: import, list")
+    sub = parser.add_subparsers(dest="trust_command", metavar="ACTION")
+    parser.set_defaults(handler=run_list, trust_dir=None)
+
+    imp = sub.add_parser("import", help="import a CSCA certificate, CRL or ICAO master list (.ml)")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--trust", dest="trust_dir", metavar="DIR", help="trust folder (default: [trust] csca_dir)")
+    imp.set_defaults(handler=run_import)
+
+    listing = sub.add_parser("list", help="trusted CSCAs: subject, country, key, valid until, fingerprint")
+    listing.add_argument("--trust", dest="trust_dir", metavar="DIR", help="trust folder (default: [trust] csca_dir)")
+    listing.set_defaults(handler=run_list)
+
+
+def _directory(args: argparse.Namespace, config: Config) -> str:
+    return args.trust_dir or config.trust.csca_dir
+
+
+def run_import(args: argparse.Namespace, config: Config) -> int:
+    directory = _directory(args, config)
+    report = import_file(args.file, directory)
+    if getattr(args, "json", False):
+        print(json.dumps({"directory": directory, **report.to_dict()}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{report.kind}: {len(report.added)} added to {directory}, {report.already_present} already there")
+    if report.signer:
+        print(f"signed by: {report.signer} (signature and signer chain verified)")
+    for name in report.added:
+        print(f"  + {name}")
+    for reason in report.skipped:
+        print(f"  skipped {reason}")
+    return 0
+
+
+def run_list(args: argparse.Namespace, config: Config) -> int:
+    directory = _directory(args, config)
+    store = TrustStore.load(directory)
+    anchors = store.summaries()
+    crls = [crl_summary(c) for c in store.crls]
+    if getattr(args, "json", False):
+        print(json.dumps({"directory": directory, "anchors": anchors, "crls": crls, "problems": store.problems},
+                         indent=2, ensure_ascii=False))
+        return 0
+    if not anchors:
+        print(f"{directory}: no CSCA certificates: no chip can be verified (see {directory}/README)")
+    for a in anchors:
+        kind = "link" if a["link"] else "root"
+        print(f"{a['country'] or '--':2}  {a['valid_until']}  {kind:4}  {a['key']:40}  {a['common_name']}")
+        print(f"    sha256 {a['fingerprint']}")
+    for c in crls:
+        print(f"CRL {c['issuer']}: {c['revoked']} revoked, next update {c['next_update'] or '-'}")
+    for problem in store.problems:
+        print(f"skipped file: {problem}")
+    return 0
