@@ -42,6 +42,8 @@ TARGET_SIDE_PX = 240.0
 MAX_UPSCALE = 6.0
 #: below this many px a card code (45-57 modules) has < 1 px per module
 MIN_READABLE_SIDE = 45.0
+#: frames larger than this are located on a downscaled copy (crops stay full size)
+LOCATE_MAX_PIXELS = 1920 * 1080
 
 
 class Reason:
@@ -163,10 +165,22 @@ def _candidates(grey: np.ndarray, found: Sequence[decoders.Found], limit: int) -
     """Regions zxing located (but could not decode) first, then the locator's, without
     near-duplicates."""
     regions = [enhance.region_from_corners(f.corners, grey.shape) for f in found if len(f.corners) >= 3]
-    for region in enhance.locate(grey, max_candidates=limit):
+    for region in _locate_scaled(grey, limit):
         if not any(_overlap(region, r) > 0.5 for r in regions):
             regions.append(region)
     return regions[:limit]
+
+
+def _locate_scaled(grey: np.ndarray, limit: int) -> list[enhance.Region]:
+    """``enhance.locate`` on a copy no larger than LOCATE_MAX_PIXELS, mapped back."""
+    pixels = grey.shape[0] * grey.shape[1]
+    if pixels <= LOCATE_MAX_PIXELS:
+        return enhance.locate(grey, max_candidates=limit)
+    scale = (LOCATE_MAX_PIXELS / pixels) ** 0.5
+    small = enhance.rescale(grey, scale)
+    return [enhance.Region(int(r.x / scale), int(r.y / scale), int(r.w / scale) + 1, int(r.h / scale) + 1,
+                           r.score, r.side / scale)
+            for r in enhance.locate(small, max_candidates=limit)]
 
 
 def _overlap(a: enhance.Region, b: enhance.Region) -> float:

@@ -69,7 +69,12 @@ class Repaired:
 #: characters CP1252 maps 0x80-0x9F to (plus the Latin-1 C1 controls a plain Latin-1
 #: decoder gives for the bytes CP1252 leaves undefined)
 _CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
-_MOJIBAKE_RUN = re.compile("[\u0080-\u00ff" + re.escape(_CP1252_HIGH) + "]+")
+_MOJIBAKE_CHARS = "[\u0080-\u00ff" + re.escape(_CP1252_HIGH) + "]"
+#: a run of such characters; a plain space right after a lead byte (or lead +
+#: continuation) joins the run: copy/paste turns the NBSP of "à" (C3 A0 → "Ã\u00a0")
+#: or "Ạ" (E1 BA A0) into a space
+_MOJIBAKE_RUN = re.compile("(?:" + _MOJIBAKE_CHARS + "|(?<=[\u00c2-\u00f4]) |(?<=[\u00e0-\u00f4]"
+                           + _MOJIBAKE_CHARS + ") )+")
 #: a UTF-8 lead byte read as Latin-1 (Â-ô) followed by a continuation byte's character
 _MOJIBAKE_SIGN = re.compile("[\u00c2-\u00f4][\u0080-\u00bf" + re.escape(_CP1252_HIGH) + "]")
 _CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
@@ -131,19 +136,32 @@ def _undo_cp1252(text: str) -> str:
 
     def fix(match: re.Match[str]) -> str:
         run = match.group(0)
-        raw = bytearray()
-        for ch in run:
-            try:
-                raw += ch.encode("cp1252")
-            except UnicodeEncodeError:
-                raw.append(ord(ch))  # the C1 controls a Latin-1 decoder produces
-        try:
-            decoded = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return run
-        return decoded
+        candidates = [run, run.replace(" ", "\u00a0")] if " " in run else [run]
+        for candidate in candidates:
+            decoded = _cp1252_bytes(candidate).decode("utf-8", errors="strict") if _valid(candidate) else None
+            if decoded is not None:
+                return decoded
+        return run
 
     return _MOJIBAKE_RUN.sub(fix, text)
+
+
+def _cp1252_bytes(text: str) -> bytes:
+    raw = bytearray()
+    for ch in text:
+        try:
+            raw += ch.encode("cp1252")
+        except UnicodeEncodeError:
+            raw.append(ord(ch))  # the C1 controls a Latin-1 decoder produces
+    return bytes(raw)
+
+
+def _valid(text: str) -> bool:
+    try:
+        _cp1252_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _undo_cjk(text: str) -> tuple[str, str]:

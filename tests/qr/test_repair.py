@@ -113,3 +113,12 @@ def test_invalid_utf8_bytes_flagged() -> None:
     raw = PAYLOADS[0].encode()[:40] + b"\xff\xfe" + PAYLOADS[0].encode()[40:]
     fixed = repair_bytes(raw)
     assert Flag.INVALID_UTF8 in fixed.flags
+
+
+def test_mojibake_whose_nbsp_became_a_space() -> None:
+    # "à" is C3 A0 and "Ạ" E1 BA A0: read as CP1252 the A0 is a no-break space, which
+    # copy/paste (or a terminal) turns into a plain space
+    text = "001099012345||Lê Thị Ạnh|15031999|Nữ|Số 7 Nguyễn Trãi, Hà Nội|20042021"
+    garbled = text.encode().decode("cp1252", errors="ignore").replace("\u00a0", " ")
+    fixed = repair_text(garbled)
+    assert fixed.text == text and Repair.LATIN1 in fixed.repairs
