@@ -19,10 +19,10 @@ Keys never reach a log.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 
 from Crypto.Cipher import AES, DES, DES3
-from Crypto.Hash import CMAC
 
 #: KDF counters (9303-11 §9.7.1)
 KDF_ENC = 1
@@ -171,9 +171,42 @@ def retail_mac(key: bytes, data: bytes) -> bytes:
     return DES.new(k1, DES.MODE_ECB).encrypt(DES.new(k2, DES.MODE_ECB).decrypt(chained))
 
 
+#: SP 800-38B §5.3: R_128 for the subkey doubling
+_CMAC_RB = 0x87
+_BLOCK_MASK = (1 << 128) - 1
+
+
+def _dbl(block: int) -> int:
+    shifted = (block << 1) & _BLOCK_MASK
+    return shifted ^ _CMAC_RB if block >> 127 else shifted
+
+
+@functools.lru_cache(maxsize=32)
+def _aes_ecb(key: bytes):  # type: ignore[no-untyped-def]
+    """One ECB engine per key: SM asks for E(KSenc, SSC) and CMAC blocks on every APDU."""
+    return AES.new(key, AES.MODE_ECB)
+
+
+@functools.lru_cache(maxsize=32)
+def _cmac_subkeys(key: bytes) -> tuple[int, int]:
+    k1 = _dbl(int.from_bytes(_aes_ecb(key).encrypt(b"\x00" * AES_BLOCK), "big"))
+    return k1, _dbl(k1)
+
+
 def aes_cmac(key: bytes, data: bytes) -> bytes:
-    """The full 16-byte AES-CMAC (NIST SP 800-38B)."""
-    return CMAC.new(key, msg=data, ciphermod=AES).digest()
+    """The full 16-byte AES-CMAC (NIST SP 800-38B §6.2). All blocks but the last go
+    through one C-level CBC pass; the last is masked with K1 (complete) or K2 (padded)."""
+    k1, k2 = _cmac_subkeys(key)
+    if data and len(data) % AES_BLOCK == 0:
+        head, last, mask = data[:-AES_BLOCK], data[-AES_BLOCK:], k1
+    else:
+        padded = pad(data, AES_BLOCK)
+        head, last, mask = padded[:-AES_BLOCK], padded[-AES_BLOCK:], k2
+    chain = 0
+    if head:
+        chain = int.from_bytes(AES.new(key, AES.MODE_CBC, iv=b"\x00" * AES_BLOCK).encrypt(head)[-AES_BLOCK:], "big")
+    final = int.from_bytes(last, "big") ^ mask ^ chain
+    return bytes(_aes_ecb(key).encrypt(final.to_bytes(AES_BLOCK, "big")))
 
 
 def mac(cipher: Cipher, key: bytes, data: bytes) -> bytes:
@@ -200,4 +233,4 @@ def sm_iv(cipher: Cipher, ks_enc: bytes, ssc: bytes) -> bytes:
     """The CBC IV of SM encryption (9303-11 §9.8.6.1): E(KSenc, SSC) for AES, zero for 3DES."""
     if cipher is Cipher.DES3:
         return b"\x00" * DES_BLOCK
-    return AES.new(ks_enc, AES.MODE_ECB).encrypt(ssc)
+    return bytes(_aes_ecb(ks_enc).encrypt(ssc))
