@@ -100,10 +100,10 @@ def select_parameters(infos: SecurityInfos) -> CaParameters | None:
     key_infos = infos.chip_authentication_keys
     if not key_infos:
         return None
-    ca_infos = [i for i in infos.chip_authentication if securityinfo.ca_protocol(i.protocol)]
-    if ca_infos:
-        info: ChipAuthenticationInfo | None = ca_infos[0]
-        agreement, cipher = securityinfo.ca_protocol(info.protocol)  # type: ignore[misc,union-attr]
+    known = [(i, p) for i in infos.chip_authentication if (p := securityinfo.ca_protocol(i.protocol))]
+    info: ChipAuthenticationInfo | None
+    if known:
+        info, (agreement, cipher) = known[0]
         key = _key_for(info, key_infos)
     else:
         info, key = None, key_infos[0]

@@ -48,7 +48,7 @@ def dg_number(key: str | int) -> int | None:
     return number if 1 <= number <= 16 else None
 
 
-def split_files(files: Mapping[str | int, bytes]) -> tuple[bytes | None, dict[int, bytes]]:
+def split_files(files: Mapping[str, bytes] | Mapping[int, bytes]) -> tuple[bytes | None, dict[int, bytes]]:
     """(EF.SOD bytes or None, {DG number: bytes}) from a read's file map."""
     sod = None
     groups: dict[int, bytes] = {}
@@ -79,7 +79,7 @@ class _Failure(Exception):
         self.reason = reason
 
 
-def passive_authentication(files: Mapping[str | int, bytes], store: TrustStore, *,
+def passive_authentication(files: Mapping[str, bytes] | Mapping[int, bytes], store: TrustStore, *,
                            now: dt.datetime | None = None, check_crl: bool = True) -> PassiveResult:
     """Run passive authentication over a read's files (keys ``"SOD"`` and ``"DG1"`` …
     ``"DG16"``, or ints for data groups). ``now`` defaults to the current UTC time."""
@@ -117,13 +117,16 @@ def passive_authentication(files: Mapping[str | int, bytes], store: TrustStore, 
     not_read = sorted(set(sod.dg_hashes) - set(groups))
     if not_read:
         notes.append("not read, so not checked: " + ", ".join(f"DG{n}" for n in not_read))
-    reason = (f"{len(matched)} data group(s) match EF.SOD; signed by {details['document_signer']}, "
-              f"chained to trusted CSCA {details['chain'][-1]}")
+    chain_names = [certs.subject_text(c) for c in chain]
+    reason = (f"{len(matched)} data group(s) match EF.SOD; signed by {chain_names[0]}, "
+              f"chained to trusted CSCA {chain_names[-1]}")
     return PassiveResult(CheckResult(Status.VALID, reason, tuple(notes), details), sod, frozenset(matched))
 
 
 def _compare_hashes(sod: Sod, groups: Mapping[int, bytes]) -> tuple[list[int], list[int], list[int]]:
-    mismatched, unlisted, matched = [], [], []
+    mismatched: list[int] = []
+    unlisted: list[int] = []
+    matched: list[int] = []
     for number in sorted(groups):
         expected = sod.dg_hashes.get(number)
         if expected is None:

@@ -96,15 +96,15 @@ class ChipAuthHandler:
         self.ca_key = ca_key
         self.aa_key = aa_key
 
-    def handle(self, command: Command, state: ChipState) -> Response | None:
-        if command.ins == Ins.MSE and command.p1 == ca.MSE_SET_P1 and command.p2 == ca.MSE_KAT:
-            return self._set_kat(command, state)
-        if command.ins == Ins.MSE and command.p1 == ca.MSE_SET_P1 and command.p2 == ca.MSE_AT:
-            return self._set_at(command, state)
-        if command.ins == Ins.GENERAL_AUTHENTICATE and _PENDING in state.extra:
-            return self._general_authenticate(command, state)
-        if command.ins == Ins.INTERNAL_AUTHENTICATE:
-            return self._internal_authenticate(command, state)
+    def handle(self, cmd: Command, state: ChipState) -> Response | None:
+        if cmd.ins == Ins.MSE and cmd.p1 == ca.MSE_SET_P1 and cmd.p2 == ca.MSE_KAT:
+            return self._set_kat(cmd, state)
+        if cmd.ins == Ins.MSE and cmd.p1 == ca.MSE_SET_P1 and cmd.p2 == ca.MSE_AT:
+            return self._set_at(cmd, state)
+        if cmd.ins == Ins.GENERAL_AUTHENTICATE and _PENDING in state.extra:
+            return self._general_authenticate(cmd, state)
+        if cmd.ins == Ins.INTERNAL_AUTHENTICATE:
+            return self._internal_authenticate(cmd, state)
         return None
 
     def _ca_key(self, state: ChipState) -> ec.EllipticCurvePrivateKey | DhPrivateKey | None:

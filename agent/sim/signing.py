@@ -133,7 +133,7 @@ def build_dg14(ca_public_key: ec.EllipticCurvePublicKey | DhPublicKey, *, key_id
     ActiveAuthenticationInfo that an ECDSA AA key needs (9303-11 §6.1).
     Encoded by ``agent.icao.securityinfo.encode_security_infos``."""
     ecdh = isinstance(ca_public_key, ec.EllipticCurvePublicKey)
-    if ecdh:
+    if isinstance(ca_public_key, ec.EllipticCurvePublicKey):
         spki = explicit_spki_der(ca_public_key) if explicit else spki_der(ca_public_key)
         pk_oid = securityinfo.ID_PK_ECDH
     else:
@@ -249,7 +249,7 @@ def build_signed_data(content_type: str, econtent: bytes, signer_cert: cx509.Cer
     (content-type, signing-time when given, message-digest), one SignerInfo
     identified by issuer and serial number (9303-10 §4.6.2.1)."""
     cert = _as_asn1_cert(signer_cert)
-    attrs = [{"type": "content_type", "values": [content_type]}]
+    attrs: list[dict[str, object]] = [{"type": "content_type", "values": [content_type]}]
     if signing_time is not None:
         attrs.append({"type": "signing_time", "values": [cms.Time({"utc_time": _utc(signing_time)})]})
     attrs.append({"type": "message_digest", "values": [hashlib.new(hash_name, econtent).digest()]})
