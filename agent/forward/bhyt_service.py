@@ -10,6 +10,8 @@ for tests, the bench and the demo. Control endpoints (not part of the real gatew
   ``variant`` (name of a register variant, "" for none).
 - ``GET /_control`` gives the counters and the current settings.
 
+Every gateway answer carries ``X-Gateway-Time-Ms``: the service's own time for it.
+
 Run: ``python -m agent.forward.bhyt_service --port 8766 [--register FILE] [--variant NAME]``.
 The register (fixtures/bhyt/register.json) holds made-up people only.
 """
@@ -36,6 +38,7 @@ from agent.forward.bhyt import CARD_CODE_RE, CHECK_PATH, ID_RE, TOKEN_PATH
 from agent.forward.testserver import JsonHandler, QuietServer, ServerThread
 
 DEFAULT_REGISTER = Path(__file__).resolve().parents[2] / "fixtures" / "bhyt" / "register.json"
+GATEWAY_TIME_HEADER = "X-Gateway-Time-Ms"
 DOB_RE = re.compile(r"^(\d{2}/\d{2}/\d{4}|\d{4})$")
 #: answer fields copied from a register entry (names as the gateway spells them)
 ANSWER_FIELDS = ("maThe", "hoTen", "ngaySinh", "gioiTinh", "diaChi", "maDKBD", "cqBHXH", "gtTheTu",
@@ -283,6 +286,7 @@ class _Handler(JsonHandler):
             self.send_json(404, {"error": "not found"})
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        started = time.perf_counter()
         url = urlsplit(self.path)
         raw = self.read_body()
         if url.path == "/_control":
@@ -308,7 +312,8 @@ class _Handler(JsonHandler):
             except ValueError:
                 payload = None
             status, body = self.server.state.check(params, payload)
-        self.send_json(status, body)
+        # the service's own answer time, so a bench can tell it apart from the client's
+        self.send_json(status, body, {GATEWAY_TIME_HEADER: f"{(time.perf_counter() - started) * 1000:.3f}"})
 
 
 def _form(raw: bytes, content_type: str) -> dict[str, str]:
