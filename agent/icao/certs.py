@@ -327,6 +327,20 @@ def is_root(cert: x509.Certificate) -> bool:
     return True
 
 
+def short_name(name: x509.Name) -> str:
+    """``TEST CSCA VN RSA (VN)``: common name and country, for human reasons."""
+    native = name.native if isinstance(name.native, dict) else {}
+    cn = native.get("common_name") or native.get("organization_name") or str(name.human_friendly)
+    if isinstance(cn, list):
+        cn = ", ".join(str(x) for x in cn)
+    country_code = native.get("country_name")
+    return f"{cn} ({country_code})" if country_code else str(cn)
+
+
+def short_subject(cert: x509.Certificate) -> str:
+    return short_name(cert.subject)
+
+
 def common_name(cert: x509.Certificate) -> str:
     value = cert.subject.native.get("common_name", "") if isinstance(cert.subject.native, dict) else ""
     return str(value) or subject_text(cert)

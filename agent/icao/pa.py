@@ -117,7 +117,7 @@ def passive_authentication(files: Mapping[str, bytes] | Mapping[int, bytes], sto
     not_read = sorted(set(sod.dg_hashes) - set(groups))
     if not_read:
         notes.append("not read, so not checked: " + ", ".join(f"DG{n}" for n in not_read))
-    chain_names = [certs.subject_text(c) for c in chain]
+    chain_names = [certs.short_subject(c) for c in chain]
     reason = (f"{len(matched)} data group(s) match EF.SOD; signed by {chain_names[0]}, "
               f"chained to trusted CSCA {chain_names[-1]}")
     return PassiveResult(CheckResult(Status.VALID, reason, tuple(notes), details), sod, frozenset(matched))
@@ -184,7 +184,7 @@ def _check_signature(sod: Sod) -> x509.Certificate:
     try:
         check_signed_data(sod.signer_info, sod.content_type, sod.econtent, dsc)
     except SignatureError as exc:
-        raise _Failure(Status.INVALID, f"EF.SOD signature by {certs.subject_text(dsc)} is not valid: {exc}") from exc
+        raise _Failure(Status.INVALID, f"EF.SOD signature by {certs.short_subject(dsc)} is not valid: {exc}") from exc
     return dsc
 
 
@@ -223,10 +223,10 @@ def _build_chain(dsc: x509.Certificate, store: TrustStore,
             break
         chain.append(step)
         current = step
-    issuer = str(current.issuer.human_friendly)
+    issuer = certs.short_name(current.issuer)
     if tried_names:
         raise _Failure(Status.UNTRUSTED,
-                       f"no CSCA in the trust store verifies the signature on {certs.subject_text(current)} "
+                       f"no CSCA in the trust store verifies the signature on {certs.short_subject(current)} "
                        f"({tried_names} certificate(s) named {issuer} tried): import that CSCA")
     raise _Failure(Status.UNTRUSTED, f"trust anchor missing: no CSCA '{issuer}' in the trust store")
 
@@ -245,9 +245,9 @@ def _check_chain(chain: list[x509.Certificate], signing_time: dt.datetime | None
     dsc = chain[0]
     usage = certs.key_usage(dsc)
     if usage is not None and "digital_signature" not in usage:
-        raise _Failure(Status.INVALID, f"DSC {certs.subject_text(dsc)} is not allowed to sign (key usage)")
+        raise _Failure(Status.INVALID, f"DSC {certs.short_subject(dsc)} is not allowed to sign (key usage)")
     for issuer in chain[1:]:
-        name = certs.subject_text(issuer)
+        name = certs.short_subject(issuer)
         issuer_usage = certs.key_usage(issuer)
         if not certs.is_ca(issuer) or (issuer_usage is not None and "key_cert_sign" not in issuer_usage):
             raise _Failure(Status.INVALID, f"CSCA {name} is not a CA allowed to sign certificates")
@@ -255,7 +255,7 @@ def _check_chain(chain: list[x509.Certificate], signing_time: dt.datetime | None
     # Without a signingTime attribute the DSC's own validity period stands in for it.
     at = signing_time
     for cert in chain:
-        name = certs.subject_text(cert)
+        name = certs.short_subject(cert)
         start, end = certs.validity(cert)
         if at is not None and not certs.is_valid_at(cert, at):
             raise _Failure(Status.INVALID, f"certificate {name} (valid {start.date()} to {end.date()}) "
@@ -268,8 +268,8 @@ def _check_chain(chain: list[x509.Certificate], signing_time: dt.datetime | None
     issued = dsc.not_valid_before
     for issuer in chain[1:]:
         if not certs.is_valid_at(issuer, issued):
-            raise _Failure(Status.INVALID, f"CSCA {certs.subject_text(issuer)} was not valid when it issued "
-                                           f"{certs.subject_text(dsc)} ({issued.date()})")
+            raise _Failure(Status.INVALID, f"CSCA {certs.short_subject(issuer)} was not valid when it issued "
+                                           f"{certs.short_subject(dsc)} ({issued.date()})")
 
 
 def _check_revocation(chain: list[x509.Certificate], store: TrustStore, now: dt.datetime,
@@ -285,16 +285,16 @@ def _check_revocation(chain: list[x509.Certificate], store: TrustStore, now: dt.
                 certs.verify_signature(key, crl["signature_algorithm"], bytes(crl["signature"].native),
                                        crl["tbs_cert_list"].dump())
             except SignatureError:
-                notes.append(f"a CRL named {certs.subject_text(issuer)} was ignored: its signature does not verify")
+                notes.append(f"a CRL named {certs.short_subject(issuer)} was ignored: its signature does not verify")
                 continue
             tbs = crl["tbs_cert_list"]
             next_update = tbs["next_update"].native
             if isinstance(next_update, dt.datetime) and next_update < now:
-                notes.append(f"the CRL of {certs.subject_text(issuer)} is out of date (next update was "
+                notes.append(f"the CRL of {certs.short_subject(issuer)} is out of date (next update was "
                              f"{next_update.date()})")
             for entry in tbs["revoked_certificates"] or []:
                 if entry["user_certificate"].native == cert.serial_number:
                     when = entry["revocation_date"].native
-                    raise _Failure(Status.INVALID, f"certificate {certs.subject_text(cert)} (serial "
+                    raise _Failure(Status.INVALID, f"certificate {certs.short_subject(cert)} (serial "
                                                    f"{cert.serial_number:X}) was revoked on {when.date()} "
-                                                   f"by {certs.subject_text(issuer)}")
+                                                   f"by {certs.short_subject(issuer)}")

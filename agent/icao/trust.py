@@ -169,7 +169,7 @@ def crl_summary(crl: asn1_crl.CertificateList) -> dict[str, str | int]:
     tbs = crl["tbs_cert_list"]
     next_update = tbs["next_update"].native
     return {
-        "issuer": str(tbs["issuer"].human_friendly),
+        "issuer": certs.short_name(tbs["issuer"]),
         "this_update": tbs["this_update"].native.date().isoformat(),
         "next_update": next_update.date().isoformat() if isinstance(next_update, dt.datetime) else "",
         "revoked": len(tbs["revoked_certificates"]) if tbs["revoked_certificates"].native else 0,
