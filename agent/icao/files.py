@@ -58,6 +58,8 @@ TAG_OFFSET = 0x54
 TAG_DISCRETIONARY = 0x53
 #: answers meaning "this chunk size (or Le) is not acceptable"
 SHRINK_SW = frozenset({SW.WRONG_LENGTH, SW.WARNING_END_OF_FILE, SW.WRONG_P1P2})
+#: answers meaning "nothing there": end of file reached, or an offset past the end
+EOF_SW = frozenset({SW.WARNING_END_OF_FILE, SW.WRONG_P1P2})
 #: answers meaning "I do not do SFI addressing"
 NO_SFI_SW = frozenset({SW.INCORRECT_P1P2, SW.FUNCTION_NOT_SUPPORTED, SW.INS_NOT_SUPPORTED,
                        SW.NO_PRECISE_DIAGNOSIS})
@@ -277,7 +279,17 @@ class FileReader:
                 continue
             if response.sw == SW.FILE_NOT_FOUND or response.sw == SW.SECURITY_STATUS_NOT_SATISFIED:
                 self._raise_for(ef, response, "READ BINARY")
+            if response.sw in EOF_SW and not data and self._at_end(ef, offset, sfi):
+                raise ParseError(f"file ends after {offset} bytes, shorter than its header claims",
+                                 source=ef.name, offset=offset)
             self._shrink(ef, response, extended)
+
+    def _at_end(self, ef: LdsFile, offset: int, sfi: bool) -> bool:
+        """Does the file end at ``offset``? A 1-byte read tells "no more data" from
+        "chunk too large" (some chips answer both with 6282/6B00)."""
+        odd = offset > MAX_EVEN_OFFSET
+        response = self._send(self._read_command(ef, offset, 3 if odd else 1, sfi))
+        return response.sw in EOF_SW and not (self._odd_payload(ef, offset, response.data) if odd else response.data)
 
     def _shrink(self, ef: LdsFile, response: Response, extended: bool) -> None:
         current = self._long_chunk if extended else self._short_chunk

@@ -229,3 +229,13 @@ def test_fixed_chunk_from_config() -> None:
     chip = _chip()
     FileReader(chip, chunk=100).read(DG2)
     assert max(c.le or 0 for c in chip.log) == 100
+
+
+def test_file_shorter_than_its_header_is_a_parse_error_not_a_smaller_chunk() -> None:
+    data = _file(0x75, 1000)
+    chip = _chip(files={DG2.fid: data[:600]})
+    reader = FileReader(chip)
+    with pytest.raises(ParseError, match="shorter than its header") as info:
+        reader.read(DG2)
+    assert info.value.source == "DG2" and info.value.offset == 600
+    assert reader.chunk == 256 and reader.stats.shrinks == 0

@@ -1,0 +1,193 @@
+"""Full reads against the in-process virtual chip (agent.sim): PACE with the CAN, BAC
+with MRZ data, the quirky chip, extended length, forged variants, a malformed data
+group, a card pulled mid-read, a wrong key."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.icao import tlv
+from agent.icao.files import ReadInterruptedError
+from agent.icao.keys import AccessKey, CanKey
+from agent.icao.lds.dg13 import build_dg13
+from agent.icao.lds.files import DATA_GROUPS
+from agent.icao.read import ChipRead, read_chip
+from agent.icao.trust import TrustStore
+from agent.readers.apdu import ApduChannel
+from agent.readers.sim import DEFAULT_READER, SimBackend
+from agent.sim.chip import ChipProfile
+from agent.sim.profile import load_profile, virtual_chip
+
+ROOT = Path(__file__).resolve().parents[2]
+TODAY = dt.date(2026, 1, 15)
+
+
+@pytest.fixture(scope="module")
+def store() -> TrustStore:
+    return TrustStore.load(ROOT / "fixtures" / "pki" / "store")
+
+
+@pytest.fixture
+def backend() -> Iterator[SimBackend]:
+    sim = SimBackend(extended_length="auto")
+    yield sim
+    sim.close()
+
+
+def _read(backend: SimBackend, profile: ChipProfile, key: AccessKey | None, store: TrustStore | None,
+          **kwargs: object) -> ChipRead:
+    backend.insert(DEFAULT_READER, virtual_chip(profile))
+    channel = ApduChannel(backend.connect(DEFAULT_READER))
+    chosen = key or (CanKey(profile.can) if profile.pace_enabled and profile.can else profile.mrz_key)
+    assert chosen is not None
+    return read_chip(channel, chosen, trust=store, today=TODAY, **kwargs)  # type: ignore[arg-type]
+
+
+def test_pace_with_can_reads_and_verifies(backend: SimBackend, store: TrustStore) -> None:
+    read = _read(backend, load_profile("nguyen-van-an"), None, store)
+    assert read.access.protocol == "PACE" and read.access.key_type == "CAN"
+    assert read.complete and read.verified
+    ident = read.identity
+    assert ident is not None
+    assert (ident.id_number, ident.document_number) == ("001099012345", "099012345")
+    assert ident.full_name == "Nguyễn Văn An"
+    assert ident.date_of_birth == dt.date(1999, 3, 15)
+    assert ident.date_of_expiry == dt.date(2039, 3, 15)
+    assert ident.photo_jpeg is not None and ident.photo_jpeg.startswith(b"\xff\xd8")
+    assert read.outcomes["DG3"].status == "skipped"
+    assert read.outcomes["DG3"].reason == "needs terminal authentication"
+    assert read.timing.apdus > 20 and read.timing.bytes_received > 18_000
+    assert not read.extended_length
+
+
+def test_bac_with_mrz_and_card_without_expiry(backend: SimBackend, store: TrustStore) -> None:
+    profile = load_profile("le-hoang-duc")
+    read = _read(backend, profile, profile.mrz_key, store)
+    assert read.access.protocol == "BAC"
+    assert read.complete and read.verified
+    assert read.identity is not None and read.identity.date_of_expiry is None
+    out = read.to_dict()
+    assert out["identity"]["no_expiry"] is True
+    assert out["identity"]["spouse_name"] == "Võ Thị Hạnh"
+
+
+def test_quirky_chip_adapts(backend: SimBackend, store: TrustStore) -> None:
+    # domain.md: MF select 6D00, big chunks refused, Le=00 refused, plain error SWs
+    read = _read(backend, load_profile("pham-minh-chau"), None, store)
+    assert read.complete and read.verified
+    assert read.identity is not None and read.identity.full_name == "Phạm Minh Châu"
+
+
+def test_extended_length_reads_dg2_in_few_apdus(store: TrustStore) -> None:
+    sim = SimBackend(extended_length="on")
+    read = _read(sim, load_profile("tran-thi-bich-ngoc"), None, store)
+    assert read.extended_length and read.complete and read.verified
+    assert read.timing.apdus < 30
+    assert read.to_dict()["identity"]["photo"]["format"] == "JPEG2000"
+
+
+def test_dg3_read_when_not_skipped_is_reported(backend: SimBackend) -> None:
+    read = _read(backend, load_profile("nguyen-van-an"), None, None, skip=(), verify=False)
+    assert read.outcomes["DG3"].status == "skipped"
+    assert read.outcomes["DG3"].reason == "needs terminal authentication"
+
+
+def test_tampered_dg13_is_read_but_not_verified(backend: SimBackend, store: TrustStore) -> None:
+    read = _read(backend, load_profile("nguyen-van-an+tampered-dg13"), None, store)
+    assert read.complete and not read.verified
+    assert "DG13" in read.to_dict()["verification"]["reason"]
+
+
+def test_cloned_chip_is_a_probable_clone(backend: SimBackend, store: TrustStore) -> None:
+    read = _read(backend, load_profile("nguyen-van-an+cloned"), None, store)
+    assert read.to_dict()["verification"]["status"] == "probable_clone"
+
+
+def _with_dg13(profile: ChipProfile, data: bytes) -> ChipProfile:
+    return dataclasses.replace(profile, files={**profile.files, DATA_GROUPS[13].fid: data})
+
+
+def _assert_dg13_failed_others_read(read: ChipRead) -> None:
+    outcome = read.outcomes["DG13"]
+    assert outcome.status == "failed"
+    assert outcome.error is not None and outcome.error.code == "parse"
+    assert "DG13" in outcome.error.message
+    assert "DG1" in read.records and "DG2" in read.records and "DG15" in read.files
+    assert not read.complete
+    out = read.to_dict()
+    assert out["complete"] is False
+    assert out["files"]["DG13"]["error"]["code"] == "parse"
+
+
+def test_dg13_shorter_than_its_header_recorded_others_still_read(backend: SimBackend, store: TrustStore) -> None:
+    profile = load_profile("nguyen-van-an")
+    value = tlv.read_tlv(profile.files[DATA_GROUPS[13].fid]).value
+    # the header claims 40 bytes more than the chip holds (a truncated file)
+    truncated = b"\x6d\x82" + (len(value) + 40).to_bytes(2, "big") + value
+    read = _read(backend, _with_dg13(profile, truncated), None, store)
+    _assert_dg13_failed_others_read(read)
+    assert read.outcomes["DG13"].error.offset == len(truncated)  # type: ignore[union-attr]
+
+
+def test_malformed_dg13_content_recorded_others_still_read(backend: SimBackend, store: TrustStore) -> None:
+    profile = load_profile("nguyen-van-an")
+    bad = build_dg13({1: "001099012345", 3: "1999-03-15"})
+    read = _read(backend, _with_dg13(profile, bad), None, store)
+    _assert_dg13_failed_others_read(read)
+    assert "dd/MM/yyyy" in read.outcomes["DG13"].error.message  # type: ignore[union-attr]
+
+
+def test_card_pulled_mid_read_names_file_then_clean_reread(backend: SimBackend, store: TrustStore) -> None:
+    profile = load_profile("nguyen-van-an")
+
+    def pull(name: str, done: int, total: int) -> None:
+        if name == "DG2" and done > 2_000:
+            backend.remove(DEFAULT_READER)
+
+    with pytest.raises(ReadInterruptedError, match="DG2") as info:
+        _read(backend, profile, None, store, on_progress=pull)
+    assert info.value.file_name == "DG2" and info.value.exit_code == 6
+    assert "001099012345" not in str(info.value)
+    again = _read(backend, profile, None, store)
+    assert again.complete and again.verified
+
+
+def test_wrong_can_is_access_denied(backend: SimBackend) -> None:
+    from agent.icao.sm import AccessDeniedError
+
+    with pytest.raises(AccessDeniedError) as info:
+        _read(backend, load_profile("nguyen-van-an"), CanKey("000000"), None)
+    assert info.value.exit_code == 5
+
+
+def test_without_trust_store_not_verified(backend: SimBackend) -> None:
+    read = _read(backend, load_profile("nguyen-van-an"), None, None)
+    assert read.complete and not read.verified
+    assert read.to_dict()["verification"]["status"] == "not_verified"
+
+
+def test_json_contract(backend: SimBackend, store: TrustStore) -> None:
+    out = _read(backend, load_profile("tran-thi-bich-ngoc"), None, store).to_dict()
+    assert set(out) >= {"complete", "access", "identity", "files", "verification", "timing"}
+    assert out["access"]["protocol"] == "PACE"
+    ident = out["identity"]
+    for name in ("document_number", "id_number", "full_name", "date_of_birth", "date_of_expiry", "sex",
+                 "nationality", "ethnicity", "religion", "place_of_origin", "place_of_residence",
+                 "identifying_marks", "date_of_issue", "father_name", "mother_name", "spouse_name",
+                 "old_id_number"):
+        assert ident[name], name
+    assert ident["date_of_birth"] == "1985-07-04" and ident["date_of_expiry"] == "2045-07-04"
+    assert "photo_jpeg_base64" not in ident
+    assert out["files"]["DG2"]["status"] == "read" and out["files"]["DG2"]["size"] > 10_000
+    assert set(out["timing"]) >= {"apdus", "bytes_sent", "bytes_received", "seconds"}
+    assert out["verification"]["status"] == "verified"
+
+
+def test_repr_masks_personal_data(backend: SimBackend) -> None:
+    read = _read(backend, load_profile("nguyen-van-an"), None, None, verify=False)
+    assert "001099012345" not in repr(read) and "Nguyễn" not in repr(read)
