@@ -15,10 +15,11 @@ Public API (used by agent.icao.read / files):
   for a chip without PACE), ``PaceError``/``ApduError`` for other failures.
 
 Preference (9303-11 §4.2 leaves the choice to the terminal; we take the strongest):
-mapping CAM > ECDH-GM > DH-GM (CAM authenticates the chip within PACE; ECDH is faster
-than DH at equal strength), then the cipher's key length (AES-256 > 192 > 128 > 3DES),
-then the size of the group order. Integrated Mapping and explicit (non-standardized)
-domain parameters are not implemented and never picked.
+mapping CAM > ECDH-GM > ECDH-IM > DH-GM > DH-IM (CAM authenticates the chip within
+PACE; ECDH is faster than DH at equal strength; GM before IM because GM is what
+deployed chips and peers exercise most), then the cipher's key length (AES-256 > 192 >
+128 > 3DES), then the size of the group order. Explicit (non-standardized) domain
+parameters are not implemented and never picked, nor IM on P-224.
 
 Fallback: when PACE is absent, or fails for a reason other than the password (an
 unsupported protocol, a malformed answer, a status word other than 6300), BAC is run
@@ -58,7 +59,8 @@ PLAIN_CHUNK = 0xDF
 CARD_ACCESS_MAX = 0x4000
 
 #: mapping preference, strongest first
-PACE_PREFERENCE: tuple[Mapping, ...] = (Mapping.ECDH_CAM, Mapping.ECDH_GM, Mapping.DH_GM)
+PACE_PREFERENCE: tuple[Mapping, ...] = (Mapping.ECDH_CAM, Mapping.ECDH_GM, Mapping.ECDH_IM, Mapping.DH_GM,
+                                         Mapping.DH_IM)
 
 __all__ = ["AccessDeniedError", "AccessInfo", "CanNotAcceptedError", "PACE_PREFERENCE", "choose_pace",
            "establish", "read_card_access"]
@@ -152,8 +154,12 @@ def _rank(info: PaceInfo) -> tuple[int, int, int]:
 
 
 def _usable(info: PaceInfo) -> bool:
-    return (info.mapping in PACE_PREFERENCE and info.cipher is not None and info.parameter_id in STANDARD
-            and STANDARD[info.parameter_id].kind == info.mapping.agreement)
+    if info.mapping not in PACE_PREFERENCE or info.cipher is None or info.parameter_id not in STANDARD:
+        return False
+    group = STANDARD[info.parameter_id]
+    if info.mapping in pace.INTEGRATED_MAPPINGS and not pace.im_supported(group):
+        return False
+    return group.kind == info.mapping.agreement
 
 
 def choose_pace(infos: SecurityInfos) -> PaceInfo | None:

@@ -1,17 +1,17 @@
 """PACE v2, terminal side (ICAO 9303-11 §4.4): MSE:Set AT, then four GENERAL
 AUTHENTICATE steps (encrypted nonce, mapping, key agreement, mutual authentication).
 
-Mappings: Generic Mapping over ECDH and DH (§4.4.3.3.1) and Chip Authentication
-Mapping (§4.4.3.5, ECDH with a GM mapping step, plus the chip's encrypted Chip
-Authentication data in the last answer). Integrated Mapping is not implemented
-(``SUPPORTED_MAPPINGS``); access.py never picks it. Ciphers 3DES
+Mappings: Generic Mapping over ECDH and DH (§4.4.3.3.1), Integrated Mapping over
+ECDH and DH (§4.4.3.3.2, point encoding of Appendix B; not on P-224 whose p ≡ 1 mod 4)
+and Chip Authentication Mapping (§4.4.3.5, ECDH with a GM mapping step, plus the
+chip's encrypted Chip Authentication data in the last answer). Ciphers 3DES
 and AES-128/192/256; any standardized domain parameter 0-18 (agent.icao.params).
 
 Public API:
 
 * ``authenticate(channel, key, info, *, rng=os.urandom, send_parameter_id=False) -> PaceResult``.
-  ``rng`` is asked for, in order: the mapping private key, then the ephemeral private
-  key. Wrong CAN/MRZ (the chip's 6300) raises
+  ``rng`` is asked for, in order: the mapping private key (GM, CAM) or the nonce t
+  (IM), then the ephemeral private key. Wrong CAN/MRZ (the chip's 6300) raises
   ``AccessDeniedError``; other failures raise ``PaceError`` (BAC may be tried after it).
 * ``PaceResult``: the SM channel and what was negotiated; ``cam_data`` holds the chip's
   encrypted Chip Authentication data (CAM) and ``cam_ca_ic`` its decryption, to be
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from asn1crypto import core
 
 from agent.errors import ParseError, ProtocolError
-from agent.icao import bac, crypto, params
+from agent.icao import bac, crypto, ec, params
 from agent.icao.crypto import Cipher
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.icao.params import Element, Group
@@ -72,8 +72,20 @@ TAG_PK_DH_VALUE = 0x84
 TAG_PK_EC_POINT = 0x86
 
 
-#: mappings this terminal runs (9303-11 §4.4.3.3); the others are declined up front
-SUPPORTED_MAPPINGS = (Mapping.ECDH_GM, Mapping.DH_GM, Mapping.ECDH_CAM)
+#: mappings this terminal runs (9303-11 §4.4.3.3)
+SUPPORTED_MAPPINGS = (Mapping.ECDH_GM, Mapping.DH_GM, Mapping.ECDH_IM, Mapping.DH_IM, Mapping.ECDH_CAM)
+INTEGRATED_MAPPINGS = (Mapping.ECDH_IM, Mapping.DH_IM)
+
+#: constants c0, c1 of the pseudo-random number mapping, for nonces of 128 and 256
+#: bits (9303-11 §4.4.3.3.2)
+IM_C0 = {
+    16: bytes.fromhex("a668892a7c41e3ca739f40b057d85904"),
+    32: bytes.fromhex("d463d65234124ef7897054986dca0a174e28df758cbaa03f240616414d5a1676"),
+}
+IM_C1 = {
+    16: bytes.fromhex("a4e136ac725f738b01c1f60217c188ad"),
+    32: bytes.fromhex("54bd7255f0aaf831bec3423fcf39d69b6cbf066677d0faae5aadd99df8e53517"),
+}
 
 
 class PaceError(ProtocolError):
@@ -132,6 +144,59 @@ def oid_value(oid: str) -> bytes:
 def gm_generator(group: Group, nonce: bytes, shared: Element) -> Element:
     """Generic Mapping (9303-11 §4.4.3.3.1): G' = s·G + H (EC) or g^s · h (DH)."""
     return group.combine(group.mul_generator(int.from_bytes(nonce, "big")), shared)
+
+
+def im_pseudorandom(cipher: Cipher, s: bytes, t: bytes, prime: int) -> int:
+    """R_p(s, t) of Integrated Mapping (9303-11 §4.4.3.3.2): a block-cipher PRF keyed
+    with t over s, stretched with the constants c0/c1 to n = ⌈(log2 p + 64) / l⌉
+    blocks of l bits, then reduced mod p. Keys longer than the cipher's key length are
+    truncated to it (k_i, and t for AES-192 whose nonces are 256 bits here)."""
+    size = len(s)
+    if size not in IM_C0 or len(t) != size:
+        raise ValueError("IM nonces must both be 128 or 256 bits")
+    c0, c1 = IM_C0[size], IM_C1[size]
+    blocks = -(-(prime.bit_length() + 64) // (8 * size))
+    key = crypto.encrypt(cipher, t[:cipher.key_len], s)
+    out = bytearray()
+    for _ in range(blocks):
+        key = key[:cipher.key_len]
+        out += crypto.encrypt(cipher, key, c1)
+        key = crypto.encrypt(cipher, key, c0)
+    return int.from_bytes(out, "big") % prime
+
+
+def _point_encoding(curve: ec.Curve, t: int) -> tuple[int, int]:
+    """f_G (9303-11 Appendix B, affine version) for curves with p ≡ 3 mod 4: a
+    deterministic point from the field element t."""
+    p, a, b = curve.p, curve.a, curve.b
+    if p % 4 != 3:
+        raise ValueError("the IM point encoding needs p ≡ 3 (mod 4)")
+    alpha = -t * t % p
+    alpha_sum = (alpha + alpha * alpha) % p
+    x2 = -b * (1 + alpha_sum) * pow(a * alpha_sum % p, p - 2, p) % p
+    x3 = alpha * x2 % p
+    h2 = (x2 * x2 * x2 + a * x2 + b) % p
+    u = t * t * t * h2 % p
+    root = pow(h2, p - 1 - (p + 1) // 4, p)
+    point = (x2, root * h2 % p) if root * root * h2 % p == 1 else (x3, root * u % p)
+    if not ec.is_on_curve(curve, point):
+        raise ValueError("IM point encoding left the curve")
+    return point
+
+
+def im_generator(group: Group, cipher: Cipher, s: bytes, t: bytes) -> Element:
+    """Integrated Mapping: G' = f_G(R_p(s, t)) for ECDH, g' = R_p(s, t)^((p-1)/q) for DH."""
+    if isinstance(group, params.EcGroup):
+        return _point_encoding(group.curve, im_pseudorandom(cipher, s, t, group.curve.p))
+    mapped = pow(im_pseudorandom(cipher, s, t, group.p), (group.p - 1) // group.q, group.p)
+    if mapped == 1:
+        raise ValueError("IM mapped the nonce to the identity")
+    return mapped
+
+
+def im_supported(group: Group) -> bool:
+    """IM needs p ≡ 3 mod 4 on curves: all standardized ones but P-224 (parameter 10)."""
+    return not isinstance(group, params.EcGroup) or group.curve.p % 4 == 3
 
 
 def public_key_object(oid: str, group: Group, element: Element) -> bytes:
@@ -251,13 +316,24 @@ class _Terminal:
         shared = self.group.mul(sk_map, pk_map_ic)
         return gm_generator(self.group, nonce, shared), self.group.encode(pk_map_ic)
 
+    def map_integrated(self, nonce: bytes) -> Element:
+        t = self.rng(len(nonce))
+        self.general_authenticate("step 2 (mapping)", ((TAG_MAP_IFD, t),))
+        try:
+            return im_generator(self.group, self.cipher, nonce, t)
+        except ValueError as exc:
+            raise PaceError(f"PACE integrated mapping failed: {exc}") from exc
+
     def run(self, send_parameter_id: bool) -> PaceResult:
+        if self.mapping in INTEGRATED_MAPPINGS and not im_supported(self.group):
+            raise PaceError(f"{self.mapping.label} is not defined on {self.group.name}")
         self.set_at(send_parameter_id)
         nonce = self.nonce()
         chip_map = None
-        if self.mapping not in SUPPORTED_MAPPINGS:
-            raise PaceError(f"PACE {self.mapping.label} is not supported by this terminal")
-        generator, chip_map = self.map_generic(nonce)
+        if self.mapping in INTEGRATED_MAPPINGS:
+            generator = self.map_integrated(nonce)
+        else:
+            generator, chip_map = self.map_generic(nonce)
         sk_eph = self.group.random_private(self.rng)
         pk_eph = self.group.mul(sk_eph, generator)
         answer = self.general_authenticate("step 3 (key agreement)", ((TAG_EPH_IFD, self.group.encode(pk_eph)),))

@@ -7,7 +7,7 @@
   (0101..0110, SFI = the DG number) from ``ChipProfile.files``;
 * SELECT and READ BINARY (B0 with SFI/offset, B1 with DO54) from ``FileSystemCard``;
 * GET CHALLENGE + EXTERNAL AUTHENTICATE (BAC), MSE:Set AT + GENERAL AUTHENTICATE
-  (PACE: ECDH-GM, DH-GM, ECDH-CAM) and secure messaging (agent.sim.chip_access);
+  (PACE: ECDH-GM, DH-GM, ECDH-IM, DH-IM, ECDH-CAM) and secure messaging (agent.sim.chip_access);
 * access conditions: files of the eMRTD application need SM (6982 otherwise), DG3
   always answers 6982 (it needs Terminal Authentication), absent files 6A82, a wrong
   key 6300, a bad SM MAC 6988 and the session is dropped;
@@ -47,6 +47,7 @@ from typing import Protocol
 from agent.errors import ParseError
 from agent.icao import pace
 from agent.icao.keys import CanKey, MrzKey
+from agent.icao.params import STANDARD
 from agent.icao.securityinfo import (
     Mapping,
     PaceInfo,
@@ -361,7 +362,9 @@ class VirtualChip(FileSystemCard):
         if self.card_access is None:
             return None
         for info in self.card_access.pace:
-            if info.mapping not in pace.SUPPORTED_MAPPINGS or info.parameter_id is None:
+            if info.mapping not in pace.SUPPORTED_MAPPINGS or info.parameter_id not in STANDARD:
+                continue
+            if info.mapping in pace.INTEGRATED_MAPPINGS and not pace.im_supported(STANDARD[info.parameter_id]):
                 continue
             if pace.oid_value(info.protocol) != oid_value:
                 continue

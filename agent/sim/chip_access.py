@@ -5,11 +5,12 @@
   response (DO87/DO85, DO99, DO8E). Any failure raises ``SmFault``: the chip then
   answers 6988 and drops the session, as real chips do.
 * ``bac_answer(...)``: EXTERNAL AUTHENTICATE of BAC (9303-11 §4.3.3).
-* ``ChipPace``: the PACE state machine after MSE:Set AT (9303-11 §4.4), Generic Mapping
-  over ECDH/DH and Chip Authentication Mapping, with the primitives of agent.icao.pace.
+* ``ChipPace``: the PACE state machine after MSE:Set AT (9303-11 §4.4), Generic and
+  Integrated Mapping over ECDH/DH and Chip Authentication Mapping, with the
+  primitives of agent.icao.pace.
 
-Randomness comes from the chip's injected rng: nonce s, then the mapping key, then the
-ephemeral key, so tests can feed the vectors of 9303-11 Appendix G.
+Randomness comes from the chip's injected rng: nonce s, then the mapping key (GM/CAM),
+then the ephemeral key, so tests can feed the vectors of 9303-11 Appendix G.
 """
 
 from __future__ import annotations
@@ -182,6 +183,11 @@ class ChipPace:
         return PaceOutcome(_answer((pace.TAG_NONCE, crypto.encrypt(self.cipher, k_pi, self.nonce))))
 
     def _map(self, objects: dict[int, bytes]) -> PaceOutcome:
+        if self.mapping in pace.INTEGRATED_MAPPINGS:
+            t = objects.get(pace.TAG_MAP_IFD, b"")
+            self.generator = pace.im_generator(self.group, self.cipher, self.nonce, t)
+            self.step = 2
+            return PaceOutcome(_answer())
         pk_ifd = self.group.decode(objects[pace.TAG_MAP_IFD]) if pace.TAG_MAP_IFD in objects else None
         if pk_ifd is None:
             raise ValueError("no mapping key")

@@ -129,9 +129,3 @@ def test_chip_drops_session_on_bad_command_mac() -> None:
     assert link.transmit(bytes(broken)) == H("6988")
     with pytest.raises(SecureMessagingError):
         result.sm.send(Command(0, 0xB0, 0x81, 0, le=4))  # the chip has no session any more
-
-
-def test_unsupported_integrated_mapping_is_declined() -> None:
-    info = PaceInfo(pace_oid(Mapping.ECDH_IM, Cipher.AES128), 2, 13)
-    with pytest.raises(pace.PaceError):
-        pace.authenticate(ApduChannel(Link(chip_for(info))), CAN, info)
