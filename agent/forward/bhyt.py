@@ -441,7 +441,7 @@ class BhytClient:
 
     def _backoff(self, attempt: int) -> float:
         s = self.settings
-        ceiling = min(s.backoff_max, s.backoff_base * (2 ** (attempt - 1)))
+        ceiling = min(s.backoff_max, s.backoff_base * 2.0 ** (attempt - 1))
         # "equal jitter": at least half the ceiling, so retries never bunch up at zero
         return ceiling / 2 + self._jitter() * ceiling / 2
 

@@ -15,10 +15,10 @@ result the client returns comes from this one table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class BhytStatus(str, Enum):
+class BhytStatus(StrEnum):
     VALID = "valid"
     VALID_OTHER_MINISTRY = "valid_other_ministry"
     REPLACED = "replaced"

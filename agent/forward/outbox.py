@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_try_at);
 """
 
 
-class State(str, Enum):
+class State(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
@@ -147,7 +147,7 @@ def _iso(ts: float | None) -> str | None:
         return None
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 class Outbox:
@@ -316,7 +316,7 @@ class Outbox:
 
     def backoff(self, attempts: int) -> float:
         p = self.policy
-        ceiling = min(p.max_backoff, p.base_backoff * (2 ** max(0, attempts - 1)))
+        ceiling = min(p.max_backoff, p.base_backoff * 2.0 ** max(0, attempts - 1))
         return ceiling / 2 + self._jitter() * ceiling / 2
 
     def next_due(self) -> float | None:
@@ -324,7 +324,7 @@ class Outbox:
         with self._lock:
             row = self._db.execute("SELECT MIN(next_try_at) FROM outbox WHERE state = ?",
                                    (State.PENDING.value,)).fetchone()
-        return row[0]
+        return float(row[0]) if row[0] is not None else None
 
     # ------------------------------------------------------------------ admin
 
