@@ -30,6 +30,13 @@ if TYPE_CHECKING:
     from agent.icao.read import ChipRead
     from agent.readers.base import CardConnection
 
+class UsageError(ConfigError):
+    """Missing or contradictory options (exit code 3)."""
+
+    code = "usage"
+    exit_code = 3
+
+
 EXIT_VERIFIED = 0
 EXIT_NOT_VERIFIED = 2
 EXIT_READ_FAILED = 6
@@ -78,7 +85,7 @@ def access_keys(args: argparse.Namespace, config: Config, fallback: list[AccessK
     serves only when no access data is given."""
     given = [name for name in ("can", "mrz", "qr", "document_number") if getattr(args, name, None)]
     if len(given) > 1:
-        raise ConfigError(f"give one kind of access data, not {', '.join('--' + g.replace('_', '-') for g in given)}")
+        raise UsageError(f"give one kind of access data, not {', '.join('--' + g.replace('_', '-') for g in given)}")
     try:
         if args.can:
             return [CanKey(args.can.strip())]
@@ -88,18 +95,18 @@ def access_keys(args: argparse.Namespace, config: Config, fallback: list[AccessK
             return [parse_mrz(args.mrz, no_expiry_year=config.card.no_expiry_year).access_key()]
         if args.document_number or args.birth_date or args.expiry_date:
             if not (args.document_number and args.birth_date and args.expiry_date):
-                raise ConfigError("--document-number needs --birth-date and --expiry-date (YYMMDD)")
+                raise UsageError("--document-number needs --birth-date and --expiry-date (YYMMDD)")
             return [MrzKey(args.document_number.strip().upper(), args.birth_date, args.expiry_date)]
         if args.qr:
             from agent.qr.access import access_keys_from_qr
 
             return list(access_keys_from_qr(args.qr, no_expiry_year=config.card.no_expiry_year))
     except ValueError as exc:
-        raise ConfigError(f"access data: {exc}",
+        raise UsageError(f"access data: {exc}",
                           hint="The CAN is 6 digits; MRZ dates are YYMMDD.") from None
     if fallback:
         return fallback
-    raise ConfigError("no access data: give --can, --mrz, --qr or --document-number/--birth-date/--expiry-date",
+    raise UsageError("no access data: give --can, --mrz, --qr or --document-number/--birth-date/--expiry-date",
                       hint="The CAN is the last 6 digits of the 12-digit ID number on the card.")
 
 
@@ -121,9 +128,12 @@ def open_card(args: argparse.Namespace, config: Config
         return
     if args.sim:
         from agent.readers.registry import make_backend
-        from agent.sim.profile import load_profile, virtual_chip
+        from agent.sim.profile import ProfileError, load_profile, virtual_chip
 
-        profile = load_profile(args.sim)
+        try:
+            profile = load_profile(args.sim)
+        except ProfileError as exc:
+            raise UsageError(str(exc), hint="idagent sim --list shows the profiles.") from None
         backend = make_backend("sim", config, card=virtual_chip(profile))
         try:
             with backend.connect(backend.list_readers()[0].name) as conn:
@@ -165,7 +175,7 @@ def load_trust(args: argparse.Namespace, config: Config) -> Any:
     directory = args.trust or config.trust.csca_dir
     if not directory or not Path(directory).is_dir():
         if args.trust:
-            raise ConfigError(f"trust folder {args.trust} does not exist")
+            raise UsageError(f"trust folder {args.trust} does not exist")
         return None
     from agent.icao.trust import TrustStore
 
