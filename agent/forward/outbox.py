@@ -170,6 +170,9 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
+        # freed pages (a delivered item's payload) are zeroed, not left as ciphertext
+        # that a key leaked later could open
+        self._db.execute("PRAGMA secure_delete=ON")
         with self._tx():
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():

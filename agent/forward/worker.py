@@ -171,6 +171,37 @@ def build_worker(config: Any, *, concurrency: int = 4) -> OutboxWorker:
     return OutboxWorker(Outbox.from_config(config), senders, concurrency=concurrency)
 
 
+class ForwardingService:
+    """What the daemon holds for dossier intake: the outbox, its worker thread, and
+    ``forward(identity)``, which queues durably and returns at once."""
+
+    def __init__(self, config: Any, *, concurrency: int = 4) -> None:
+        from agent.forward.intake import IntakeSettings
+
+        self.settings = IntakeSettings.from_config(config)
+        self.worker = build_worker(config, concurrency=concurrency)
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.worker.outbox
+
+    def start(self) -> ForwardingService:
+        self.worker.start()
+        return self
+
+    def forward(self, identity: Any) -> str:
+        """Queue one dossier; returns its idempotency key."""
+        from agent.forward.intake import enqueue_dossier
+
+        key = enqueue_dossier(self.worker.outbox, identity, self.settings)
+        self.worker.wake()
+        return key
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.worker.outbox.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     from agent.config import load_config
 

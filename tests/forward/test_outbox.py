@@ -270,3 +270,23 @@ def test_unknown_kind_fails_for_good(tmp_path: Path) -> None:
 def test_outbox_rejects_a_short_key(tmp_path: Path) -> None:
     with pytest.raises(OutboxError):
         Outbox(tmp_path / "o.sqlite3", os.urandom(16))
+
+
+def test_forwarding_service_for_the_daemon(tmp_path: Path, intake: IntakeTestService, hmac_key_file: Path) -> None:
+    import time
+
+    from agent.forward.worker import ForwardingService
+
+    config = (Config.defaults()
+              .replace("intake", url=intake.intake_url, hmac_key_file=str(hmac_key_file), format="fhir")
+              .replace("outbox", path=str(tmp_path / "o.sqlite3"), key_file=str(tmp_path / "o.key")))
+    service = ForwardingService(config).start()
+    try:
+        key = service.forward(person(5))
+        deadline = time.monotonic() + 5
+        while intake.state.body(key) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        service.stop()
+    body = intake.state.body(key)
+    assert body is not None and b'"resourceType":"Patient"' in body
