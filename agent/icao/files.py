@@ -6,8 +6,9 @@ How a file is read:
 1. The first READ BINARY addresses the file by its short file identifier (P1 = 80|SFI,
    9303-10 §3.6.2), which saves a SELECT; chips refusing SFI addressing get
    ``SELECT EF`` + plain READ BINARY instead (remembered for the session).
-2. That first read asks for one short chunk; its first bytes are the file's TLV
-   header, which gives the file's exact size. A size above ``max_file_size`` is
+2. That first read asks for one short chunk (or, once extended length has proven
+   itself, the largest extended chunk: small files then take one APDU); its first
+   bytes are the file's TLV header, which gives the file's exact size. A size above ``max_file_size`` is
    refused before anything is allocated. A chip that refuses to read past the end of
    a small file gets an 8-byte header probe instead (remembered).
 3. The remainder is read in the largest chunk secure messaging allows
@@ -135,6 +136,7 @@ class FileReader:
         self._short_chunk = self._limit(False) if chunk <= 0 else min(chunk, self._limit(False))
         self._long_chunk = self._limit(True) if chunk <= 0 else min(chunk, self._limit(True))
         self._overread_ok = True
+        self._long_first = True
 
     # -- limits ---------------------------------------------------------------------
 
@@ -170,6 +172,10 @@ class FileReader:
     def _select(self, ef: LdsFile) -> None:
         response = self._send(Command(0x00, Ins.SELECT, SELECT_EF_P1, SELECT_NO_FCI_P2, ef.fid_bytes))
         self._raise_for(ef, response, "SELECT")
+
+    def _raise_for_absent(self, ef: LdsFile, response: Response) -> None:
+        if response.sw in (SW.FILE_NOT_FOUND, SW.SECURITY_STATUS_NOT_SATISFIED):
+            self._raise_for(ef, response, "READ BINARY")
 
     def _raise_for(self, ef: LdsFile, response: Response, what: str) -> None:
         if response.sw in (SW.OK, SW.WARNING_END_OF_FILE):
@@ -241,6 +247,15 @@ class FileReader:
         sfi = self._use_sfi
         if not sfi:
             self._select(ef)
+        if self._extended and self._long_first:
+            # extended length proven: ask for the whole file at once (the chip stops at
+            # its end with 6282/9000); a refusal falls back to the short first read
+            response = self._send(self._read_command(ef, 0, self._long_chunk, sfi))
+            if response.sw in (SW.OK, SW.WARNING_END_OF_FILE) and response.data:
+                return response.data, sfi
+            self._raise_for_absent(ef, response)
+            logger.info("chip refuses a long first read (%04X): short first reads", response.sw)
+            self._long_first = False
         le = min(self._short_chunk, SHORT_LE_MAX) if self._overread_ok else HEADER_PROBE
         response = self._send(self._read_command(ef, 0, le, sfi))
         if sfi and response.sw in NO_SFI_SW:

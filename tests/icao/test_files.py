@@ -239,3 +239,20 @@ def test_file_shorter_than_its_header_is_a_parse_error_not_a_smaller_chunk() -> 
         reader.read(DG2)
     assert info.value.source == "DG2" and info.value.offset == 600
     assert reader.chunk == 256 and reader.stats.shrinks == 0
+
+
+def test_once_extended_works_whole_files_come_in_one_apdu() -> None:
+    chip = _chip(extended=True)
+    reader = FileReader(chip)
+    reader.read(DG2)  # proves extended length
+    chip.log.clear()
+    assert reader.read(DG2) == chip.files[DG2.fid]
+    assert len(chip.log) == 1
+
+
+def test_long_first_read_refused_falls_back_to_short() -> None:
+    chip = _chip(extended=True, max_le=1024)
+    reader = FileReader(chip, extended="on")
+    assert reader.read(DG1) == chip.files[DG1.fid]
+    assert [c.le for c in chip.log][:2] == [0xFFFF, 256]
+    assert reader.read(DG2) == chip.files[DG2.fid]
