@@ -59,7 +59,12 @@ def vpcd_card(pcscd: object) -> Iterator[VpcdCardFactory]:
     clients: list[VpcdClient] = []
 
     def put(card: VirtualCard, port: int = VPCD_PORT, wait: bool = True) -> VpcdClient:
-        client = VpcdClient(card, port=port).start()
+        client = VpcdClient(card, port=port)
+        # a card from an earlier test (or a failed one) must be gone first, or pcscd's
+        # "present" below would be about that card
+        if not wait_for_card(client.reader, False, CARD_WAIT):
+            raise AssertionError(f"{client.reader} still holds another card after {CARD_WAIT} s")
+        client.start()
         clients.append(client)
         if wait and not wait_for_card(client.reader, True, CARD_WAIT):
             raise AssertionError(f"pcscd did not see the virtual card on {client.reader} within {CARD_WAIT} s")
@@ -67,7 +72,5 @@ def vpcd_card(pcscd: object) -> Iterator[VpcdCardFactory]:
 
     yield put
     for client in clients:
-        was_connected = client.connected.is_set()
         client.stop()
-        if was_connected:
-            wait_for_card(client.reader, False, CARD_WAIT)
+        wait_for_card(client.reader, False, CARD_WAIT)

@@ -18,9 +18,9 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from agent.errors import CardRemovedError, NoCardError, NoReaderError, PcscUnavailableError, ReaderError
+from agent.errors import CardRemovedError, IdAgentError, NoCardError, NoReaderError, PcscUnavailableError, ReaderError
 from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo
-from agent.readers.errors import ReaderGoneError
+from agent.readers.errors import ReaderGoneError, ResponseTooShortError
 from agent.readers.events import SlotState, check_response, diff_states, resolve_extended_length
 
 logger = logging.getLogger(__name__)
@@ -275,21 +275,41 @@ class PcscConnection(CardConnection):
             raise ReaderError(f"connection to {self.reader!r} is closed")
         hresult, response = s.SCardTransmit(self.hcard, self.protocol, list(apdu))
         if hresult != s.SCARD_S_SUCCESS:
-            raise self._classify(hresult)
-        return check_response(bytes(response), self.reader)
+            error = map_error(hresult, "sending a command", self.reader)
+            raise self._classify(error) if isinstance(error, PcscError) else error
+        raw = bytes(response)
+        if len(raw) < 2:
+            # vpcd (and some drivers) report a card pulled mid-command as an empty answer
+            try:
+                check_response(raw, self.reader)
+            except ResponseTooShortError as error:
+                raise self._classify(error) from None
+        return raw
 
-    def _classify(self, hresult: int) -> ReaderError:
-        """A failed transmit: a card pulled mid-command often shows up as a generic
-        transport error (vpcd: SCARD_E_NOT_TRANSACTED), so ask pcscd what became of it."""
+    #: how long a failed exchange may take to show up as a card removal: readers
+    #: without hot-plug interrupts are polled by pcscd (every 400 ms in pcsc-lite)
+    REMOVAL_SETTLE = 1.0
+
+    def _classify(self, error: IdAgentError) -> IdAgentError:
+        """A failed exchange often means the card (or reader) left, reported as a
+        generic transport error: ask pcscd what became of them before blaming the card."""
         s = _scard()
-        error = map_error(hresult, "sending a command", self.reader)
-        if not isinstance(error, PcscError) or self.hcard is None:
+        if self.hcard is None:
             return error
         status, _name, state, _proto, _atr = s.SCardStatus(self.hcard)
-        if _code(status) == _code(s.SCARD_E_READER_UNAVAILABLE):
+        code = _code(status)
+        if code == _code(s.SCARD_E_READER_UNAVAILABLE):
             return ReaderGoneError(f"sending a command: reader {self.reader!r} was unplugged")
-        if status != s.SCARD_S_SUCCESS or not state & SCARD_STATUS_PRESENT:
+        if code in (_code(s.SCARD_W_REMOVED_CARD), _code(s.SCARD_E_NO_SMARTCARD)) or (
+                status == s.SCARD_S_SUCCESS and not state & SCARD_STATUS_PRESENT):
             return CardRemovedError(f"sending a command on {self.reader!r}: the card left the reader")
+        try:
+            if wait_for_card(self.reader, present=False, timeout=self.REMOVAL_SETTLE):
+                return CardRemovedError(f"sending a command on {self.reader!r}: the card left the reader")
+        except NoReaderError:
+            return ReaderGoneError(f"sending a command: reader {self.reader!r} was unplugged")
+        except ReaderError:
+            pass  # pcscd itself failing now: the original error says more
         return error
 
     def close(self) -> None:

@@ -1,0 +1,193 @@
+"""The real path: pyscard → pcscd → vpcd → our virtual card (issue 2 item 8).
+
+pcscd is started by the ``pcscd`` fixture when none runs (tests/conftest.py); vpcd's
+reader notices a card only at its next presence poll, so every wait below is a
+blocking SCardGetStatusChange with a timeout, not a sleep."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.errors import CardRemovedError, NoCardError, NoReaderError
+from agent.readers.apdu import SW, ApduChannel, Command, Ins
+from agent.readers.base import EventKind
+from agent.readers.pcsc import PcscBackend, pcscd_status, wait_for_card
+from agent.readers.registry import open_reader
+from agent.sim.card import Chaining
+from agent.sim.pcscd import ensure_pcscd
+from agent.sim.vpcd import VPCD_READER
+
+from .cards import SMALL, TEST_AID, BlockingCard, make_card
+
+ROOT = Path(__file__).resolve().parents[2]
+EMPTY_READER = "Virtual PCD 00 01"
+
+
+def read_small(ch: ApduChannel, le: int) -> bytes:
+    assert ch.send(Command(0, Ins.SELECT, 4, 0x0C, TEST_AID)).sw == SW.OK
+    assert ch.send(Command(0, Ins.SELECT, 2, 0x0C, b"\x01\x01")).sw == SW.OK
+    r = ch.send(Command(0, Ins.READ_BINARY, 0, 0, le=le))
+    assert r.sw == SW.OK
+    return r.data
+
+
+def test_virtual_reader_lists_the_card_with_its_atr(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    card = make_card()
+    vpcd_card(card)
+    infos = {i.name: i for i in PcscBackend().list_readers()}
+    assert infos[VPCD_READER].card_present
+    assert infos[VPCD_READER].atr == card.power_on()
+    assert not infos[EMPTY_READER].card_present
+
+
+@pytest.mark.parametrize("chaining", [Chaining.NONE, Chaining.GET_RESPONSE, Chaining.WRONG_LE])
+def test_chaining_through_pcscd(vpcd_card, chaining: Chaining) -> None:  # type: ignore[no-untyped-def]
+    card = make_card(chaining=chaining, chunk=120)
+    vpcd_card(card)
+    with PcscBackend().connect(VPCD_READER) as conn:
+        assert read_small(ApduChannel(conn), 256) == SMALL[:256]
+    sent_ins = [c[1] for c in card.log]
+    if chaining is Chaining.GET_RESPONSE:
+        assert sent_ins.count(0xC0) == 3  # 120 + 120 + 16
+    elif chaining is Chaining.WRONG_LE:
+        assert sent_ins == [0xA4, 0xA4, 0xB0]  # SMALL has 256+ bytes left: Le 256 was right
+    else:
+        assert 0xC0 not in sent_ins
+
+
+def test_wrong_le_through_pcscd_reissues(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    card = make_card(chaining=Chaining.WRONG_LE)
+    vpcd_card(card)
+    with PcscBackend().connect(VPCD_READER) as conn:
+        ch = ApduChannel(conn)
+        read_small(ch, 1)
+        end = len(SMALL) - 4
+        r = ch.send(Command(0, Ins.READ_BINARY, end >> 8, end & 0xFF, le=256))
+    assert (r.sw, r.data) == (SW.OK, b"tail")
+    assert card.log[-2:] == [bytes((0, 0xB0, end >> 8, end & 0xFF, 0)), bytes((0, 0xB0, end >> 8, end & 0xFF, 4))]
+
+
+def test_extended_length_auto_from_the_atr(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    vpcd_card(make_card(extended_length=True))
+    with PcscBackend(extended_length="auto").connect(VPCD_READER) as conn:
+        assert conn.extended_length
+        assert read_small(ApduChannel(conn), len(SMALL)) == SMALL  # 516 bytes in one extended Le
+
+
+def test_short_length_card_is_not_sent_extended_apdus(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    vpcd_card(make_card(extended_length=False))
+    with PcscBackend(extended_length="auto").connect(VPCD_READER) as conn:
+        assert not conn.extended_length
+    with PcscBackend(extended_length="on").connect(VPCD_READER) as conn:
+        assert conn.extended_length  # the config can force it
+
+
+def test_unknown_reader_and_empty_reader(pcscd) -> None:  # type: ignore[no-untyped-def]
+    backend = PcscBackend()
+    with pytest.raises(NoReaderError, match="'No Such Reader'.*Virtual PCD 00 00"):
+        backend.connect("No Such Reader")
+    with pytest.raises(NoCardError, match=EMPTY_READER):
+        backend.connect(EMPTY_READER)
+
+
+def test_open_reader_picks_the_only_reader_with_a_card(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    vpcd_card(make_card())
+    with open_reader([PcscBackend(include=("Virtual PCD",))]) as conn:
+        assert conn.reader == VPCD_READER
+
+
+def test_insert_and_remove_events(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    backend = PcscBackend(include=("Virtual PCD",))
+    first = backend.wait_for_events(0)
+    assert {(e.kind, e.reader) for e in first} >= {(EventKind.READER_ATTACHED, VPCD_READER)}
+    card = make_card()
+    client = vpcd_card(card, wait=False)
+    events = collect(backend, EventKind.CARD_INSERTED)
+    assert [(e.kind, e.reader, e.atr) for e in events] == [(EventKind.CARD_INSERTED, VPCD_READER, card.power_on())]
+    client.remove()
+    events = collect(backend, EventKind.CARD_REMOVED)
+    assert [(e.kind, e.reader) for e in events] == [(EventKind.CARD_REMOVED, VPCD_READER)]
+    client.insert()
+    assert [e.kind for e in collect(backend, EventKind.CARD_INSERTED)] == [EventKind.CARD_INSERTED]
+    started = time.monotonic()
+    assert backend.wait_for_events(0.3) == []  # nothing changes: it blocks, then returns empty
+    assert time.monotonic() - started >= 0.25
+
+
+def collect(backend: PcscBackend, kind: EventKind, timeout: float = 10.0) -> list:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = backend.wait_for_events(deadline - time.monotonic())
+        if any(e.kind is kind for e in events):
+            return events
+    raise AssertionError(f"no {kind.value} event within {timeout} s")
+
+
+def test_card_pulled_mid_command(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    card = BlockingCard()
+    client = vpcd_card(card)
+    conn = PcscBackend().connect(VPCD_READER)
+    card.block = True
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            conn.transmit(bytes.fromhex("00B0000001"))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    assert card.entered.wait(10)
+    client.remove(timeout=0)  # the socket goes while the card is still "thinking"
+    card.release.set()
+    worker.join(15)
+    assert not worker.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], CardRemovedError), errors
+    with pytest.raises(CardRemovedError):
+        conn.transmit(bytes.fromhex("00B0000001"))
+    conn.close()
+    assert wait_for_card(VPCD_READER, present=False, timeout=10)
+
+
+def test_nested_ensure_pcscd_leaves_the_daemon_running(pcscd) -> None:  # type: ignore[no-untyped-def]
+    with ensure_pcscd() as inner:
+        assert pcscd_status()[0]
+        assert inner.pid == pcscd.pid
+    ok, message = pcscd_status()
+    assert ok and "reader" in message
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_cli_readers_json_lists_the_virtual_card(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    vpcd_card(make_card())
+    done = run_cli("readers", "--json", "--backend", "pcsc")
+    assert done.returncode == 0, done.stderr
+    readers = {r["name"]: r for r in json.loads(done.stdout)["readers"]}
+    assert readers[VPCD_READER]["card_present"] is True
+    assert readers[VPCD_READER]["atr"] == make_card().power_on().hex().upper()
+
+
+def test_pcscd_not_running_is_a_typed_error(tmp_path: Path) -> None:
+    """pcsc-lite's client library takes its socket path from PCSCLITE_CSOCK_NAME: point
+    it where no daemon is, without touching the pcscd other tests use."""
+    env = {"PCSCLITE_CSOCK_NAME": str(tmp_path / "no-pcscd.comm")}
+    done = run_cli("readers", "--json", "--backend", "pcsc", env=env)
+    assert done.returncode != 0
+    error = json.loads(done.stdout)["error"]
+    assert error["code"] == "pcscd_down" and "pcscd" in error["hint"]
+    probe = subprocess.run([sys.executable, "-c", "from agent.readers.pcsc import pcscd_status; print(pcscd_status())"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    assert "(False, " in probe.stdout and "systemctl start pcscd" in probe.stdout
