@@ -193,8 +193,8 @@ def verify_signature(public_key: PublicKeyTypes, algorithm: algos.SignedDigestAl
     """Check ``signature`` over ``data``: RSA PKCS#1 v1.5, RSA-PSS or ECDSA (DER).
 
     Raises ``SignatureError`` (with the reason) when it does not verify."""
-    kind = algorithm.signature_algo
     try:
+        kind = algorithm.signature_algo
         if kind == "rsassa_pss":
             _verify_pss(public_key, algorithm, signature, data)
             return
@@ -209,7 +209,8 @@ def verify_signature(public_key: PublicKeyTypes, algorithm: algos.SignedDigestAl
             raise SignatureError(f"signature algorithm {kind} does not fit a {_key_kind(public_key)} key")
     except InvalidSignature:
         raise SignatureError("signature does not verify") from None
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, KeyError, TypeError, UnsupportedAlgorithm) as exc:
+        # asn1crypto raises ValueError for unknown algorithm OIDs and bad parameters
         raise SignatureError(f"signature cannot be checked: {exc}") from exc
 
 
