@@ -239,15 +239,18 @@ class SecureMessaging:
 
     def unprotect(self, response: Response) -> Response:
         """Verify and decrypt a protected response (9303-11 §9.8.5.2); advances the SSC."""
-        self.ssc += 1
         if response.sw in (SW.SM_DATA_OBJECTS_MISSING, SW.SM_DATA_OBJECTS_INCORRECT):
             raise self._fail(f"the chip rejected our secure messaging ({response.sw:04X})")
         if not response.data:
-            # Chips may answer an error without SM objects (e.g. 6982 on DG3, 6A82);
-            # a success must always be MACed.
+            # An unprotected status word: the chip answered before its SM layer (a
+            # length it cannot take, 6700 to an extended APDU, ...), so it did not count
+            # the command either; we undo our count so the SSCs stay equal. A success
+            # must always be MACed.
             if response.sw == SW.OK:
                 raise self._fail("the chip answered 9000 without a MAC")
+            self.ssc -= 1
             return response
+        self.ssc += 1
         try:
             objects = parse_tlvs(response.data)
         except ParseError as exc:

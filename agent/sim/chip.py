@@ -112,7 +112,9 @@ class ChipQuirks:
     too_large_sw: int = SW.WRONG_LENGTH
     #: READ BINARY with Le = 00 (256) / 0000 (65536) answers 6700
     rejects_le_zero: bool = False
-    #: under SM, error status words come back unprotected (plain SW, no DO99/DO8E)
+    #: under SM, error status words come back unprotected (plain SW, no DO99/DO8E) and,
+    #: like errors raised before the SM layer (6700 to an extended APDU), uncounted in
+    #: the SSC; the terminal (agent.icao.sm) follows the same rule
     plain_error_sw: bool = False
     #: after a failed PACE inside a command chain, answer 6883 until a command with
     #: CLA 00 closes the chain (domain.md, reported pitfalls)
@@ -256,7 +258,7 @@ class VirtualChip(FileSystemCard):
         if self.state.session is not session:  # the command itself ended the session
             return response
         if response.sw != SW.OK and not response.data and self.profile.quirks.plain_error_sw:
-            session.ssc += 1  # both sides count the answer
+            session.ssc -= 1  # answered as if before the SM layer: the command is not counted
             wrapped = response
         else:
             wrapped = session.wrap(response, plain.ins)

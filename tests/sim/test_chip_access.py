@@ -183,3 +183,13 @@ def test_power_cycle_forgets_the_session() -> None:
     chip.power_on()
     with pytest.raises(SecureMessagingError):
         sm.send(Command(0, 0xB0, 0x81, 0, le=4))
+
+
+def test_extended_apdu_refused_before_sm_keeps_sscs_equal() -> None:
+    chip, sm = open_chip(extended_length=False)
+    # the terminal thinks extended length works; the chip answers 6700 in the clear
+    raw = sm.protect(Command(0, 0xB0, 0x82, 0, le=1000))
+    answer = Response.from_bytes(chip.process(raw.encode(extended=True)))
+    assert answer == Response(b"", 0x6700)
+    assert sm.unprotect(answer).sw == 0x6700
+    assert sm.send(Command(0, 0xB0, 0x82, 0, le=0x20)).data == DG2[:0x20]
