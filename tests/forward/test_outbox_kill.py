@@ -81,8 +81,15 @@ def test_sigkill_while_forwarding_1000_dossiers(tmp_path: Path, intake: IntakeTe
             before = intake.state.stats()["requests"]
             proc = subprocess.Popen(_worker(config_path), env=env, cwd=tmp_path,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            # startup takes ~0.4 s; kill anywhere from during startup to mid-batch
-            time.sleep(rng.uniform(0.3, 1.1))
+            if rng.random() < 0.25:
+                time.sleep(rng.uniform(0.0, 0.5))  # during startup or the first claim
+            else:
+                # once this worker is delivering (startup takes ~0.4 s, longer on a busy
+                # machine), at a random moment in the middle of its batches
+                deadline = time.monotonic() + 5
+                while intake.state.stats()["requests"] == before and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0.0, 0.6))
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             proc.send_signal(signal.SIGKILL)
             proc.wait()
