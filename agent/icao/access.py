@@ -191,11 +191,14 @@ def _bac_info(key: MrzKey, pace_failure: str | None) -> AccessInfo:
     return AccessInfo("BAC", "3DES", "MRZ", pace_failure=pace_failure)
 
 
-def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | None, rng: Rng
+def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | str | None, rng: Rng
               ) -> tuple[SecureMessaging, AccessInfo] | str:
-    """Run PACE; return the session, or why it could not be used (BAC may follow)."""
+    """Run PACE; return the session, or why it could not be used (BAC may follow).
+    ``infos`` is the parsed EF.CardAccess, None when absent, or why it is unusable."""
     if infos is None:
         return "the chip has no EF.CardAccess"
+    if isinstance(infos, str):
+        return infos
     choice = choose_pace(infos)
     if choice is None:
         return "EF.CardAccess lists no PACE variant this terminal supports"
@@ -218,7 +221,13 @@ def establish(channel: Channel, key: AccessKey, *, card_access: bytes | None, rn
     for a reason other than the key). Raises ``AccessDeniedError`` on a wrong key."""
     if prefer not in ("pace", "bac"):
         raise ValueError("prefer must be 'pace' or 'bac'")
-    infos = parse_security_infos(card_access, source="EF.CardAccess") if card_access else None
+    infos: SecurityInfos | str | None = None
+    if card_access:
+        try:
+            infos = parse_security_infos(card_access, source="EF.CardAccess")
+        except ParseError as exc:
+            logger.info("EF.CardAccess is malformed: %s", exc.message)
+            infos = f"EF.CardAccess is malformed ({exc.message})"
     if prefer == "bac" and isinstance(key, MrzKey):
         try:
             return _bac(channel, key, rng), _bac_info(key, None)

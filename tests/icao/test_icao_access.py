@@ -157,3 +157,12 @@ def test_pace_with_several_parameter_sets_sends_parameter_id() -> None:
     mse = next(apdu for apdu, _ in link.log if apdu[:4] == H("0022C1A4"))
     assert mse.endswith(H("84010D"))
     assert read_dg1(sm) == DG1
+
+
+def test_malformed_card_access_falls_back_to_bac_with_mrz() -> None:
+    chip = make_chip(None)
+    link = Link(chip)
+    sm, info = establish(ApduChannel(link), MRZ, card_access=H("3105300306"))
+    assert info.protocol == "BAC" and info.pace_failure and "malformed" in info.pace_failure
+    with pytest.raises(CanNotAcceptedError):
+        establish(ApduChannel(Link(make_chip(None))), CAN, card_access=H("3105300306"))
