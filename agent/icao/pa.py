@@ -216,6 +216,7 @@ def _build_chain(dsc: x509.Certificate, store: TrustStore,
         for anchor in anchors:
             if _signed_by(current, anchor.cert):
                 chain.append(anchor.cert)
+                _extend_link_to_root(chain, store)
                 return chain
         step = next((c for c in extra if c.subject == current.issuer and c not in chain
                      and c is not current and _signed_by(current, c)), None)
@@ -229,6 +230,19 @@ def _build_chain(dsc: x509.Certificate, store: TrustStore,
                        f"no CSCA in the trust store verifies the signature on {certs.short_subject(current)} "
                        f"({tried_names} certificate(s) named {issuer} tried): import that CSCA")
     raise _Failure(Status.UNTRUSTED, f"trust anchor missing: no CSCA '{issuer}' in the trust store")
+
+
+def _extend_link_to_root(chain: list[x509.Certificate], store: TrustStore) -> None:
+    """A trusted link certificate is an anchor by itself; when the old root it hangs
+    from is in the store too, add it so that its validity is checked as well
+    (9303-12 §5.5.2)."""
+    link = chain[-1]
+    if certs.is_root(link):
+        return
+    for anchor in store.issuers_of(link):
+        if anchor.cert is not link and certs.is_root(anchor.cert) and _signed_by(link, anchor.cert):
+            chain.append(anchor.cert)
+            return
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -30,8 +30,9 @@ def test_genuine_card_is_valid(pki, store, dsc, kwargs):
 
 def test_chain_through_link_certificate(pki, store):
     result = passive_authentication(files_for(pki, "dsc_rsa"), store, now=NOW)
-    # the DSC is signed by the renewed key; only the old root and the link are in the store
-    assert len(result.check.details["chain"]) == 2
+    # the DSC is signed by the renewed key; only the old root and the link are in the
+    # store: DSC -> link certificate (new key, signed by the old) -> old root
+    assert len(result.check.details["chain"]) == 3
     only_old_root = TrustStore.from_certificates([pki.cert("csca_rsa").public_bytes(_der())])
     untrusted = passive_authentication(files_for(pki, "dsc_rsa"), only_old_root, now=NOW)
     assert untrusted.check.status is Status.UNTRUSTED

@@ -143,3 +143,47 @@ def test_expired_dsc_valid_at_signing_is_verified_with_note(pki, store):
     assert result.passive.status is Status.VALID
     assert result.status == "verified"  # no DG14/DG15: passive alone
     assert any("expired" in n for n in result.passive.notes)
+
+
+def test_chip_authentication_with_key_id(pki, store):
+    from trust_helpers import make_card as make
+    card = make(pki, with_dg15=False)
+    from agent.icao.securityinfo import parse_security_infos
+    from agent.sim.signing import build_dg14
+    # rebuild DG14 with key id 7 (DO84 in MSE), re-sign the SOD over it
+    key = derive_ec_key(b"test chip ca", "brainpoolp256r1")
+    dg14 = build_dg14(key.public_key(), key_id=7)
+    assert parse_security_infos(dg14, "DG14").chip_authentication[0].key_id == 7
+    result = _run_with_dg14(pki, store, card, dg14)
+    assert result.chip.status is Status.VALID, result.chip.reason
+
+
+def test_dg14_with_only_a_public_key_info_means_3des(pki, store):
+    from agent.icao.securityinfo import ID_PK_ECDH, ChipAuthenticationPublicKeyInfo, encode_security_infos
+    from agent.sim.signing import spki_der, wrap
+    card = make_card(pki, with_dg15=False)
+    key = derive_ec_key(b"test chip ca", "brainpoolp256r1")
+    dg14 = wrap(0x6E, encode_security_infos([ChipAuthenticationPublicKeyInfo(ID_PK_ECDH, spki_der(key.public_key()))]))
+    result = _run_with_dg14(pki, store, card, dg14)
+    assert result.chip.status is Status.VALID, result.chip.reason
+    assert result.chip.details["cipher"] == "3DES"
+
+
+def _run_with_dg14(pki, store, card, dg14):
+    from trust_helpers import SIGNED
+
+    from agent.sim.signing import build_sod
+    groups = {int(k[2:]): v for k, v in card.files.items() if k.startswith("DG")}
+    groups[14] = dg14
+    signer = pki.dsc("dsc_rsa")
+    sod = build_sod(groups, signer.cert, signer.key, signing_time=SIGNED)
+    card.chip.profile.files[0x010E] = dg14
+    card.chip.profile.files[0x011D] = sod
+    from agent.sim.chip import VirtualChip
+    from agent.sim.chip_auth import ChipAuthHandler
+    chip = VirtualChip(card.chip.profile, rng=counter_rng(b"chip"))
+    chip.add_handler(ChipAuthHandler())
+    card.chip = chip
+    card.files["DG14"] = dg14
+    card.files["SOD"] = sod
+    return run(card, store)
