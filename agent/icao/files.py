@@ -137,6 +137,9 @@ class FileReader:
         self._long_chunk = self._limit(True) if chunk <= 0 else min(chunk, self._limit(True))
         self._overread_ok = True
         self._long_first = True
+        #: the chip refused an extended APDU the connection claimed to support; under
+        #: secure messaging that may have cost the session (see agent.icao.read)
+        self.extended_refused = False
 
     # -- limits ---------------------------------------------------------------------
 
@@ -291,6 +294,7 @@ class FileReader:
             if extended and response.sw in NO_EXTENDED_SW:
                 logger.info("chip refuses extended length (%04X): short APDUs from now on", response.sw)
                 self._extended = False
+                self.extended_refused = True
                 continue
             if response.sw == SW.FILE_NOT_FOUND or response.sw == SW.SECURITY_STATUS_NOT_SATISFIED:
                 self._raise_for(ef, response, "READ BINARY")

@@ -51,8 +51,9 @@ from agent.icao.lds import (
 )
 from agent.icao.lds.files import COM, DATA_GROUPS, SOD, LdsFile
 from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
+from agent.icao.sm import SecureMessagingError
 from agent.identity import Identity
-from agent.readers.apdu import Channel
+from agent.readers.apdu import Channel, Command, Response
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +308,57 @@ def _verify(read: ChipRead, session: Channel, trust: Any, rng: Rng, options: Map
     return verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam, **options)
 
 
+class LengthPolicy:
+    """The channel under secure messaging, with extended length switchable off.
+
+    The connection says whether reader and chip announce extended length; when the
+    chip then refuses it, every later command (Chip/Active Authentication included)
+    must stay short, so the session is built over this switch."""
+
+    def __init__(self, inner: Channel, allow_extended: bool = True) -> None:
+        self.inner = inner
+        self.allow_extended = allow_extended
+
+    @property
+    def extended_length(self) -> bool:
+        return self.allow_extended and bool(self.inner.extended_length)
+
+    def send(self, command: Command) -> Response:
+        return self.inner.send(command)
+
+
+@dataclass
+class _Attempt:
+    """One session's reader, kept to see why a session failed."""
+
+    reader: FileReader | None = None
+
+
+def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: Rng, prefer: str,
+                  extended: str, chunk: int, on_progress: ProgressCallback | None,
+                  skip: tuple[int, ...] | list[int], table: Mapping[str, Parser],
+                  clock: Callable[[], float]) -> tuple[ChipRead, Channel]:
+    started = clock()
+    policy = LengthPolicy(channel, allow_extended=extended != "off")
+    channel = policy
+    card_access = access_mod.read_card_access(channel)
+    if card_access is None:
+        # BAC only: the eMRTD application is selected before BAC (9303-11 §4.3)
+        FileReader(channel).select_application()
+    session, info = access_mod.establish(channel, key, card_access=card_access, rng=rng, prefer=prefer)
+    read = ChipRead(access=info)
+    read.timing.access_seconds = clock() - started
+    reader = attempt.reader = FileReader(session, extended=extended, chunk=chunk, on_progress=on_progress)
+    if card_access is not None:
+        # after PACE (run in the MF), select the application under SM (9303-11 §4.4)
+        reader.select_application()
+    read_files(reader, read, skip=skip, table=table, clock=clock)
+    read.extended_length = reader.extended_in_use
+    if reader.extended_refused:
+        policy.allow_extended = False
+    return read, session
+
+
 def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust: Any = None,
               skip: tuple[int, ...] | list[int] = (3,), on_progress: ProgressCallback | None = None,
               prefer: str = "pace", extended: str = "auto", chunk: int = 0,
@@ -316,28 +368,29 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     """Open, read, parse and verify the chip behind ``channel`` (see module docstring).
 
     Raises AccessDeniedError (wrong key, exit 5), ReadInterruptedError (card pulled,
-    exit 6), SecureMessagingError (exit 6); per-file problems are recorded instead."""
+    exit 6), SecureMessagingError (exit 6); per-file problems are recorded instead.
+
+    A chip that refuses extended length although the connection announced it may drop
+    secure messaging over it (the two sides' send sequence counters no longer agree):
+    the read then starts again once, from access control, with short APDUs only."""
     counters = _Counters(channel)
     started = clock()
-    card_access = access_mod.read_card_access(channel)
-    if card_access is None:
-        # BAC only: the eMRTD application is selected before BAC (9303-11 §4.3)
-        FileReader(channel).select_application()
-    session, info = access_mod.establish(channel, key, card_access=card_access, rng=rng, prefer=prefer)
-    read = ChipRead(access=info)
-    read.timing.access_seconds = clock() - started
-    reader = FileReader(session, extended=extended, chunk=chunk, on_progress=on_progress)
-    if card_access is not None:
-        # after PACE (run in the MF), select the application under SM (9303-11 §4.4)
-        reader.select_application()
-    read_files(reader, read, skip=skip, table=parsers(today, no_expiry_year), clock=clock)
-    read.extended_length = reader.extended_in_use
+    options = {"rng": rng, "prefer": prefer, "chunk": chunk, "on_progress": on_progress, "skip": skip,
+               "table": parsers(today, no_expiry_year), "clock": clock}
+    attempt = _Attempt()
+    try:
+        read, session = _read_session(channel, key, attempt, extended=extended, **options)  # type: ignore[arg-type]
+    except SecureMessagingError:
+        if attempt.reader is None or not attempt.reader.extended_refused:
+            raise
+        logger.info("secure messaging ended after the chip refused extended length: reading again, short APDUs")
+        read, session = _read_session(channel, key, _Attempt(), extended="off", **options)  # type: ignore[arg-type]
     read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
                                        read.records.get("DG2"))
     if verify:
         verify_started = clock()
-        options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
-        read.verification = _verify(read, session, trust, rng, options)
+        verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
+        read.verification = _verify(read, session, trust, rng, verify_options)
         read.timing.verify_seconds = clock() - verify_started
     read.timing.seconds = clock() - started
     counters.fill(read.timing)

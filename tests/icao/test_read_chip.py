@@ -191,3 +191,12 @@ def test_json_contract(backend: SimBackend, store: TrustStore) -> None:
 def test_repr_masks_personal_data(backend: SimBackend) -> None:
     read = _read(backend, load_profile("nguyen-van-an"), None, None, verify=False)
     assert "001099012345" not in repr(read) and "Nguyễn" not in repr(read)
+
+
+def test_chip_refusing_extended_length_the_reader_announced(store: TrustStore) -> None:
+    # the connection claims extended length, the chip answers 6700 to it: under SM
+    # that desynchronises the counters, so the read starts again with short APDUs
+    sim = SimBackend(extended_length="on")
+    profile = dataclasses.replace(load_profile("nguyen-van-an"), extended_length=False)
+    read = _read(sim, profile, None, store)
+    assert read.complete and read.verified and not read.extended_length
