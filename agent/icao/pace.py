@@ -325,6 +325,14 @@ class _Terminal:
             raise PaceError(f"PACE integrated mapping failed: {exc}") from exc
 
     def run(self, send_parameter_id: bool) -> PaceResult:
+        try:
+            return self._run(send_parameter_id)
+        except ValueError as exc:
+            # arithmetic on the chip's values hit an impossible case (point at infinity,
+            # identity): a broken or hostile chip, not a wrong password
+            raise PaceError(f"PACE: the chip's values are unusable ({exc})") from exc
+
+    def _run(self, send_parameter_id: bool) -> PaceResult:
         if self.mapping in INTEGRATED_MAPPINGS and not im_supported(self.group):
             raise PaceError(f"{self.mapping.label} is not defined on {self.group.name}")
         self.set_at(send_parameter_id)
