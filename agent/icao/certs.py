@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import re
 
-from asn1crypto import algos, core, keys, x509
+from asn1crypto import algos, keys, x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dh, ec, padding, rsa
@@ -358,18 +358,6 @@ def key_usage(cert: x509.Certificate) -> set[str] | None:
     return None if value is None else set(value.native)
 
 
-def serial_number(cert: x509.Certificate) -> int:
-    return int(cert.serial_number)
-
-
-def name_der(name: x509.Name) -> bytes:
-    return bytes(name.dump())
-
-
 def aware(when: dt.datetime) -> dt.datetime:
     """Naive datetimes are taken as UTC (asn1crypto returns aware ones)."""
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-
-
-def octets(value: core.Asn1Value) -> bytes:
-    return bytes(value.contents or b"")

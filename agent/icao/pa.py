@@ -91,6 +91,9 @@ def passive_authentication(files: Mapping[str, bytes] | Mapping[int, bytes], sto
         sod = parse_sod(raw_sod)
     except ParseError as exc:
         return PassiveResult(CheckResult(Status.ERROR, f"EF.SOD is malformed ({exc.message}); the data is unverified"))
+    if sod.hash_algorithm not in certs.HASHES:
+        return PassiveResult(CheckResult(Status.ERROR, f"EF.SOD hashes with {sod.hash_algorithm}, which is not one "
+                                                       "of SHA-1/224/256/384/512 (9303-12 §4.3)"), sod)
     mismatched, unlisted, matched = _compare_hashes(sod, groups)
     if mismatched or unlisted:
         reason = "; ".join(
@@ -132,7 +135,7 @@ def _compare_hashes(sod: Sod, groups: Mapping[int, bytes]) -> tuple[list[int], l
         if expected is None:
             unlisted.append(number)
             continue
-        actual = certs.hash_bytes(sod.hash_algorithm, groups[number]) if sod.hash_algorithm in certs.HASHES else b""
+        actual = certs.hash_bytes(sod.hash_algorithm, groups[number])
         (matched if hmac.compare_digest(actual, expected) else mismatched).append(number)
     return mismatched, unlisted, matched
 

@@ -141,3 +141,10 @@ def test_sod_parse_gives_hashes(pki):
     assert sod.hash_algorithm == "sha384"
     assert set(sod.dg_hashes) == set(DGS)
     assert len(sod.certificates) == 1
+
+
+def test_unsupported_dg_hash_is_error(pki, store):
+    files = files_for(pki, hash_name="md5", signature_hash="sha256")
+    result = passive_authentication(files, store, now=NOW)
+    assert result.check.status is Status.ERROR
+    assert "md5" in result.check.reason
