@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from agent.config import Config
-from agent.forward.bhyt import BhytClient, BhytInputError, BhytResult, BhytSettings
+from agent.forward.bhyt import BhytClient, BhytResult, BhytSettings
 
 UPSTREAM_EXIT = 7
 
@@ -41,8 +41,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace, config: Config) -> int:
     settings = BhytSettings.from_config(config)
-    if not settings.username:
-        raise BhytInputError("[bhyt] username is not set", hint="Set [bhyt] username (and password_file).")
     result = BhytClient(settings).check(args.card, args.name, args.dob)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))

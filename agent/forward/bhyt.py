@@ -22,6 +22,7 @@ Names and ID numbers never reach the log (masked).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -37,7 +38,7 @@ from typing import Any
 
 import requests
 
-from agent.errors import IdAgentError
+from agent.errors import ConfigError, IdAgentError
 from agent.forward.bhyt_codes import LOCAL, UPSTREAM_FAILURES, BhytStatus, CodeInfo, lookup
 from agent.forward.breaker import CircuitBreaker
 from agent.identity import mask
@@ -68,10 +69,10 @@ IDENTIFIED = frozenset({
 })
 
 
-class BhytError(IdAgentError):
-    code = "bhyt"
-    exit_code = 7
-    hint = "Check [bhyt] base_url and the network; the card can still be read."
+class BhytConfigError(ConfigError):
+    code = "bhyt_config"
+    exit_code = 3
+    hint = "Set [bhyt] base_url, username and password (or password_file) in the config file."
 
 
 class BhytInputError(IdAgentError):
@@ -242,7 +243,9 @@ class BhytSettings:
         """From ``agent.config.Config`` (``[bhyt]`` section, password or password_file)."""
         section = config.bhyt
         if not section.base_url:
-            raise BhytError("[bhyt] base_url is not set", hint="Set [bhyt] base_url in the config file.")
+            raise BhytConfigError("[bhyt] base_url is not set")
+        if not section.username:
+            raise BhytConfigError("[bhyt] username is not set")
         return cls(base_url=section.base_url.rstrip("/"), username=section.username,
                    password=config.bhyt_password(), officer_name=section.officer_name,
                    officer_id=section.officer_id, facility_code=section.facility_code,
@@ -447,8 +450,6 @@ class BhytClient:
 
 
 def _with_timing(result: BhytResult, elapsed: float, attempts: int) -> BhytResult:
-    import dataclasses
-
     return dataclasses.replace(result, elapsed=elapsed, attempts=attempts)
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import requests
 
-from agent.errors import IdAgentError
+from agent.errors import ConfigError
 from agent.forward.fhir import DEFAULT_CCCD_SYSTEM, FHIR_CONTENT_TYPE, identity_to_patient
 from agent.forward.keyfile import read_secret
 from agent.forward.outbox import Outbox, OutboxItem, Outcome
@@ -50,10 +50,10 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 DOSSIER_VERSION = 1
 
 
-class IntakeError(IdAgentError):
-    code = "intake"
-    exit_code = 7
-    hint = "Check [intake] url and hmac_key_file; queued dossiers stay in the outbox."
+class IntakeConfigError(ConfigError):
+    code = "intake_config"
+    exit_code = 3
+    hint = "Set [intake] url and hmac_key_file (a file holding the shared secret, chmod 600)."
 
 
 # --------------------------------------------------------------------------- signing
@@ -91,10 +91,9 @@ class IntakeSettings:
     def from_config(cls, config: Any) -> IntakeSettings:
         section = config.intake
         if not section.url:
-            raise IntakeError("[intake] url is not set", hint="Set [intake] url in the config file.")
+            raise IntakeConfigError("[intake] url is not set")
         if not section.hmac_key_file:
-            raise IntakeError("[intake] hmac_key_file is not set",
-                              hint="Point [intake] hmac_key_file at a file holding the shared secret (chmod 600).")
+            raise IntakeConfigError("[intake] hmac_key_file is not set")
         return cls(url=section.url, hmac_key=read_secret(section.hmac_key_file, what="[intake] hmac_key_file"),
                    fields=tuple(section.fields), include_photo=section.include_photo, format=section.format,
                    timeout=section.timeout,

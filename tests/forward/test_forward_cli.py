@@ -118,3 +118,9 @@ def test_outbox_list_retry_purge_show_no_personal_data(config_path: Path, intake
     assert main(["--config", str(config_path), "--json", "outbox", "purge"]) == 0
     assert json.loads(capsys.readouterr().out) == {"purged": 3}
     assert main(["--config", str(config_path), "outbox", "retry", "42"]) == 3
+
+
+def test_bhyt_check_without_gateway_config_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bhyt", "check", "--id", "001099012345", "--name", "Nguyễn Văn An", "--dob", "1999"])
+    assert code == 3
+    assert "[bhyt] base_url" in capsys.readouterr().err

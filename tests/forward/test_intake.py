@@ -17,7 +17,7 @@ from agent.forward.fhir import DEFAULT_CCCD_SYSTEM, identity_to_patient, split_v
 from agent.forward.intake import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
-    IntakeError,
+    IntakeConfigError,
     IntakeSender,
     IntakeSettings,
     build_dossier,
@@ -123,7 +123,7 @@ def test_settings_from_config(tmp_path: Path, hmac_key_file: Path) -> None:
                                        hmac_key_file=str(hmac_key_file), format="fhir")
     settings = IntakeSettings.from_config(config)
     assert settings.hmac_key == HMAC_KEY and settings.format == "fhir"
-    with pytest.raises(IntakeError):
+    with pytest.raises(IntakeConfigError):
         IntakeSettings.from_config(Config.defaults())
     hmac_key_file.chmod(0o644)
     with pytest.raises(KeyFileError, match="0644"):
