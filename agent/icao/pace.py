@@ -138,7 +138,7 @@ def nonce_length(cipher: Cipher) -> int:
 def oid_value(oid: str) -> bytes:
     """The content octets of an OID (DO80 of MSE:Set AT and DO06 of key objects carry
     the OID without its 06 tag)."""
-    return core.ObjectIdentifier(oid).contents
+    return bytes(core.ObjectIdentifier(oid).contents)
 
 
 def gm_generator(group: Group, nonce: bytes, shared: Element) -> Element:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from agent.errors import ParseError
 from agent.icao import bac, crypto, pace, params
 from agent.icao.crypto import Cipher
+from agent.icao.keys import MrzKey
 from agent.icao.params import Element
 from agent.icao.securityinfo import Mapping, PaceInfo
 from agent.icao.sm import (
@@ -109,7 +110,7 @@ class CardSession:
 
 # ---- BAC (9303-11 §4.3.3) ----
 
-def bac_answer(key: bac.MrzKey, rnd_ic: bytes, k_ic: bytes, data: bytes) -> tuple[bytes, CardSession] | None:
+def bac_answer(key: MrzKey, rnd_ic: bytes, k_ic: bytes, data: bytes) -> tuple[bytes, CardSession] | None:
     """The chip's EXTERNAL AUTHENTICATE: None when the cryptogram does not verify
     (wrong MRZ data → 6300), else the answer and the new 3DES session."""
     k_enc, k_mac = bac.basic_access_keys(key)
