@@ -47,13 +47,14 @@ def test_appendix_d_select_and_reads() -> None:
 
 
 def test_typo_vector_from_some_ports_is_rejected() -> None:
-    # domain.md: some ports copy the last response with a stray 4B before 9000
-    script = APPENDIX_D[:2] + [(APPENDIX_D[2][0], APPENDIX_D[2][1][:-2] + H("4B9000"))]
+    # domain.md: some ports copy the 4-byte READ BINARY response with a stray 4B (…2DED4B9000)
+    typo = APPENDIX_D[1][1][:-2] + H("4B9000")
+    script = [APPENDIX_D[0], (APPENDIX_D[1][0], typo)]
     sm = SecureMessaging(Scripted(script), KS_ENC, KS_MAC, Cipher.DES3, SSC)
     sm.send(Command(0x00, 0xA4, 0x02, 0x0C, H("011E")))
-    sm.send(Command(0x00, 0xB0, 0x00, 0x00, le=4))
     with pytest.raises(SecureMessagingError):
-        sm.send(Command(0x00, 0xB0, 0x00, 0x04, le=0x12))
+        sm.send(Command(0x00, 0xB0, 0x00, 0x00, le=4))
+    assert not sm.alive
 
 
 def test_tampered_mac_kills_the_session() -> None:
