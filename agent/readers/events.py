@@ -33,18 +33,21 @@ def diff_states(old: Mapping[str, SlotState], new: Mapping[str, SlotState]) -> l
     for name in new:
         if name not in old:
             events.append(ReaderEvent(EventKind.READER_ATTACHED, name))
-    for name, before in old.items():
-        after = new.get(name)
-        if before.card_present and (after is None or not after.card_present or after.generation != before.generation):
-            events.append(ReaderEvent(EventKind.CARD_REMOVED, name, before.atr))
-    for name, after in new.items():
-        before = old.get(name)
-        if after.card_present and (before is None or not before.card_present or after.generation != before.generation):
-            events.append(ReaderEvent(EventKind.CARD_INSERTED, name, after.atr))
+    for name, was in old.items():
+        if was.card_present and not _same_card(was, new.get(name)):
+            events.append(ReaderEvent(EventKind.CARD_REMOVED, name, was.atr))
+    for name, now in new.items():
+        if now.card_present and not _same_card(now, old.get(name)):
+            events.append(ReaderEvent(EventKind.CARD_INSERTED, name, now.atr))
     for name in old:
         if name not in new:
             events.append(ReaderEvent(EventKind.READER_DETACHED, name))
     return events
+
+
+def _same_card(state: SlotState, other: SlotState | None) -> bool:
+    """Whether ``other`` still shows the card of ``state`` (present, same insertion)."""
+    return other is not None and other.card_present and other.generation == state.generation
 
 
 def check_response(raw: bytes, reader: str) -> bytes:
