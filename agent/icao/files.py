@@ -6,9 +6,9 @@ How a file is read:
 1. The first READ BINARY addresses the file by its short file identifier (P1 = 80|SFI,
    9303-10 §3.6.2), which saves a SELECT; chips refusing SFI addressing get
    ``SELECT EF`` + plain READ BINARY instead (remembered for the session).
-2. That first read asks for one short chunk (or, once extended length has proven
-   itself, the largest extended chunk: small files then take one APDU); its first
-   bytes are the file's TLV header, which gives the file's exact size. A size above ``max_file_size`` is
+2. That first read asks for one short chunk (or, with extended length, the largest
+   extended chunk: a whole file then takes one APDU); its first bytes are the file's
+   TLV header, which gives the file's exact size. A size above ``max_file_size`` is
    refused before anything is allocated. A chip that refuses to read past the end of
    a small file gets an 8-byte header probe instead (remembered).
 3. The remainder is read in the largest chunk secure messaging allows
@@ -250,15 +250,22 @@ class FileReader:
         sfi = self._use_sfi
         if not sfi:
             self._select(ef)
-        if self._extended and self._long_first:
-            # extended length proven: ask for the whole file at once (the chip stops at
-            # its end with 6282/9000); a refusal falls back to the short first read
+        if self._extended is not False and self._long_first:
+            # extended length announced (or proven): ask for the whole file at once
+            # (the chip stops at its end with 6282/9000); a refusal falls back to the
+            # short first read
             response = self._send(self._read_command(ef, 0, self._long_chunk, sfi))
             if response.sw in (SW.OK, SW.WARNING_END_OF_FILE) and response.data:
+                if self._extended is None:
+                    logger.info("extended length accepted by the chip")
+                    self._extended = True
                 return response.data, sfi
             self._raise_for_absent(ef, response)
             logger.info("chip refuses a long first read (%04X): short first reads", response.sw)
             self._long_first = False
+            if self._extended is None and response.sw in NO_EXTENDED_SW:
+                self._extended = False
+                self.extended_refused = True
         le = min(self._short_chunk, SHORT_LE_MAX) if self._overread_ok else HEADER_PROBE
         response = self._send(self._read_command(ef, 0, le, sfi))
         if sfi and response.sw in NO_SFI_SW:

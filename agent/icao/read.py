@@ -101,11 +101,15 @@ class Timing:
     seconds: float = 0.0
     access_seconds: float = 0.0
     verify_seconds: float = 0.0
+    #: APDUs by phase: access control (incl. EF.CardAccess), files, verification
+    access_apdus: int = 0
+    verify_apdus: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"apdus": self.apdus, "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
                 "seconds": round(self.seconds, 4), "access_seconds": round(self.access_seconds, 4),
-                "verify_seconds": round(self.verify_seconds, 4)}
+                "verify_seconds": round(self.verify_seconds, 4), "access_apdus": self.access_apdus,
+                "verify_apdus": self.verify_apdus}
 
 
 @dataclass(repr=False)
@@ -243,6 +247,9 @@ class _Counters:
         self.channel = channel
         self.start = self.now()
 
+    def apdus(self) -> int:
+        return int(getattr(self.channel, "apdu_count", 0)) - self.start[0]
+
     def now(self) -> tuple[int, int, int]:
         return (getattr(self.channel, "apdu_count", 0), getattr(self.channel, "bytes_sent", 0),
                 getattr(self.channel, "bytes_received", 0))
@@ -337,7 +344,7 @@ class _Attempt:
 def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: Rng, prefer: str,
                   extended: str, chunk: int, on_progress: ProgressCallback | None,
                   skip: tuple[int, ...] | list[int], table: Mapping[str, Parser],
-                  clock: Callable[[], float]) -> tuple[ChipRead, Channel]:
+                  clock: Callable[[], float], counters: _Counters) -> tuple[ChipRead, Channel]:
     started = clock()
     policy = LengthPolicy(channel, allow_extended=extended != "off")
     channel = policy
@@ -352,6 +359,7 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
     if card_access is not None:
         # after PACE (run in the MF), select the application under SM (9303-11 §4.4)
         reader.select_application()
+    read.timing.access_apdus = counters.apdus()
     read_files(reader, read, skip=skip, table=table, clock=clock)
     read.extended_length = reader.extended_in_use
     if reader.extended_refused:
@@ -376,7 +384,7 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     counters = _Counters(channel)
     started = clock()
     options = {"rng": rng, "prefer": prefer, "chunk": chunk, "on_progress": on_progress, "skip": skip,
-               "table": parsers(today, no_expiry_year), "clock": clock}
+               "table": parsers(today, no_expiry_year), "clock": clock, "counters": counters}
     attempt = _Attempt()
     try:
         read, session = _read_session(channel, key, attempt, extended=extended, **options)  # type: ignore[arg-type]
@@ -388,10 +396,11 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
                                        read.records.get("DG2"))
     if verify:
-        verify_started = clock()
+        verify_started, before = clock(), counters.apdus()
         verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
         read.verification = _verify(read, session, trust, rng, verify_options)
         read.timing.verify_seconds = clock() - verify_started
+        read.timing.verify_apdus = counters.apdus() - before
     read.timing.seconds = clock() - started
     counters.fill(read.timing)
     logger.info("chip read: %d files, complete=%s, %d APDUs", len(read.files), read.complete, read.timing.apdus)

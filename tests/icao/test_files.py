@@ -131,11 +131,11 @@ def test_short_chunks_are_256_in_the_clear_and_progress_is_reported() -> None:
     assert all(done <= total for _, done, total in seen)
 
 
-def test_extended_length_reads_dg2_in_two_apdus() -> None:
+def test_extended_length_reads_dg2_in_one_apdu() -> None:
     chip = _chip(extended=True)
     reader = FileReader(chip)
     assert reader.read(DG2) == chip.files[DG2.fid]
-    assert len(chip.log) == 2 and reader.extended_in_use
+    assert len(chip.log) == 1 and reader.extended_in_use
 
 
 def test_extended_refused_by_chip_falls_back_and_is_remembered() -> None:
