@@ -3,7 +3,8 @@
 Prints the median (and min/max) of ``time.process_time`` over N handshakes for BAC and
 for PACE (ECDH-GM, brainpoolP256r1 = parameter 13, AES-128: the CCCD's protocol), each
 including reading EF.CardAccess and one protected SELECT, plus a few other PACE
-variants for comparison. One warm-up run per variant is excluded (it builds the
+variants for comparison. The terminal/chip split is measured around the chip's
+``process`` calls (terminal = total median - chip median). One warm-up run per variant is excluded (it builds the
 fixed-base table of the curve once per process).
 
 Usage: .venv/bin/python bench/bench_access.py [N]
@@ -32,13 +33,17 @@ class Link:
         self.card = card
         self.extended_length = card.extended_length
         self.apdus = 0
+        self.chip_seconds = 0.0
 
     def transmit(self, apdu: bytes) -> bytes:
         self.apdus += 1
-        return self.card.process(apdu)
+        start = time.process_time()
+        answer = self.card.process(apdu)
+        self.chip_seconds += time.process_time() - start
+        return answer
 
 
-def one_run(profile: ChipProfile, key: MrzKey | CanKey) -> tuple[float, int, str]:
+def one_run(profile: ChipProfile, key: MrzKey | CanKey) -> tuple[float, float, int, str]:
     chip = VirtualChip(profile)
     chip.power_on()
     link = Link(chip)
@@ -47,18 +52,21 @@ def one_run(profile: ChipProfile, key: MrzKey | CanKey) -> tuple[float, int, str
     sm, info = access.establish(channel, key, card_access=access.read_card_access(channel))
     if sm.send(SELECT_APP).sw != 0x9000:
         raise RuntimeError("protected SELECT failed")
-    return time.process_time() - start, link.apdus, info.protocol
+    return time.process_time() - start, link.chip_seconds, link.apdus, info.protocol
 
 
 def bench(label: str, profile: ChipProfile, key: MrzKey | CanKey, runs: int) -> None:
     one_run(profile, key)  # warm-up: per-curve tables, imports
-    samples = []
+    samples, chip_part = [], []
     apdus, protocol = 0, ""
     for _ in range(runs):
-        seconds, apdus, protocol = one_run(profile, key)
+        seconds, chip_seconds, apdus, protocol = one_run(profile, key)
         samples.append(seconds * 1000)
-    print(f"{label:<38} {protocol:<4} median {statistics.median(samples):7.2f} ms  "
-          f"min {min(samples):7.2f}  max {max(samples):7.2f}  ({apdus} APDUs, n={runs})")
+        chip_part.append(chip_seconds * 1000)
+    print(f"{label:<40} {protocol:<4} median {statistics.median(samples):6.2f} ms "
+          f"(terminal {statistics.median(samples) - statistics.median(chip_part):5.2f}, "
+          f"chip {statistics.median(chip_part):5.2f})  min {min(samples):6.2f}  max {max(samples):6.2f}  "
+          f"({apdus} APDUs, n={runs})")
 
 
 def pace_profile(mapping: Mapping, cipher: Cipher, pid: int) -> ChipProfile:
