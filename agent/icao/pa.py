@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from asn1crypto import cms, x509
+from asn1crypto import crl as asn1_crl
 
 from agent.errors import ParseError
 from agent.icao import certs
@@ -289,6 +290,15 @@ def _check_chain(chain: list[x509.Certificate], signing_time: dt.datetime | None
                                            f"{certs.short_subject(dsc)} ({issued.date()})")
 
 
+def _crl_signed_by(crl: asn1_crl.CertificateList, signer: x509.Certificate) -> bool:
+    try:
+        certs.verify_signature(certs.cert_public_key(signer), crl["signature_algorithm"],
+                               bytes(crl["signature"].native), crl["tbs_cert_list"].dump())
+    except SignatureError:
+        return False
+    return True
+
+
 def _check_revocation(chain: list[x509.Certificate], store: TrustStore, now: dt.datetime,
                       notes: list[str]) -> None:
     """9303-12 §7.1.4: a DSC (or link certificate) on its CSCA's CRL is revoked."""
@@ -296,12 +306,10 @@ def _check_revocation(chain: list[x509.Certificate], store: TrustStore, now: dt.
         lists = store.crls_for(cert.issuer)
         if not lists:
             continue
-        key = certs.cert_public_key(issuer)
+        # the CRL may be signed by any key of this CSCA (old or new, around a rollover)
+        signers = [issuer] + [a.cert for a in store.issuers_of(cert) if a.cert is not issuer]
         for crl in lists:
-            try:
-                certs.verify_signature(key, crl["signature_algorithm"], bytes(crl["signature"].native),
-                                       crl["tbs_cert_list"].dump())
-            except SignatureError:
+            if not any(_crl_signed_by(crl, signer) for signer in signers):
                 notes.append(f"a CRL named {certs.short_subject(issuer)} was ignored: its signature does not verify")
                 continue
             tbs = crl["tbs_cert_list"]

@@ -148,3 +148,37 @@ def test_unsupported_dg_hash_is_error(pki, store):
     result = passive_authentication(files, store, now=NOW)
     assert result.check.status is Status.ERROR
     assert "md5" in result.check.reason
+
+
+def _crl(pki, signer_key_name, serials):
+    import datetime as dt
+
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.serialization import Encoding
+    issuer = pki.cert("csca_rsa").subject
+    when = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    builder = (cx509.CertificateRevocationListBuilder().issuer_name(issuer).last_update(when)
+               .next_update(dt.datetime(2036, 1, 1, tzinfo=dt.UTC)))
+    for serial in serials:
+        builder = builder.add_revoked_certificate(
+            cx509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build())
+    return builder.sign(pki.key(signer_key_name), hashes.SHA256()).public_bytes(Encoding.DER)
+
+
+def _store_with_crl(store, crl):
+    return TrustStore.from_certificates([a.cert for a in store.anchors], [crl])
+
+
+def test_crl_signed_by_the_old_csca_key_still_revokes(pki, store):
+    crl = _crl(pki, "csca_rsa", [0x2004])  # dsc_rsa_revoked was issued by the NEW key
+    result = passive_authentication(files_for(pki, "dsc_rsa_revoked"), _store_with_crl(store, crl), now=NOW)
+    assert result.check.status is Status.INVALID
+    assert "revoked" in result.check.reason
+
+
+def test_forged_crl_is_ignored_with_a_note(pki, store):
+    crl = _crl(pki, "csca_rogue", [0x2001])  # same issuer name, a key the store does not trust
+    result = passive_authentication(files_for(pki, "dsc_rsa"), _store_with_crl(store, crl), now=NOW)
+    assert result.check.status is Status.VALID
+    assert any("ignored" in note for note in result.check.notes)
