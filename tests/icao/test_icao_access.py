@@ -166,3 +166,27 @@ def test_malformed_card_access_falls_back_to_bac_with_mrz() -> None:
     assert info.protocol == "BAC" and info.pace_failure and "malformed" in info.pace_failure
     with pytest.raises(CanNotAcceptedError):
         establish(ApduChannel(Link(make_chip(None))), CAN, card_access=H("3105300306"))
+
+
+@pytest.mark.parametrize("protocol", ["PACE", "BAC"])
+def test_card_pulled_at_any_apdu_is_card_removed(protocol: str) -> None:
+    from agent.errors import CardRemovedError
+
+    card_access = default_card_access() if protocol == "PACE" else None
+    total = len(run(make_chip(card_access, pace_enabled=protocol == "PACE"), MRZ)[2].log)
+
+    class Pulled(Link):
+        def __init__(self, card: VirtualChip, at: int) -> None:
+            super().__init__(card)
+            self.at = at
+
+        def transmit(self, apdu: bytes) -> bytes:
+            if len(self.log) == self.at:
+                raise CardRemovedError("the card left the reader")
+            return super().transmit(apdu)
+
+    for at in range(total):
+        link = Pulled(make_chip(card_access, pace_enabled=protocol == "PACE"), at)
+        channel = ApduChannel(link)
+        with pytest.raises(CardRemovedError):
+            establish(channel, MRZ, card_access=read_card_access(channel))
