@@ -331,6 +331,11 @@ class Outbox:
 
     # ------------------------------------------------------------------ admin
 
+    def item_id(self, idem_key: str) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM outbox WHERE idem_key = ?", (idem_key,)).fetchone()
+        return int(row[0]) if row else None
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
