@@ -95,7 +95,9 @@ class IntakeSettings:
         if not section.hmac_key_file:
             raise IntakeConfigError("[intake] hmac_key_file is not set")
         return cls(url=section.url, hmac_key=read_secret(section.hmac_key_file, what="[intake] hmac_key_file"),
-                   fields=tuple(section.fields), include_photo=section.include_photo, format=section.format,
+                   fields=tuple(section.fields),
+                   # config/idagent.toml documents both ways of asking for the face image
+                   include_photo=section.include_photo or "photo" in section.fields, format=section.format,
                    timeout=section.timeout,
                    fhir_identifier_system=getattr(section, "fhir_identifier_system", DEFAULT_CCCD_SYSTEM))
 

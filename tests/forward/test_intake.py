@@ -125,6 +125,8 @@ def test_settings_from_config(tmp_path: Path, hmac_key_file: Path) -> None:
     assert settings.hmac_key == HMAC_KEY and settings.format == "fhir"
     with pytest.raises(IntakeConfigError):
         IntakeSettings.from_config(Config.defaults())
+    assert not settings.include_photo
+    assert IntakeSettings.from_config(config.replace("intake", fields=["id_number", "photo"])).include_photo
     hmac_key_file.chmod(0o644)
     with pytest.raises(KeyFileError, match="0644"):
         IntakeSettings.from_config(config)
