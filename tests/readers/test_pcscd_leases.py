@@ -1,0 +1,72 @@
+"""ensure_pcscd's bookkeeping: start pcscd only when none answers, stop it only when
+the last idagent user of a daemon we started leaves, never stop someone else's.
+Process control is replaced by recorders here; the real start is exercised by the
+session fixture (tests/conftest.py) on machines where pcscd is not already running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.sim import pcscd as mod
+
+
+class Daemon:
+    def __init__(self, running: bool) -> None:
+        self.running = running
+        self.started: list[int] = []
+        self.stopped: list[int] = []
+
+    def start(self, timeout: float) -> int:
+        self.running = True
+        self.started.append(4242)
+        return 4242
+
+    def stop(self, pid: int, timeout: float = 5.0) -> None:
+        self.running = False
+        self.stopped.append(pid)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Daemon:
+    fake = Daemon(running=False)
+    monkeypatch.setattr(mod, "LOCK_FILE", tmp_path / "lock")
+    monkeypatch.setattr(mod, "LEASE_FILE", tmp_path / "lease.json")
+    monkeypatch.setattr(mod, "pcscd_answers", lambda: fake.running)
+    monkeypatch.setattr(mod, "_start", fake.start)
+    monkeypatch.setattr(mod, "_stop", fake.stop)
+    monkeypatch.setattr(mod, "_is_pcscd", lambda pid: fake.running and pid == 4242)
+    return fake
+
+
+def test_overlapping_users_share_one_daemon(daemon: Daemon) -> None:
+    first = mod.ensure_pcscd()
+    handle = first.__enter__()
+    assert handle.managed and daemon.started == [4242]
+    with mod.ensure_pcscd() as second:
+        assert second.pid == 4242 and daemon.started == [4242]  # joined, not started again
+        first.__exit__(None, None, None)
+        assert daemon.stopped == []  # the second user still needs it
+    assert daemon.stopped == [4242]
+
+
+def test_a_daemon_we_did_not_start_is_left_alone(daemon: Daemon) -> None:
+    daemon.running = True
+    with mod.ensure_pcscd() as handle:
+        assert not handle.managed and handle.pid is None
+    assert daemon.started == [] and daemon.stopped == []
+
+
+def test_users_that_died_do_not_keep_the_daemon(daemon: Daemon) -> None:
+    dead_pid = 2**22 + 12345  # above the default pid_max: never a live process
+    mod.LEASE_FILE.write_text(f'{{"pid": 4242, "users": ["{dead_pid}:x"]}}')
+    daemon.running = True
+    with mod.ensure_pcscd() as handle:
+        assert handle.managed and handle.pid == 4242
+    assert daemon.stopped == [4242]
+
+
+def test_prerequisites_are_installed_here() -> None:
+    # pcscd and vsmartcard-vpcd are part of the set-up (scripts/setup.sh) and CI
+    assert mod.missing_prerequisites() == []
