@@ -37,6 +37,10 @@ def test_udev_rules_are_well_formed() -> None:
         for key, op, value in parse(line):
             base = key.split("{")[0]
             assert base in MATCH_KEYS | ASSIGN_KEYS, key
+            if op in ("==", "!="):
+                assert base in MATCH_KEYS, f"{key} cannot be matched"
+            else:
+                assert base in ASSIGN_KEYS, f"{key} cannot be assigned"
             if base == "LABEL":
                 labels.add(value)
             if base == "GOTO":
