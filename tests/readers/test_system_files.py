@@ -22,11 +22,12 @@ def rule_lines() -> list[str]:
 
 
 def parse(line: str) -> list[tuple[str, str, str]]:
-    keys, pos = [], 0
+    keys: list[tuple[str, str, str]] = []
+    pos = 0
     while pos < len(line):
         m = KEY.match(line, pos)
         assert m, f"cannot parse udev rule at {line[pos:]!r}"
-        keys.append(m.groups())
+        keys.append((m[1], m[2], m[3]))
         pos = m.end()
     return keys
 
