@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import Config
+from agent.daemon import Daemon
+
+# the helpers beside this file, importable by the test modules whatever pytest's import mode
+sys.path.insert(0, str(Path(__file__).parent))
+from api_fakes import FakeBackend, FakeForwards, FakePipeline, FakeQrDecoder, Harness  # noqa: E402
+
+READERS = ["Reader A", "Reader B"]
+
+
+def make_config(tmp_path: Path, **api: Any) -> Config:
+    config = Config.defaults()
+    config = config.replace("api", token_file=str(tmp_path / "api.token"), **api)
+    return config.replace("readers", backends=["sim"], poll_interval=0.05)
+
+
+@pytest.fixture
+def harness_factory(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    started: list[Daemon] = []
+
+    def factory(*, pipeline: FakePipeline | None = None, forwards: FakeForwards | None = None,
+                clock: Callable[[], float] = time.monotonic, **api: Any) -> Harness:
+        backend = FakeBackend(READERS)
+        pipeline = pipeline or FakePipeline()
+        forwards = forwards or FakeForwards()
+        daemon = Daemon(make_config(tmp_path, **api), pipeline=pipeline, backends=[backend],
+                        qr_decoder=FakeQrDecoder(), forwards=forwards, clock=clock, port=0)
+        daemon.start()
+        started.append(daemon)
+        return Harness(daemon, backend, pipeline, forwards)
+
+    yield factory
+    for daemon in started:
+        daemon.stop()
+    assert threading.active_count() < 50
+
+
+@pytest.fixture
+def harness(harness_factory: Callable[..., Harness]) -> Harness:
+    return harness_factory()

@@ -1,0 +1,253 @@
+"""The daemon through its API: card → need_access → key → identity events; QR merge;
+removal and TTL drop; a stuck reader; the BHYT gateway down; malformed requests."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import requests
+from api_fakes import FakeForwards, FakePipeline, Harness, wait_for
+
+from agent.api.events import EventType
+
+QR_TEXT = "001099012345|123456789|Nguyễn Văn An|15031999|Nam|Số 12 phố Hàng Bài, Hà Nội|10052021"
+
+
+def _type(name: str):  # type: ignore[no-untyped-def]
+    return lambda m: m.get("type") == name
+
+
+def test_card_needs_key_then_reads_verifies_and_looks_up(harness: Harness) -> None:
+    conn = harness.ws()
+    harness.backend.insert("Reader A")
+    assert wait_for(conn, _type("card_present"))["reader"] == "Reader A"
+    need = wait_for(conn, _type("need_access"))
+    assert need["reason"] == "no_key" and "CAN" in need["message"]
+    assert harness.post("/read", {"can": "012345"}).json() == {"status": "reading", "readers": ["Reader A"]}
+    progress = wait_for(conn, _type("read_progress"))
+    assert {"file", "done", "total"} <= progress.keys()
+    ready = wait_for(conn, _type("identity_ready"))
+    assert ready["identity"]["full_name"] == "Nguyễn Văn An"
+    assert ready["identity"]["date_of_birth"] == "1999-03-15"
+    assert ready["photo_url"] == "/identity/photo.jpg" and "photo_jpeg_base64" not in ready["identity"]
+    assert ready["timings"]["read_ms"] >= 0
+    assert wait_for(conn, _type("verification"))["status"] == "verified"
+    lookup = wait_for(conn, _type("lookup_result"))
+    assert lookup["status"] == "valid" and lookup["read_id"] == ready["read_id"]
+    current = harness.get("/identity").json()
+    assert current["verification"]["status"] == "verified" and current["lookup"]["code"] == "000"
+    with_photo = harness.get("/identity?photo=1").json()
+    photo = harness.get("/identity/photo.jpg")
+    assert photo.headers["Content-Type"] == "image/jpeg" and photo.content[:2] == b"\xff\xd8"
+    assert base64.b64decode(with_photo["identity"]["photo_jpeg_base64"]) == photo.content
+    conn.close()
+
+
+def test_key_given_before_the_card_is_kept_for_it(harness: Harness) -> None:
+    conn = harness.ws()
+    assert harness.post("/read", {"id_number": "001099012345"}).json()["status"] == "waiting_for_card"
+    harness.backend.insert("Reader B")
+    ready = wait_for(conn, _type("identity_ready"))
+    assert ready["reader"] == "Reader B" and ready["access"]["key"] == "can"
+    conn.close()
+
+
+def test_qr_before_card_gives_the_key_and_merges_with_conflicts(harness: Harness) -> None:
+    conn = harness.ws()
+    qr = QR_TEXT.replace("Nguyễn Văn An", "Nguyễn Văn Ân")  # QR disagrees on the name
+    assert harness.post("/qr", {"text": qr}).json()["status"] == "waiting_for_card"
+    assert wait_for(conn, _type("qr_scanned"))["keys"] == 1
+    harness.backend.insert("Reader A")
+    ready = wait_for(conn, _type("identity_ready"))
+    assert ready["identity"]["full_name"] == "Nguyễn Văn An"  # the chip's value wins
+    assert ready["identity"]["conflicts"] == [{"field": "full_name", "chip": "Nguyễn Văn An", "qr": "Nguyễn Văn Ân"}]
+    conn.close()
+
+
+def test_qr_after_card_unblocks_a_waiting_reader(harness: Harness) -> None:
+    conn = harness.ws()
+    harness.backend.insert("Reader A")
+    wait_for(conn, _type("need_access"))
+    assert harness.post("/qr", {"text": QR_TEXT}).json()["status"] == "reading"
+    assert wait_for(conn, _type("identity_ready"))["reader"] == "Reader A"
+    conn.close()
+
+
+def test_wrong_can_reports_error_and_asks_again(harness: Harness) -> None:
+    conn = harness.ws()
+    harness.backend.insert("Reader A")
+    wait_for(conn, _type("need_access"))
+    harness.post("/read", {"can": "999999"})
+    err = wait_for(conn, _type("error"))
+    assert err["code"] == "access_denied" and err["hint"]
+    assert wait_for(conn, _type("need_access"))["reason"] == "key_refused"
+    harness.post("/read", {"can": "012345"})
+    wait_for(conn, _type("identity_ready"))
+    assert harness.daemon.metrics.read_failures.value(reason="access_denied") == 1
+    conn.close()
+
+
+def test_removal_drops_the_identity(harness: Harness) -> None:
+    conn = harness.ws()
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader A")
+    wait_for(conn, _type("identity_ready"))
+    identity = harness.daemon.store.get().identity  # type: ignore[union-attr]
+    harness.backend.remove("Reader A")
+    cleared = wait_for(conn, _type("identity_cleared"))
+    assert cleared["reason"] == "removed"
+    assert harness.get("/identity").status_code == 404
+    assert identity.full_name is None and identity.photo_jpeg is None  # wiped, not just unreferenced
+    conn.close()
+
+
+def test_ttl_drops_the_identity(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    now = [1000.0]
+    h = harness_factory(clock=lambda: now[0], identity_ttl=30.0)
+    conn = h.ws()
+    h.post("/read", {"can": "012345"})
+    h.backend.insert("Reader A")
+    wait_for(conn, _type("identity_ready"))
+    now[0] += 29.0
+    assert h.daemon.expire() is False and h.get("/identity").status_code == 200
+    now[0] += 2.0
+    cleared = wait_for(conn, _type("identity_cleared"))  # the housekeeping thread does it
+    assert cleared["reason"] == "ttl"
+    assert h.get("/identity").status_code == 404
+    assert h.daemon.metrics.identity_drops.value(reason="ttl") == 1
+    conn.close()
+
+
+def test_delete_identity(harness: Harness) -> None:
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader A")
+    deadline = time.monotonic() + 5
+    while harness.get("/identity").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert harness.post("/intake").json() == {"status": "queued", "outbox_id": 1}
+    assert requests.delete(harness.base + "/identity", headers=harness.headers(), timeout=5).json() == {"cleared": True}
+    assert harness.get("/identity").status_code == 404
+    assert harness.post("/intake").status_code == 404
+
+
+def test_stuck_reader_does_not_block_the_other(harness: Harness) -> None:
+    harness.pipeline.stuck.add("Reader A")
+    conn = harness.ws()
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader A")
+    wait_for(conn, _type("read_started"))
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader B")
+    ready = wait_for(conn, _type("identity_ready"), timeout=3)
+    assert ready["reader"] == "Reader B"
+    readers = {r["name"]: r for r in harness.get("/readers").json()["readers"]}
+    assert readers["Reader A"]["busy"] is True and readers["Reader B"]["busy"] is False
+    harness.pipeline.release.set()
+    conn.close()
+
+
+def test_bhyt_down_does_not_block_reading(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    h = harness_factory(forwards=FakeForwards(fail=True, delay=0.5))
+    conn = h.ws()
+    h.post("/read", {"can": "012345"})
+    t0 = time.monotonic()
+    h.backend.insert("Reader A")
+    wait_for(conn, _type("identity_ready"))
+    assert time.monotonic() - t0 < 0.5  # the lookup runs beside the read, not before the event
+    lookup = wait_for(conn, _type("lookup_result"), timeout=3)
+    assert lookup["status"] == "error" and lookup["error"]["code"] == "bhyt_unavailable"
+    resp = h.post("/bhyt/lookup")
+    assert resp.status_code == 200 and resp.json()["status"] == "error"
+    conn.close()
+
+
+def test_not_verified_and_clone_statuses_pass_through(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    h = harness_factory(pipeline=FakePipeline(status="probable_clone", reasons=["chip authentication failed"]))
+    conn = h.ws()
+    h.post("/read", {"can": "012345"})
+    h.backend.insert("Reader A")
+    ver = wait_for(conn, _type("verification"))
+    assert ver["status"] == "probable_clone" and ver["reasons"] == ["chip authentication failed"]
+    conn.close()
+
+
+def test_malformed_requests_get_4xx_with_reason(harness: Harness) -> None:
+    cases = [
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (json.dumps({"can": "12ab56"}).encode(), 400, "6 digits"),
+        (json.dumps({"can": 123456}).encode(), 400, "6 digits"),
+        (json.dumps({"id_number": "12345"}).encode(), 400, "12-digit"),
+        (json.dumps({"mrz": "IDVNM"}).encode(), 400, "30 characters"),
+        (json.dumps({"document_number": "099012345", "birth_date": "1999-02-30",
+                     "expiry_date": "390315"}).encode(), 400, "birth_date"),
+        (json.dumps({"nothing": 1}).encode(), 400, "give one of"),
+        (b"x" * 70000, 413, "too large"),
+    ]
+    for body, status, reason in cases:
+        resp = requests.post(harness.base + "/read", data=body,
+                             headers=harness.headers(**{"Content-Type": "application/json"}), timeout=5)
+        assert resp.status_code == status, body[:40]
+        assert reason in resp.json()["error"]["message"]
+    assert harness.post("/qr", {"text": "not a card"}).status_code == 400
+    assert harness.post("/qr", {"text": 5}).status_code == 400
+    assert harness.post("/read", {"can": "012345", "reader": "No Such Reader"}).status_code == 404
+    assert harness.get("/identity").json()["error"]["code"] == "no_identity"
+    assert harness.get("/events?shape=xml").status_code == 400
+
+
+def test_mrz_key_with_check_digits(harness: Harness) -> None:
+    # synthetic TD1 MRZ from domain.md
+    mrz = "IDVNM0990123459001099012345<<0\n9903159M3903157VNM<<<<<<<<<<<0\nNGUYEN<<VAN<AN<<<<<<<<<<<<<<<<"
+    assert harness.post("/read", {"mrz": mrz}).status_code == 202
+    bad = mrz.replace("0990123459", "0990123458")
+    assert "check digit" in harness.post("/read", {"mrz": bad}).json()["error"]["message"]
+
+
+def test_compat_shape_events(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    h = harness_factory(compat_events=True)
+    conn = h.ws()
+    native = h.ws(shape="native")
+    h.post("/read", {"can": "012345"})
+    h.backend.insert("Reader A")
+    assert wait_for(conn, lambda m: m.get("event") == "new_card")["data"]["reader"] == "Reader A"
+    data = wait_for(conn, lambda m: m.get("event") == "card_data")["data"]
+    assert data["idCode"] == "001099012345" and data["personName"] == "Nguyễn Văn An"
+    assert data["dateOfBirth"] == "15/03/1999" and data["gender"] == "Nam"
+    assert base64.b64decode(data["faceImage"])[:2] == b"\xff\xd8"
+    assert wait_for(native, _type("identity_ready"))["identity"]["id_number"] == "001099012345"
+    assert h.get("/identity?compat=1").json()["compat"]["oldIdCode"] == "123456789"
+    conn.close()
+    native.close()
+
+
+def test_metrics_exposition(harness: Harness) -> None:
+    conn = harness.ws()
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader A")
+    wait_for(conn, _type("lookup_result"))
+    harness.get("/identity", headers={})
+    text = harness.get("/metrics").text
+    assert 'idagent_reads_total{outcome="verified"} 1' in text
+    assert "idagent_read_duration_seconds_bucket{le=\"+Inf\"} 1" in text
+    assert "idagent_overhead_seconds_count 1" in text
+    assert 'idagent_bhyt_lookups_total{result="valid"} 1' in text
+    assert 'idagent_api_refusals_total{reason="no_token"} 1' in text
+    assert "idagent_ws_clients 1" in text
+    assert "001099012345" not in text
+    conn.close()
+
+
+def test_events_are_well_formed(harness: Harness) -> None:
+    conn = harness.ws()
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader A")
+    seen = []
+    msg = wait_for(conn, lambda m: seen.append(m) or m.get("type") == "lookup_result")
+    assert msg["type"] == EventType.LOOKUP_RESULT.value
+    seqs = [m["seq"] for m in seen]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    assert all(isinstance(m["ts"], float) for m in seen)
+    conn.close()
