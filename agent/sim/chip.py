@@ -209,7 +209,6 @@ class VirtualChip(FileSystemCard):
         self._challenge = b""
         self._pace: ChipPace | None = None
         self._chain_open = False
-        self._k_ic = b""
 
     def add_handler(self, handler: ChipHandler) -> None:
         self.handlers.append(handler)
@@ -233,9 +232,10 @@ class VirtualChip(FileSystemCard):
             return sw_bytes(SW.WRONG_LENGTH)
         if extended and not self.extended_length:
             return sw_bytes(SW.WRONG_LENGTH)
-        if self._chain_open and self.profile.quirks.unclosed_chain_6883 and not command.cla & CLA_CHAIN \
-                and command.cla & 0x0C == 0 and command.ins != Ins.GENERAL_AUTHENTICATE:
-            return sw_bytes(SW.LAST_COMMAND_EXPECTED)
+        if self._chain_open and self._pace is None:
+            refusal = self._broken_chain(command)
+            if refusal is not None:
+                return refusal.to_bytes()
         if command.cla & 0x0C:
             return self._process_protected(command).to_bytes()
         if self.state.session is not None:
@@ -243,6 +243,18 @@ class VirtualChip(FileSystemCard):
             logger.debug("plain command under SM: session dropped")
             self.state.drop_session()
         return self.execute(command).to_bytes()
+
+    def _broken_chain(self, command: Command) -> Response | None:
+        """A PACE run ended inside a GENERAL AUTHENTICATE chain. Most chips forget the
+        chain on the next command; with ``unclosed_chain_6883`` the chip answers 6883
+        until a last-of-chain (CLA 00) GENERAL AUTHENTICATE closes it."""
+        if not self.profile.quirks.unclosed_chain_6883:
+            self._chain_open = False
+            return None
+        if command.ins == Ins.GENERAL_AUTHENTICATE and command.cla == 0x00:
+            self._chain_open = False
+            return Response(b"", SW.CONDITIONS_NOT_SATISFIED)
+        return Response(b"", SW.LAST_COMMAND_EXPECTED)
 
     def _process_protected(self, command: Command) -> Response:
         session = self.state.session
@@ -284,9 +296,6 @@ class VirtualChip(FileSystemCard):
             return self._set_at(command)
         if ins == Ins.GENERAL_AUTHENTICATE and self._pace is not None:
             return self._general_authenticate(command)
-        if ins == Ins.GENERAL_AUTHENTICATE and self._chain_open and not command.cla & CLA_CHAIN:
-            self._chain_open = False  # the terminal closed the broken chain
-            return Response(b"", SW.CONDITIONS_NOT_SATISFIED)
         for handler in self.handlers:
             answer = handler.handle(command, self.state)
             if answer is not None:

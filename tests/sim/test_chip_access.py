@@ -193,3 +193,24 @@ def test_extended_apdu_refused_before_sm_keeps_sscs_equal() -> None:
     assert answer == Response(b"", 0x6700)
     assert sm.unprotect(answer).sw == 0x6700
     assert sm.send(Command(0, 0xB0, 0x82, 0, le=0x20)).data == DG2[:0x20]
+
+
+def test_broken_chain_is_forgotten_without_the_quirk() -> None:
+    chip = VirtualChip(profile())
+    chip.power_on()
+    assert chip.process(H("0022C1A40F800A04007F00070202040202830102")) == H("9000")
+    assert chip.process(H("10860000027C0000"))[-2:] == H("9000")
+    assert chip.process(H("10860000047C028100"))[-2:] == H("6A80")  # PACE ends inside the chain
+    # a later last-of-chain GENERAL AUTHENTICATE (e.g. Chip Authentication) reaches the handlers
+    assert chip.process(H("00860000027C0000")) == H("6D00")
+
+
+def test_broken_chain_quirk_answers_6883_until_closed() -> None:
+    chip = VirtualChip(profile(quirks=ChipQuirks(unclosed_chain_6883=True)))
+    chip.power_on()
+    chip.process(H("0022C1A40F800A04007F00070202040202830102"))
+    chip.process(H("10860000027C0000"))
+    chip.process(H("10860000047C028100"))
+    assert chip.process(H("0084000008")) == H("6883")
+    assert chip.process(H("00860000027C0000")) == H("6985")
+    assert len(chip.process(H("0084000008"))) == 10
