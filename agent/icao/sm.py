@@ -14,6 +14,9 @@ Public API:
 * ``SecureMessagingError`` (exit code 6): a MAC, SSC or data-object failure, or the
   chip answering 6987/6988. The session is then dead: every further ``send`` raises.
 * ``AccessDeniedError`` (exit code 5): the chip refused the access key (6300).
+* An unprotected error status word (no DO99/DO8E, e.g. 6700 to an extended APDU the
+  chip cannot take) is returned as it is and not counted in the SSC on either side
+  (the virtual chip follows the same rule); an unprotected 9000 is an attack.
 * ``max_read_chunk(extended, block)``: the largest READ BINARY Le whose protected
   response still fits a short (256-byte) or extended response.
 * Data-object helpers ``tlv_length`` / ``parse_tlvs`` used by the chip side as well.
