@@ -164,9 +164,11 @@ class Outbox:
         self._jitter = jitter or (lambda: int.from_bytes(os.urandom(4), "big") / 2**32)
         self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        # the queue file is only for this user
+        # the queue file is only for this user (SQLite gives its -wal and -shm files the
+        # same mode), so create it 0600 before SQLite does with the umask's mode
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         os.chmod(self.path, 0o600)
+        self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")

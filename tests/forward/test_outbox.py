@@ -193,7 +193,8 @@ def test_outbox_from_config_and_file_permissions(tmp_path: Path) -> None:
                                        key_file=str(tmp_path / "var" / "o.key"))
     with Outbox.from_config(config) as box:
         box.put(KIND, b"x")
-        assert (box.path.stat().st_mode & 0o777) == 0o600
+        for suffix in ("", "-wal", "-shm"):
+            assert (Path(str(box.path) + suffix).stat().st_mode & 0o777) == 0o600, suffix
         assert box._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
