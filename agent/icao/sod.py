@@ -114,11 +114,15 @@ def econtent_bytes(signed: cms.SignedData, source: str) -> tuple[str, bytes]:
     encap = signed["encap_content_info"]
     content_type = str(encap["content_type"].dotted)
     content = encap["content"]
-    # Unknown content types (ICAO's) stay a ParsableOctetString: its contents are the
-    # eContent octets exactly as signed.
+    # Unknown content types (ICAO's) stay a ParsableOctetString. Its native value is the
+    # eContent octets (a BER constructed OCTET STRING merged), which the message digest
+    # covers (RFC 5652 §5.4).
     if not isinstance(content, core.OctetString | core.ParsableOctetString) or content.contents is None:
         raise ParseError("SignedData has no encapsulated content", source=source)
-    return content_type, bytes(content.contents)
+    value = content.native
+    if not isinstance(value, bytes):
+        raise ParseError("encapsulated content is not an OCTET STRING", source=source)
+    return content_type, value
 
 
 def parse_sod(raw: bytes) -> Sod:

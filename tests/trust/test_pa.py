@@ -182,3 +182,25 @@ def test_forged_crl_is_ignored_with_a_note(pki, store):
     result = passive_authentication(files_for(pki, "dsc_rsa"), _store_with_crl(store, crl), now=NOW)
     assert result.check.status is Status.VALID
     assert any("ignored" in note for note in result.check.notes)
+
+
+def test_ber_constructed_econtent_is_accepted(pki, store):
+    """Some issuers encode eContent as a BER constructed OCTET STRING (chunks): the
+    message digest covers the merged octets (RFC 5652 §5.4)."""
+    from asn1crypto import cms, core
+
+    from agent.icao.sod import unwrap_tag77
+    from agent.sim.signing import wrap
+    files = files_for(pki)
+    signed = cms.ContentInfo.load(unwrap_tag77(files["SOD"]))["content"]
+    encap = signed["encap_content_info"]
+    econtent = encap["content"].native
+    chunks = b"".join(core.OctetString(econtent[i:i + 50]).dump() for i in range(0, len(econtent), 50))
+    ber_encap = wrap(0x30, encap["content_type"].dump() + b"\xa0\x80\x24\x80" + chunks + bytes(4))
+    fields = [signed[name].dump() for name in ("version", "digest_algorithms")] + [ber_encap] + \
+        [signed[name].dump() for name in ("certificates", "signer_infos")]
+    content_info = wrap(0x30, core.ObjectIdentifier("1.2.840.113549.1.7.2").dump()
+                        + wrap(0xA0, wrap(0x30, b"".join(fields))))
+    files["SOD"] = wrap(0x77, content_info)
+    result = passive_authentication(files, store, now=NOW)
+    assert result.check.status is Status.VALID, result.check.reason
