@@ -49,6 +49,9 @@ CURVES: dict[str, type[ec.EllipticCurve]] = {
     "brainpoolp512r1": ec.BrainpoolP512R1,
 }
 
+#: id-ecPublicKey (RFC 5480), seen as a SignerInfo signatureAlgorithm on some documents
+OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+
 _PEM_RE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
 
 
@@ -194,7 +197,13 @@ def verify_signature(public_key: PublicKeyTypes, algorithm: algos.SignedDigestAl
 
     Raises ``SignatureError`` (with the reason) when it does not verify."""
     try:
-        kind = algorithm.signature_algo
+        # Some SignerInfos name only the key type, id-ecPublicKey, as the signature
+        # algorithm; the digestAlgorithm then gives the hash.
+        if algorithm["algorithm"].dotted == OID_EC_PUBLIC_KEY and digest_fallback is not None:
+            kind = "ecdsa"
+            algorithm = algos.SignedDigestAlgorithm({"algorithm": f"{digest_fallback}_ecdsa"})
+        else:
+            kind = algorithm.signature_algo
         if kind == "rsassa_pss":
             _verify_pss(public_key, algorithm, signature, data)
             return

@@ -204,3 +204,18 @@ def test_ber_constructed_econtent_is_accepted(pki, store):
     files["SOD"] = wrap(0x77, content_info)
     result = passive_authentication(files, store, now=NOW)
     assert result.check.status is Status.VALID, result.check.reason
+
+
+def test_signer_info_naming_only_id_ecpublickey(pki, store):
+    """Some documents put id-ecPublicKey as the SignerInfo's signature algorithm; the
+    digest algorithm then names the hash."""
+    from asn1crypto import cms
+
+    from agent.icao.sod import unwrap_tag77
+    from agent.sim.signing import wrap
+    files = files_for(pki, "dsc_ecdsa")
+    info = cms.ContentInfo.load(unwrap_tag77(files["SOD"]))
+    info["content"]["signer_infos"][0]["signature_algorithm"] = {"algorithm": "1.2.840.10045.2.1"}
+    files["SOD"] = wrap(0x77, info.dump())
+    result = passive_authentication(files, store, now=NOW)
+    assert result.check.status is Status.VALID, result.check.reason
