@@ -102,10 +102,16 @@ class ReadInterruptedError(CardRemovedError):
     hint = ("The card left the reader during the read. Lay it flat on the reader, keep it still, "
             "and read again: the next read starts from the beginning.")
 
-    def __init__(self, file_name: str, done: int, total: int | None) -> None:
-        size = f"{done} of {total} bytes" if total else f"{done} bytes"
-        super().__init__(f"the card left the reader while {file_name} was being read ({size} read)")
+    def __init__(self, file_name: str, done: int = 0, total: int | None = None, *,
+                 stage: str | None = None) -> None:
+        if stage is not None:
+            message = f"the card left the reader during {stage}"
+        else:
+            size = f"{done} of {total} bytes" if total else f"{done} bytes"
+            message = f"the card left the reader while {file_name} was being read ({size} read)"
+        super().__init__(message)
         self.file_name = file_name
+        self.stage = stage
 
 
 @dataclass

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.errors import IdAgentError, ParseError
+from agent.errors import CardRemovedError, IdAgentError, ParseError
 from agent.icao import access as access_mod
 from agent.icao.files import (
     FileAbsentError,
@@ -38,6 +38,7 @@ from agent.icao.files import (
     FileReader,
     FileReadError,
     ProgressCallback,
+    ReadInterruptedError,
 )
 from agent.icao.keys import AccessKey
 from agent.icao.lds import (
@@ -347,18 +348,22 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
                   clock: Callable[[], float], counters: _Counters) -> tuple[ChipRead, Channel]:
     started = clock()
     policy = LengthPolicy(channel, allow_extended=extended != "off")
-    channel = policy
-    card_access = access_mod.read_card_access(channel)
-    if card_access is None:
-        # BAC only: the eMRTD application is selected before BAC (9303-11 §4.3)
-        FileReader(channel).select_application()
-    session, info = access_mod.establish(channel, key, card_access=card_access, rng=rng, prefer=prefer)
+    try:
+        card_access = access_mod.read_card_access(policy)
+        if card_access is None:
+            # BAC only: the eMRTD application is selected before BAC (9303-11 §4.3)
+            FileReader(policy).select_application()
+        session, info = access_mod.establish(policy, key, card_access=card_access, rng=rng, prefer=prefer)
+        reader = attempt.reader = FileReader(session, extended=extended, chunk=chunk, on_progress=on_progress)
+        if card_access is not None:
+            # after PACE (run in the MF), select the application under SM (9303-11 §4.4)
+            reader.select_application()
+    except CardRemovedError as exc:
+        if isinstance(exc, ReadInterruptedError):
+            raise
+        raise ReadInterruptedError("", stage="access control (before any file was read)") from exc
     read = ChipRead(access=info)
     read.timing.access_seconds = clock() - started
-    reader = attempt.reader = FileReader(session, extended=extended, chunk=chunk, on_progress=on_progress)
-    if card_access is not None:
-        # after PACE (run in the MF), select the application under SM (9303-11 §4.4)
-        reader.select_application()
     read.timing.access_apdus = counters.apdus()
     read_files(reader, read, skip=skip, table=table, clock=clock)
     read.extended_length = reader.extended_in_use

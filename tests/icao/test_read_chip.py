@@ -200,3 +200,80 @@ def test_chip_refusing_extended_length_the_reader_announced(store: TrustStore) -
     profile = dataclasses.replace(load_profile("nguyen-van-an"), extended_length=False)
     read = _read(sim, profile, None, store)
     assert read.complete and read.verified and not read.extended_length
+
+
+class _PullAt:
+    """A connection whose card leaves the field at APDU number ``at``."""
+
+    def __init__(self, inner: object, at: int) -> None:
+        self.inner = inner
+        self.at = at
+        self.count = 0
+
+    @property
+    def extended_length(self) -> bool:
+        return bool(self.inner.extended_length)  # type: ignore[attr-defined]
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.count += 1
+        if self.count >= self.at:
+            from agent.errors import CardRemovedError
+
+            raise CardRemovedError("the card left the reader")
+        return self.inner.transmit(apdu)  # type: ignore[attr-defined,no-any-return]
+
+
+def _pulled_read(profile: ChipProfile, at: int, store: TrustStore) -> tuple[ChipRead, int]:
+    sim = SimBackend(extended_length="on")
+    sim.insert(DEFAULT_READER, virtual_chip(profile))
+    conn = _PullAt(sim.connect(DEFAULT_READER), at)
+    read = read_chip(ApduChannel(conn), CanKey("004321"), trust=store, today=TODAY)  # type: ignore[arg-type]
+    return read, conn.count
+
+
+def test_card_pulled_at_any_apdu_ends_in_a_specific_error(store: TrustStore) -> None:
+    from agent.errors import IdAgentError
+
+    profile = load_profile("tran-thi-bich-ngoc")
+    clean, total = _pulled_read(profile, 10_000, store)
+    assert clean.verified and total > 15
+    outcomes = set()
+    for at in range(1, total + 1):
+        try:
+            read, _ = _pulled_read(profile, at, store)
+        except IdAgentError as err:
+            assert err.exit_code == 6, (at, err)  # type: ignore[attr-defined]
+            outcomes.add(type(err).__name__)
+        else:
+            # pulled during Chip/Active Authentication: the data are complete and the
+            # verification reports what it could check (CA proven + AA cut off can
+            # still be verified: 9303-11 takes CA or AA)
+            assert read.complete, at
+            outcomes.add("verified" if read.verified else "not verified")
+    # a pull during Chip Authentication leaves the read unverified
+    assert {"ReadInterruptedError", "not verified"} <= outcomes
+
+
+def test_garbage_data_group_is_a_recorded_parse_error(backend: SimBackend, store: TrustStore) -> None:
+    profile = load_profile("nguyen-van-an")
+    garbage = bytes((i * 37 + 11) % 256 for i in range(300))
+    profile = dataclasses.replace(profile, files={**profile.files, DATA_GROUPS[1].fid: garbage})
+    read = _read(backend, profile, None, store)
+    assert read.outcomes["DG1"].status == "failed"
+    assert read.outcomes["DG1"].error is not None and read.outcomes["DG1"].error.code == "parse"
+    assert not read.complete
+    assert read.identity is not None and read.identity.document_number is None
+
+
+def test_offsets_above_32767_under_secure_messaging(backend: SimBackend) -> None:
+    from agent.icao.lds.dg2 import build_dg2
+    from agent.sim.face import synthetic_face
+
+    face = synthetic_face(9, width=720, height=960, target_bytes=45_000)
+    big = build_dg2(face.jpeg, face.width, face.height)
+    assert len(big) > 40_000
+    profile = load_profile("nguyen-van-an")
+    profile = dataclasses.replace(profile, files={**profile.files, DATA_GROUPS[2].fid: big})
+    read = _read(backend, profile, None, None, verify=False)
+    assert read.files["DG2"] == big
+    assert read.identity is not None and read.identity.photo_jpeg == face.jpeg
