@@ -11,7 +11,7 @@ from agent.config import Config
 from agent.icao.trust import TrustStore, crl_summary, import_file
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("trust", help="the CSCA trust store: import, list")
     sub = parser.add_subparsers(dest="trust_command", metavar="ACTION")
     parser.set_defaults(handler=run_list, trust_dir=None)

@@ -324,7 +324,7 @@ def is_valid_at(cert: x509.Certificate, when: dt.datetime) -> bool:
 def is_self_signed(cert: x509.Certificate) -> bool:
     """Self-issued (subject = issuer). A link certificate is self-issued too: use
     ``is_root`` to know whether the certificate's own key signed it."""
-    return cert.subject == cert.issuer
+    return bool(cert.subject == cert.issuer)
 
 
 def is_root(cert: x509.Certificate) -> bool:

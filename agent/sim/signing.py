@@ -221,7 +221,8 @@ def _utc(when: dt.datetime) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def sign_bytes(key: PrivateKeyTypes, data: bytes, hash_name: str, pss: bool = False) -> tuple[bytes, dict]:
+def sign_bytes(key: PrivateKeyTypes, data: bytes, hash_name: str,
+               pss: bool = False) -> tuple[bytes, dict[str, object]]:
     """Sign ``data``; returns (signature, asn1crypto SignedDigestAlgorithm dict).
     ECDSA signatures are deterministic (RFC 6979) so fixtures rebuild byte-identical."""
     hash_obj = HASHES[hash_name]()
@@ -273,7 +274,7 @@ def build_signed_data(content_type: str, econtent: bytes, signer_cert: cx509.Cer
     })
     if not include_cert:
         del signed["certificates"]
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
 
 
 def build_lds_security_object(dg_bytes: Mapping[int, bytes], hash_name: str = "sha256") -> bytes:
