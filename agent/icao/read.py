@@ -132,11 +132,19 @@ class ChipRead:
     @property
     def complete(self) -> bool:
         """Every required data group the card lists was read and parsed."""
-        if "DG1" not in self.records:
-            return False
         com = self.records.get("COM")
-        listed = com.data_groups if com is not None else ()
-        return all(f"DG{n}" in self.records for n in REQUIRED_DGS if n in listed)
+        listed = com.data_groups if com is not None else None
+        for number in REQUIRED_DGS:
+            name = f"DG{number}"
+            if name in self.records:
+                continue
+            if number == 1 or (listed is not None and number in listed):
+                return False
+            outcome = self.outcomes.get(name)
+            # without EF.COM, a required group that is there but failed still counts
+            if listed is None and outcome is not None and outcome.status == Outcome.FAILED:
+                return False
+        return True
 
     @property
     def verified(self) -> bool:

@@ -277,3 +277,14 @@ def test_offsets_above_32767_under_secure_messaging(backend: SimBackend) -> None
     read = _read(backend, profile, None, None, verify=False)
     assert read.files["DG2"] == big
     assert read.identity is not None and read.identity.photo_jpeg == face.jpeg
+
+
+def test_without_ef_com_the_usual_groups_are_read(backend: SimBackend, store: TrustStore) -> None:
+    from agent.icao.lds.files import COM
+
+    profile = load_profile("nguyen-van-an")
+    profile = dataclasses.replace(profile, files={**profile.files, COM.fid: b"\x60\x03\x5f\x01"})
+    read = _read(backend, profile, None, store)
+    assert read.outcomes["COM"].status == "failed"
+    assert {"DG1", "DG2", "DG13", "DG14", "DG15"} <= set(read.records) | set(read.files)
+    assert read.complete

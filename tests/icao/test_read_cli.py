@@ -85,3 +85,24 @@ def test_sim_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     names = {item["name"] for item in json.loads(out)}
     assert {"nguyen-van-an", "tran-thi-bich-ngoc", "le-hoang-duc", "pham-minh-chau"} <= names
+
+
+def test_qr_option_opens_the_chip(capsys: pytest.CaptureFixture[str]) -> None:
+    # the 2021 front QR layout (domain.md): ID|CMND|name|birth|sex|residence|issue date
+    qr = ("001099012345|012345678|Nguyễn Văn An|15031999|Nam|"
+          "Số 12 Phố Hàng Bạc, Phường Hàng Bạc, Hoàn Kiếm, Hà Nội|01072024")
+    code, out, _ = _run(capsys, "read", "--sim", "nguyen-van-an", "--qr", qr, "--trust", TRUST, "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["access"]["key_type"] == "CAN"
+    assert doc["identity"]["id_number"] == "001099012345"
+
+
+def test_qr_mrz_keys_open_a_bac_only_chip(capsys: pytest.CaptureFixture[str]) -> None:
+    # no PACE: the CAN is refused, the MRZ data computed from the QR's dates open BAC
+    qr = ("048060007788|201234567|Lê Hoàng Đức|20111960|Nam|"
+          "Tổ 5, Phường Hải Châu I, Quận Hải Châu, Đà Nẵng|15012024")
+    code, out, _ = _run(capsys, "read", "--sim", "le-hoang-duc", "--qr", qr, "--trust", TRUST, "--json")
+    doc = json.loads(out)
+    assert code == 0, doc
+    assert doc["access"]["protocol"] == "BAC"
