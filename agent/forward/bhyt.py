@@ -293,7 +293,11 @@ class BhytClient:
                  jitter: Callable[[], float] | None = None,
                  breaker: CircuitBreaker | None = None) -> None:
         self.settings = settings
-        self._session = session if session is not None else requests.Session()
+        # an injected session is used from every thread (the caller vouches for it);
+        # otherwise each lookup thread gets its own, as requests does not promise that
+        # one Session is safe to share
+        self._shared_session = session
+        self._local = threading.local()
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter if jitter is not None else random.SystemRandom().random
@@ -345,6 +349,15 @@ class BhytClient:
                     result.elapsed * 1000)
         return result
 
+    def _session(self) -> requests.Session:
+        if self._shared_session is not None:
+            return self._shared_session
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            self._local.session = session
+        return session
+
     # ------------------------------------------------------------------ token
 
     def _current_token(self) -> _Token:
@@ -362,7 +375,7 @@ class BhytClient:
 
     def _login(self) -> _Token:
         s = self.settings
-        response = self._session.post(s.base_url + TOKEN_PATH,
+        response = self._session().post(s.base_url + TOKEN_PATH,
                                       data={"username": s.username, "password": self._md5},
                                       timeout=s.timeout)
         if response.status_code == 401:
@@ -428,7 +441,7 @@ class BhytClient:
         s = self.settings
         params = {"token": token.access_token, "id_token": token.id_token,
                   "username": s.username, "password": self._md5}
-        response = self._session.post(s.base_url + CHECK_PATH, params=params, json=body,
+        response = self._session().post(s.base_url + CHECK_PATH, params=params, json=body,
                                       timeout=s.timeout)
         if response.status_code == 401:
             return None
