@@ -7,14 +7,14 @@ Terminal side:
 
 * ECDH or DH, over the domain parameters of the DG14 key (named or explicit curves,
   X9.42 DH groups), with ``agent.icao.params`` groups for the arithmetic;
-* 3DES: MSE:Set KAT (ephemeral key in DO91, key id in DO84) — 9303-11 §6.2.4.1;
+* 3DES: MSE:Set KAT (ephemeral key in DO91, key id in DO84) — 9303-11 §6.2;
 * AES: MSE:Set AT (protocol OID in DO80, key id in DO84) then GENERAL AUTHENTICATE
-  (ephemeral key in 7C/80) — 9303-11 §6.2.4.2;
-* new KSenc/KSmac = KDF(K, 1/2) and SSC 0 (9303-11 §6.2.3, §9.8.2); the new session is
+  (ephemeral key in 7C/80) — 9303-11 §6.2;
+* new KSenc/KSmac = KDF(K, 1/2) and SSC 0 (9303-11 §6.2, §9.8); the new session is
   confirmed by re-reading the first bytes of DG14 under it.
 
 Also ``verify_pace_cam``: PACE with Chip Authentication Mapping authenticates the chip
-during PACE; the terminal checks CA_IC · PK_IC = PK_map,IC (9303-11 §4.4.3.5.2).
+during PACE; the terminal checks CA_IC · PK_IC = PK_map,IC (9303-11 §4.4, Chip Authentication Mapping).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 Rng = Callable[[int], bytes]
 
-#: MSE P1/P2 (ISO/IEC 7816-4 §7.5.11; 9303-11 §6.2.4): set for computation, KAT / AT
+#: MSE P1/P2 (ISO/IEC 7816-4 §7.5.11; 9303-11 §6.2): set for computation, KAT / AT
 MSE_SET_P1 = 0x41
 MSE_KAT = 0xA6
 MSE_AT = 0xA4
@@ -135,7 +135,7 @@ def oid_value(oid: str) -> bytes:
 
 
 def ca_commands(ca: CaParameters, ephemeral_public: bytes) -> list[Command]:
-    """The command APDUs (plain; SM wraps them) of 9303-11 §6.2.4."""
+    """The command APDUs (plain; SM wraps them) of 9303-11 §6.2."""
     key_ref = tlv(DO_KEY_ID, key_id_bytes(ca.key_id)) if ca.key_id is not None else b""
     if ca.cipher is Cipher.DES3:
         return [Command(0x00, Ins.MSE, MSE_SET_P1, MSE_KAT, tlv(DO_EPHEMERAL_KEY, ephemeral_public) + key_ref)]
@@ -225,7 +225,7 @@ def ca_label(details: dict[str, str]) -> str:
 # -- PACE with Chip Authentication Mapping ------------------------------------------------
 
 def verify_pace_cam(ca_ic: bytes | None, chip_mapping_key: bytes | None, dg14: bytes) -> CheckResult:
-    """9303-11 §4.4.3.5.2: with PACE-CAM the chip sends CA_IC = SK_map,IC · SK_IC⁻¹; the
+    """9303-11 §4.4 (Chip Authentication Mapping): with PACE-CAM the chip sends CA_IC = SK_map,IC · SK_IC⁻¹; the
     terminal checks CA_IC · PK_IC = PK_map,IC with PK_IC from DG14 (proven by PA)."""
     if ca_ic is None or chip_mapping_key is None:
         return CheckResult(Status.ERROR, "PACE-CAM result lacks the chip's CA data or mapping key")

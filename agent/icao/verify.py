@@ -10,11 +10,11 @@ Entry point (called by ``agent.icao.read.read_chip`` while the session is alive)
   ``"CardAccess"`` are ignored).
 * ``channel``: the live secure-messaging channel (``None`` when the chip is gone: CA/AA
   are then ``not_checked``). Chip Authentication re-keys secure messaging
-  (9303-11 §6.2.3); ``Verification.channel`` is the channel valid afterwards (the
+  (9303-11 §6.2); ``Verification.channel`` is the channel valid afterwards (the
   re-keyed one after a successful CA; after a failed CA the session is dead).
 * ``pace_cam``: the access result when PACE ran with Chip Authentication Mapping: any
   object with ``cam_ca_ic`` and ``chip_mapping_key`` (``agent.icao.pace.PaceResult``).
-  A valid PACE-CAM replaces CA (9303-11 §4.4.3.5).
+  A valid PACE-CAM replaces CA (9303-11 §4.4, CAM).
 
 Per check the status is one of valid, invalid, untrusted, not_supported, not_checked,
 error, with a human reason. Overall:

@@ -6,10 +6,10 @@ after secure-messaging unwrapping and answers the ones it owns, with the keys of
 chip's profile (``ChipProfile.ca_private_key``: a cryptography EC private key or a
 ``signing.DhPrivateKey``; ``aa_private_key``: RSA or EC) and the chip's rng:
 
-* MSE:Set KAT (00 22 41 A6, 3DES CA, 9303-11 §6.2.4.1): agree on the key in DO91,
+* MSE:Set KAT (00 22 41 A6, 3DES CA, 9303-11 §6.2): agree on the key in DO91,
   answer 9000 under the old keys, then switch to KDF(K, 1/2) with SSC 0;
 * MSE:Set AT (00 22 41 A4, DO80 = an id-CA OID) + GENERAL AUTHENTICATE (7C/80 ephemeral
-  key, 9303-11 §6.2.4.2): the same for AES;
+  key, 9303-11 §6.2): the same for AES;
 * INTERNAL AUTHENTICATE (00 88 00 00, 8-byte challenge, 9303-11 §6.1): RSA ISO/IEC
   9796-2 scheme 1 or plain ECDSA with the AA key.
 
