@@ -22,7 +22,10 @@ import enum
 import functools
 import hashlib
 
-from Crypto.Cipher import AES, DES, DES3
+from Crypto.Cipher import AES
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher as _CipherEngine
+from cryptography.hazmat.primitives.ciphers import modes
 
 #: KDF counters (9303-11 §9.7.1)
 KDF_ENC = 1
@@ -89,7 +92,7 @@ def adjust_parity(key: bytes) -> bytes:
 
 
 def _des3_key(key: bytes) -> bytes:
-    """Two-key 3DES key (K1, K2) as the 24-byte K1 K2 K1 pycryptodome expects."""
+    """Two-key 3DES (K1, K2) as the 24-byte K1 K2 K1 key of three-key EDE."""
     if len(key) == 16:
         return key + key[:8]
     if len(key) == 24:
@@ -97,47 +100,17 @@ def _des3_key(key: bytes) -> bytes:
     raise ValueError("3DES key must be 16 or 24 bytes")
 
 
-class _Ede:
-    """3DES EDE built from single DES, for keys pycryptodome's DES3 refuses because
-    K1 == K2 (degenerate). A random session key hits this with negligible odds, but a
-    chip may hand us such a key and the math is still defined."""
-
-    def __init__(self, key: bytes) -> None:
-        k = _des3_key(key)
-        self.k1 = DES.new(k[:8], DES.MODE_ECB)
-        self.k2 = DES.new(k[8:16], DES.MODE_ECB)
-        self.k3 = DES.new(k[16:24], DES.MODE_ECB)
-
-    def encrypt_block(self, block: bytes) -> bytes:
-        return self.k3.encrypt(self.k2.decrypt(self.k1.encrypt(block)))
-
-    def decrypt_block(self, block: bytes) -> bytes:
-        return self.k1.decrypt(self.k2.encrypt(self.k3.decrypt(block)))
-
-
-def _xor(a: bytes, b: bytes) -> bytes:
-    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
+def _tdes(key24: bytes, mode: modes.CBC | modes.ECB, data: bytes, encrypt: bool) -> bytes:
+    """3DES through OpenSSL (``cryptography``): pycryptodome's DES3 recomputes key
+    parity in Python on every call (~110 µs per SM APDU, measured) and refuses
+    K1 = K2, which single DES (K1 = K2 = K3) needs in the retail MAC."""
+    engine = _CipherEngine(TripleDES(key24), mode)
+    ctx = engine.encryptor() if encrypt else engine.decryptor()
+    return ctx.update(data) + ctx.finalize()
 
 
 def _des3_cbc(key: bytes, data: bytes, iv: bytes, encrypt: bool) -> bytes:
-    try:
-        engine = DES3.new(_des3_key(key), DES3.MODE_CBC, iv=iv)
-        return engine.encrypt(data) if encrypt else engine.decrypt(data)
-    except ValueError as exc:
-        if "degenerate" not in str(exc).lower():
-            raise
-    ede = _Ede(key)
-    out = bytearray()
-    prev = iv
-    for i in range(0, len(data), DES_BLOCK):
-        block = data[i:i + DES_BLOCK]
-        if encrypt:
-            prev = ede.encrypt_block(_xor(block, prev))
-            out += prev
-        else:
-            out += _xor(ede.decrypt_block(block), prev)
-            prev = block
-    return bytes(out)
+    return _tdes(_des3_key(key), modes.CBC(iv), data, encrypt)
 
 
 def encrypt(cipher: Cipher, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
@@ -167,8 +140,13 @@ def retail_mac(key: bytes, data: bytes) -> bytes:
     if len(data) % DES_BLOCK or not data:
         raise ValueError("retail MAC input must be padded to 8 bytes")
     k1, k2 = key[:8], key[8:16]
-    chained = DES.new(k1, DES.MODE_CBC, iv=b"\x00" * DES_BLOCK).encrypt(data)[-DES_BLOCK:]
-    return DES.new(k1, DES.MODE_ECB).encrypt(DES.new(k2, DES.MODE_ECB).decrypt(chained))
+    # single-DES CBC (K1 three times) over all blocks but the last, then the last one
+    # through EDE(K1, K2, K1): the same as ending with D_K2 then E_K1 (ISO 9797-1 §7.2.3)
+    chain = b"\x00" * DES_BLOCK
+    if len(data) > DES_BLOCK:
+        chain = _tdes(k1 * 3, modes.CBC(chain), data[:-DES_BLOCK], True)[-DES_BLOCK:]
+    last = (int.from_bytes(data[-DES_BLOCK:], "big") ^ int.from_bytes(chain, "big")).to_bytes(DES_BLOCK, "big")
+    return _tdes(k1 + k2 + k1, modes.ECB(), last, True)
 
 
 #: SP 800-38B §5.3: R_128 for the subkey doubling
