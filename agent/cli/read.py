@@ -21,7 +21,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.errors import ConfigError, IdAgentError
+from agent.errors import (
+    ConfigError,
+    IdAgentError,
+    NoCardError,
+    NoReaderError,
+    PcscUnavailableError,
+    ReaderError,
+)
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.identity import FIELDS
 
@@ -35,6 +42,16 @@ class UsageError(ConfigError):
 
     code = "usage"
     exit_code = 3
+
+
+class ReaderUnavailableError(ReaderError):
+    """No reader, no card, or no PC/SC daemon (exit code 4); keeps the original code."""
+
+    exit_code = 4
+
+    def __init__(self, original: IdAgentError) -> None:
+        super().__init__(original.message, hint=original.hint)
+        self.code = original.code
 
 
 EXIT_VERIFIED = 0
@@ -143,9 +160,16 @@ def open_card(args: argparse.Namespace, config: Config
         return
     from agent.readers.registry import close_all, make_backend, open_reader
 
-    backends = [make_backend(name, config) for name in config.readers.backends]
+    backends: list[Any] = []
     try:
-        with open_reader(backends, args.reader) as conn:
+        try:
+            backends = [make_backend(name, config) for name in config.readers.backends]
+            conn = open_reader(backends, args.reader)
+        except (NoReaderError, NoCardError, PcscUnavailableError) as err:
+            if hasattr(err, "exit_code"):
+                raise
+            raise ReaderUnavailableError(err) from err
+        with conn:
             yield conn, os.urandom, [], None
     finally:
         close_all(backends)

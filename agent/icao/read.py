@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.errors import CardRemovedError, IdAgentError, ParseError
+from agent.errors import CardRemovedError, IdAgentError, ParseError, ProtocolError
 from agent.icao import access as access_mod
 from agent.icao.files import (
     FileAbsentError,
@@ -65,6 +65,13 @@ REQUIRED_DGS = (1, 2, 13)
 #: what a skipped or refused file is reported as
 REASON_TERMINAL_AUTH = "needs terminal authentication"
 REASON_SKIPPED = "skipped by configuration"
+
+
+class ChipProtocolError(ProtocolError):
+    """The chip (or the link to it) broke the protocol during the read."""
+
+    code = "protocol"
+    exit_code = 6
 
 
 class Outcome:
@@ -400,12 +407,18 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
                "table": parsers(today, no_expiry_year), "clock": clock, "counters": counters}
     attempt = _Attempt()
     try:
-        read, session = _read_session(channel, key, attempt, extended=extended, **options)  # type: ignore[arg-type]
-    except SecureMessagingError:
-        if attempt.reader is None or not attempt.reader.extended_refused:
+        try:
+            read, session = _read_session(channel, key, attempt, extended=extended, **options)  # type: ignore[arg-type]
+        except SecureMessagingError:
+            if attempt.reader is None or not attempt.reader.extended_refused:
+                raise
+            logger.info("secure messaging ended after the chip refused extended length: reading again, short APDUs")
+            read, session = _read_session(channel, key, _Attempt(), extended="off", **options)  # type: ignore[arg-type]
+    except ProtocolError as exc:
+        if hasattr(exc, "exit_code"):
             raise
-        logger.info("secure messaging ended after the chip refused extended length: reading again, short APDUs")
-        read, session = _read_session(channel, key, _Attempt(), extended="off", **options)  # type: ignore[arg-type]
+        # a bare ProtocolError (agent.readers.apdu: response too short, endless 61xx…)
+        raise ChipProtocolError(exc.message, hint=exc.hint) from exc
     read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
                                        read.records.get("DG2"))
     if verify:

@@ -288,3 +288,20 @@ def test_without_ef_com_the_usual_groups_are_read(backend: SimBackend, store: Tr
     assert read.outcomes["COM"].status == "failed"
     assert {"DG1", "DG2", "DG13", "DG14", "DG15"} <= set(read.records) | set(read.files)
     assert read.complete
+
+
+class _Garbage:
+    """A connection whose chip answers one byte: not even a status word."""
+
+    extended_length = False
+
+    def transmit(self, apdu: bytes) -> bytes:
+        return b"\x90"
+
+
+def test_chip_answering_garbage_is_a_protocol_error() -> None:
+    from agent.icao.read import ChipProtocolError
+
+    with pytest.raises(ChipProtocolError) as info:
+        read_chip(ApduChannel(_Garbage()), CanKey("012345"))
+    assert info.value.exit_code == 6

@@ -106,3 +106,11 @@ def test_qr_mrz_keys_open_a_bac_only_chip(capsys: pytest.CaptureFixture[str]) ->
     doc = json.loads(out)
     assert code == 0, doc
     assert doc["access"]["protocol"] == "BAC"
+
+
+def test_no_card_exit_4(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "idagent.toml"
+    config.write_text('[readers]\nbackends = ["sim"]\n', encoding="utf-8")
+    code, out, _ = _run(capsys, "--config", str(config), "read", "--can", "012345", "--json")
+    assert code == 4
+    assert json.loads(out)["error"]["code"] == "no_card"
