@@ -235,6 +235,8 @@ class Daemon:
         self._backends: list[ReaderBackend] = list(backends) if backends is not None else []
         self._backend_factory = backends is None
         self._qr_sources: list[QrSource] = list(qr_sources or [])
+        self._qr_factory = qr_sources is None
+        self._rewire_on_reload = False
         self._workers: dict[str, ReaderWorker] = {}
         self._workers_lock = threading.Lock()
         self._pending_key: tuple[AccessKey, float] | None = None
@@ -248,6 +250,30 @@ class Daemon:
         self.metrics.gauge("idagent_ws_clients", "WebSocket clients connected.", lambda: self.hub.client_count)
         self.metrics.gauge("idagent_identity_in_memory", "1 while an identity is held in memory.",
                            lambda: 1 if self.store.get() else 0)
+
+    @classmethod
+    def from_config(cls, config: Config, *, config_loader: Callable[[], Config] | None = None,
+                    backends: list[ReaderBackend] | None = None, port: int | None = None) -> Daemon:
+        """The production wiring: real chip pipeline, QR decoder, forwards and sources."""
+        from agent.pipeline import CccdQrDecoder, ConfiguredForwards, IcaoPipeline
+
+        daemon = cls(config, pipeline=IcaoPipeline.from_config(config), backends=backends,
+                     qr_decoder=CccdQrDecoder(config.card.no_expiry_year), qr_sources=None,
+                     forwards=ConfiguredForwards(config), port=port, config_loader=config_loader)
+        daemon._rewire_on_reload = True
+        return daemon
+
+    def _rewire(self, config: Config) -> None:
+        """New trust store, QR rules and forwards from a reloaded config."""
+        from agent.pipeline import CccdQrDecoder, ConfiguredForwards, IcaoPipeline
+
+        pipeline = IcaoPipeline.from_config(config)
+        forwards = ConfiguredForwards(config)
+        old, self.forwards = self.forwards, forwards
+        self.pipeline = pipeline
+        self.qr_decoder = CccdQrDecoder(config.card.no_expiry_year)
+        if old is not None:
+            old.close()
 
     # ---------------------------------------------------------------- life cycle
     def start(self) -> None:
@@ -267,6 +293,10 @@ class Daemon:
     def _start_watchers(self) -> None:
         if self._backend_factory:
             self._backends = make_backends(self.config)
+        if self._qr_factory:
+            from agent.pipeline import make_qr_sources
+
+            self._qr_sources = make_qr_sources(self.config)
         for backend in self._backends:
             thread = threading.Thread(target=self._monitor, args=(backend,), name=f"monitor:{backend.name}",
                                       daemon=True)
@@ -304,8 +334,6 @@ class Daemon:
             self._api.stop()
         if self.forwards is not None:
             self.forwards.close()
-        for source in self._qr_sources:
-            source.close()
         logger.info("agent stopped")
 
     def reload(self) -> None:
@@ -322,6 +350,11 @@ class Daemon:
         if (new.api.host, new.api.port) != (self.config.api.host, self.config.api.port):
             logger.warning("api.host/api.port changed: restart the agent to apply them")
         self._stop_watchers()
+        if self._rewire_on_reload:
+            try:
+                self._rewire(new)
+            except IdAgentError as err:
+                logger.error("config reload: %s; keeping the old trust store and forwards", err.message)
         self.config = new
         self.store.ttl = new.api.identity_ttl
         if self._api is not None:
@@ -442,7 +475,7 @@ class Daemon:
             self._pending_key = (key, self.clock())
         return {"status": "waiting_for_card"}
 
-    def on_qr_text(self, text: str, source: str = "api") -> dict[str, Any]:
+    def on_qr_text(self, text: str | bytes, source: str = "api") -> dict[str, Any]:
         if self.qr_decoder is None:
             raise IdAgentError("QR decoding is not available in this agent", hint="Check the agent's install.")
         try:
@@ -464,16 +497,14 @@ class Daemon:
     def _watch_qr(self, source: QrSource) -> None:
         while not self._stop.is_set():
             try:
-                texts = source.poll(0.5)
-            except IdAgentError as err:
+                for payload in source.payloads(self._stop):
+                    try:
+                        self.on_qr_text(payload, source=source.name)
+                    except IdAgentError as err:
+                        self.publish_error(err, reader="")
+            except IdAgentError as err:  # the device is gone or unusable: say so, retry later
                 self.publish_error(err, reader="")
-                self._stop.wait(2.0)
-                continue
-            for text in texts:
-                try:
-                    self.on_qr_text(text, source=source.name)
-                except IdAgentError as err:
-                    self.publish_error(err, reader="")
+            self._stop.wait(2.0)
 
     def _recent_qr_identity(self) -> Identity | None:
         with self._key_lock:

@@ -1,25 +1,38 @@
-"""What the daemon needs from the layers below, as small interfaces.
+"""What the daemon needs from the layers below: small interfaces, and their real
+implementations built from the config.
 
 The daemon does not know how a chip is opened or verified, how a QR payload is parsed,
-nor how the BHYT gateway is called: it holds one object per job, built from the config
-by ``agent.wiring`` helpers here, or injected by tests and the bench.
+nor how the BHYT gateway is called: it holds one object per job. Tests and the bench
+inject their own.
 
 * ``ChipPipeline.read(connection, key, on_progress) -> ReadOutcome``: open the chip
-  with the key, read, verify.
-* ``QrDecoder.keys_and_identity(text) -> QrScan``: parse a card QR payload.
-* ``Forward``: ``bhyt(identity) -> dict`` and ``intake(identity) -> dict``.
+  with the key, read, verify (real: ``IcaoPipeline`` over ``agent.icao.read.read_chip``).
+* ``QrDecoder.decode(text or bytes) -> QrScan``: parse a card QR payload (real:
+  ``CccdQrDecoder`` over ``agent.qr``).
+* ``Forwards``: BHYT lookup and dossier intake (real: ``ConfiguredForwards`` over
+  ``agent.forward``).
+* ``QrSource.payloads(stop)``: scanners and cameras (``make_qr_sources``).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from agent.errors import IdAgentError
 from agent.icao.keys import AccessKey
 from agent.identity import Identity
 from agent.readers.base import CardConnection
+
+if TYPE_CHECKING:
+    from agent.config import Config
+
+logger = logging.getLogger(__name__)
 
 #: on_progress(file_name, bytes_done, bytes_total)
 ProgressFn = Callable[[str, int, int], None]
@@ -56,7 +69,7 @@ class QrScan:
 
 
 class QrDecoder(Protocol):
-    def decode(self, text: str) -> QrScan:
+    def decode(self, text: str | bytes) -> QrScan:
         """Raise ``ParseError`` for a payload that is not a card's QR."""
 
 
@@ -75,11 +88,210 @@ class Forwards(Protocol):
 
 
 class QrSource(Protocol):
-    """A scanner or a camera that yields decoded QR texts."""
+    """A scanner or a camera that yields QR payloads."""
 
     name: str
 
-    def poll(self, timeout: float) -> list[str]:
-        """Block up to ``timeout`` s; the texts read since the last call."""
+    def payloads(self, stop: threading.Event) -> Iterator[bytes | str]:
+        """Yield payloads until ``stop`` is set; survive unplugging where possible."""
 
-    def close(self) -> None: ...
+
+# ---------------------------------------------------------------------- verification words
+
+#: what the clerk reads under the badge: plain words, no protocol names
+PLAIN_STATUS: dict[str, str] = {
+    VERIFIED: "Dữ liệu trong chip do cơ quan cấp thẻ ký và chip là chip thật.",
+    PROBABLE_CLONE: "Chữ ký dữ liệu đúng nhưng chip không chứng minh được là chip gốc: có thể là thẻ sao chép.",
+    VERIFY_ERROR: "Không kiểm tra được chữ ký số của thẻ.",
+}
+
+
+def plain_reason(verification: dict[str, Any]) -> str:
+    """One Vietnamese sentence for the clerk, from the checks' statuses (agent.icao.verify)."""
+    status = verification.get("status")
+    if status in PLAIN_STATUS:
+        return PLAIN_STATUS[str(status)]
+    passive = (verification.get("passive") or {}).get("status")
+    chip = (verification.get("chip") or {}).get("status")
+    active = (verification.get("active") or {}).get("status")
+    if passive == "invalid":
+        return "Dữ liệu trong chip không khớp chữ ký số: thông tin có thể đã bị sửa."
+    if passive == "untrusted":
+        return "Không xác minh được cơ quan cấp thẻ (chưa có chứng thư gốc tin cậy)."
+    if passive in ("error", "not_checked"):
+        return "Không kiểm tra được chữ ký số của thẻ."
+    if "invalid" in (chip, active):
+        return "Chip không chứng minh được là chip gốc."
+    return "Chip không hoàn tất bước kiểm tra chip thật."
+
+
+# ---------------------------------------------------------------------- real implementations
+
+class ReadFailedError(IdAgentError):
+    code = "read_incomplete"
+    exit_code = 6
+    hint = "Take the card off the reader and lay it down again; keep it still until the read ends."
+
+
+class IcaoPipeline:
+    """``agent.icao.read.read_chip`` with the config's options and trust store."""
+
+    def __init__(self, config: Config, *, trust: Any = None, rng: Callable[[int], bytes] = os.urandom) -> None:
+        self.config = config
+        self.trust = trust
+        self.rng = rng
+
+    @classmethod
+    def from_config(cls, config: Config) -> IcaoPipeline:
+        return cls(config, trust=load_trust_store(config))
+
+    def read(self, connection: CardConnection, key: AccessKey, on_progress: ProgressFn) -> ReadOutcome:
+        from agent.icao.read import access_dict, read_chip, verification_dict
+        from agent.readers.apdu import ApduChannel
+
+        cfg = self.config
+        started = time.monotonic()
+        read = read_chip(ApduChannel(connection), key, rng=self.rng, trust=self.trust,
+                         skip=tuple(cfg.card.skip_files), on_progress=on_progress, prefer=cfg.card.prefer,
+                         extended=cfg.readers.extended_length, chunk=cfg.readers.read_chunk,
+                         no_expiry_year=cfg.card.no_expiry_year, check_crl=cfg.trust.check_crl,
+                         require_chip_auth=cfg.trust.require_chip_auth)
+        elapsed = time.monotonic() - started
+        if read.identity is None:
+            raise ReadFailedError("the card's identity files could not be read")
+        verification = verification_dict(read.verification) or {"status": VERIFY_ERROR, "reason": "not verified"}
+        verification["plain"] = plain_reason(verification)
+        verification["complete"] = read.complete
+        if not read.complete:
+            # a partial read never passes as verified (read.py: complete=false)
+            verification["plain"] += " Thẻ chưa được đọc đủ dữ liệu."
+        access = {k: str(v) for k, v in access_dict(read.access).items() if isinstance(v, (str, int, bool))}
+        return ReadOutcome(identity=read.identity, verification=verification, read_seconds=elapsed, access=access)
+
+
+def load_trust_store(config: Config) -> Any:
+    """The CSCA store of ``config.trust.csca_dir``; None (nothing trusted) when the folder
+    does not exist: every card then shows "not verified", and the log says why."""
+    from pathlib import Path
+
+    from agent.icao.trust import TrustStore
+
+    directory = config.trust.csca_dir
+    if not directory or not Path(directory).is_dir():
+        logger.warning("trust folder %s does not exist: no card can be shown as verified", directory)
+        return None
+    return TrustStore.load(directory)
+
+
+class CccdQrDecoder:
+    """The card's QR payload (repaired, parsed) → access keys + a QR identity."""
+
+    def __init__(self, no_expiry_year: int | None = 2099) -> None:
+        self.no_expiry_year = no_expiry_year
+
+    def decode(self, text: str | bytes) -> QrScan:
+        from agent.qr.access import access_keys_from_qr
+        from agent.qr.payload import read_payload
+
+        result = read_payload(text)
+        if result.card is None:
+            assert result.error is not None
+            raise result.error
+        keys = access_keys_from_qr(result.card, no_expiry_year=self.no_expiry_year)
+        return QrScan(keys=list(keys), identity=result.card.to_identity())
+
+
+class ConfiguredForwards:
+    """BHYT lookups through ``agent.forward.bhyt`` and intake through the outbox, as
+    the config enables them. The daemon runs ``bhyt`` on its own executor."""
+
+    def __init__(self, config: Config) -> None:
+        self._bhyt: Any = None
+        self._intake: Any = None
+        if config.bhyt.enabled:
+            from agent.forward.bhyt import BhytClient, BhytSettings
+
+            self._bhyt = BhytClient(BhytSettings.from_config(config))
+        if config.intake.enabled:
+            from agent.forward.worker import ForwardingService
+
+            self._intake = ForwardingService(config).start()
+
+    def bhyt_enabled(self) -> bool:
+        return self._bhyt is not None
+
+    def bhyt(self, identity: Identity) -> dict[str, Any]:
+        if self._bhyt is None:
+            raise IdAgentError("BHYT lookup is not configured")
+        if not identity.id_number or not identity.full_name or identity.date_of_birth is None:
+            return {"status": "error", "usable": False,
+                    "error": {"code": "bhyt_input", "message": "Thiếu số CCCD, họ tên hoặc ngày sinh để tra cứu",
+                              "hint": "Read the card again."}}
+        # maThe: the 12-digit ID number, as hospital clients send it (domain.md, unconfirmed officially)
+        result = self._bhyt.check(identity.id_number, identity.full_name, identity.date_of_birth)
+        return dict(result.to_dict())
+
+    def intake_enabled(self) -> bool:
+        return self._intake is not None
+
+    def intake(self, identity: Identity) -> dict[str, Any]:
+        if self._intake is None:
+            raise IdAgentError("intake is not configured")
+        key = self._intake.forward(identity)
+        return {"status": "queued", "idempotency_key": key}
+
+    def close(self) -> None:
+        if self._intake is not None:
+            self._intake.stop()
+
+
+class _SerialSource:
+    def __init__(self, config: Config) -> None:
+        from agent.readers.serial_scanner import SerialScanner
+
+        self.name = f"serial:{config.qr.serial_port}"
+        self._scanner = SerialScanner(config.qr.serial_port, baud=config.qr.serial_baud,
+                                      terminator=config.qr.serial_terminator)
+
+    def payloads(self, stop: threading.Event) -> Iterator[bytes | str]:
+        yield from self._scanner.payloads(stop)
+
+
+class _CameraSource:
+    def __init__(self, config: Config) -> None:
+        self.name = f"camera:{config.qr.camera}"
+        self._spec = config.qr.camera
+
+    def payloads(self, stop: threading.Event) -> Iterator[bytes | str]:
+        from agent.readers.camera import FrameLoop, open_camera
+
+        source = open_camera(self._spec)
+        try:
+            for scan in FrameLoop(source).scans(stop):
+                yield scan.payload
+        finally:
+            source.close()
+
+
+class _EvdevSource:
+    def __init__(self, config: Config) -> None:
+        from agent.readers.evdev_scanner import EvdevScanner
+
+        self.name = f"evdev:{config.qr.evdev_device}"
+        self._scanner = EvdevScanner(config.qr.evdev_device)
+
+    def payloads(self, stop: threading.Event) -> Iterator[bytes | str]:
+        for line in self._scanner.lines(stop):
+            yield line.text
+
+
+def make_qr_sources(config: Config) -> list[QrSource]:
+    """One source per configured QR input (serial scanner, camera, keyboard-wedge)."""
+    sources: list[QrSource] = []
+    if config.qr.serial_port:
+        sources.append(_SerialSource(config))
+    if config.qr.camera:
+        sources.append(_CameraSource(config))
+    if config.qr.evdev_device:
+        sources.append(_EvdevSource(config))
+    return sources
