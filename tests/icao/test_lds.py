@@ -7,6 +7,8 @@ import datetime as dt
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from agent.errors import ParseError
@@ -226,3 +228,32 @@ def test_identity_from_mrz_only() -> None:
     assert ident.id_number == "001099012345"
     assert ident.nationality == "VNM"
     assert ident.photo_jpeg is None
+
+
+def _small_jp2() -> bytes:
+    out = io.BytesIO()
+    Image.open(io.BytesIO(synthetic_face(12, width=60, height=80, target_bytes=2_000).jpeg)).save(out, "JPEG2000")
+    return build_dg2(out.getvalue(), 60, 80, jpeg2000=True)
+
+
+_SAMPLES = {
+    "DG2-JP2": (_small_jp2(), parse_dg2),
+    "COM": (build_com([1, 2, 3, 13, 14, 15]), parse_com),
+    "DG1": (build_dg1(VN_TD1), lambda d: parse_dg1(d, today=TODAY)),
+    "DG13": (build_dg13(DG13_FIELDS), parse_dg13),
+    "DG2": (build_dg2(synthetic_face(11, width=60, height=80, target_bytes=2_000).jpeg, 60, 80), parse_dg2),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(_SAMPLES)), cut=st.integers(0, 5000), flips=st.lists(
+    st.tuples(st.integers(0, 5000), st.integers(1, 255)), max_size=4))
+def test_mutated_files_raise_only_parse_error(name: str, cut: int, flips: list[tuple[int, int]]) -> None:
+    data, parse = _SAMPLES[name]
+    mutated = bytearray(data[:max(1, len(data) - cut % len(data))])
+    for at, xor in flips:
+        mutated[at % len(mutated)] ^= xor
+    try:
+        parse(bytes(mutated))
+    except ParseError:
+        pass

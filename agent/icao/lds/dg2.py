@@ -11,6 +11,8 @@ converted with Pillow (decoding only, no I/O).
 from __future__ import annotations
 
 import io
+import struct
+import warnings
 from dataclasses import dataclass
 
 from agent.errors import ParseError
@@ -88,17 +90,24 @@ def to_jpeg(image: bytes, image_format: str, *, offset: int = 0) -> bytes:
     """A displayable JPEG: JPEG passes through, JPEG 2000 is decoded and re-encoded."""
     if image_format == "JPEG":
         return image
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    # Pillow reports a broken file in several ways (OSError for decoder failures,
+    # SyntaxError/EOFError/struct.error from its parsers, DecompressionBombError for
+    # absurd sizes); each is a malformed DG2, nothing else
+    broken = (OSError, ValueError, SyntaxError, EOFError, struct.error, Image.DecompressionBombError,
+              Image.DecompressionBombWarning)
     try:
-        with Image.open(io.BytesIO(image)) as img:
-            if img.width * img.height > MAX_PIXELS:
-                raise ParseError(f"face image of {img.width}x{img.height} pixels is too large",
-                                 source=SOURCE, offset=offset)
-            out = io.BytesIO()
-            img.convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY)
-            return out.getvalue()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(image)) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ParseError(f"face image of {img.width}x{img.height} pixels is too large",
+                                     source=SOURCE, offset=offset)
+                out = io.BytesIO()
+                img.convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY)
+                return out.getvalue()
+    except broken as exc:
         raise ParseError(f"JPEG 2000 face image does not decode ({type(exc).__name__})",
                          source=SOURCE, offset=offset) from None
 
