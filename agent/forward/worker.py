@@ -56,6 +56,8 @@ class OutboxWorker:
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
         self._last_housekeeping = float("-inf")
+        self._failed_batches = 0
+        self._paused_until = float("-inf")
         self.delivered = 0
         self.failed_attempts = 0
 
@@ -94,9 +96,16 @@ class OutboxWorker:
             return Outcome(False, f"sender error ({exc.__class__.__name__})")
 
     def run_once(self) -> int:
-        """One batch: claim, deliver concurrently, record. Returns how many were claimed."""
+        """One batch: claim, deliver concurrently, record. Returns how many were claimed.
+
+        While the receiver is down (a whole batch failed with retryable errors), the
+        worker pauses with growing backoff and then sends only a small probe batch, so a
+        dead receiver sees a trickle of requests rather than every queued item at once."""
+        if self._monotonic() < self._paused_until:
+            return 0
         self._housekeeping()
-        items = self.outbox.claim(self.batch, self.lease)
+        size = self.concurrency if self._failed_batches else self.batch
+        items = self.outbox.claim(size, self.lease)
         if not items:
             return 0
         outcomes = list(self._pool.map(self._deliver, items))
@@ -104,6 +113,14 @@ class OutboxWorker:
         ok = sum(1 for o in outcomes if o.ok)
         self.delivered += ok
         self.failed_attempts += len(outcomes) - ok
+        if ok == 0 and not any(o.permanent for o in outcomes):
+            self._failed_batches += 1
+            pause = self.outbox.backoff(self._failed_batches)
+            self._paused_until = self._monotonic() + pause
+            logger.warning("outbox: receiver failing (%s); pausing %.1f s", outcomes[0].error, pause)
+        elif self._failed_batches:
+            logger.info("outbox: receiver answers again")
+            self._failed_batches = 0
         logger.debug("outbox: batch of %d, %d delivered", len(items), ok)
         return len(items)
 
@@ -115,8 +132,12 @@ class OutboxWorker:
             self.outbox.purge_expired()
 
     def _wait(self) -> None:
-        due = self.outbox.next_due()
-        delay = self.idle_wait if due is None else min(self.idle_wait, max(0.0, due - time.time()))
+        paused = self._paused_until - self._monotonic()
+        if paused > 0:
+            delay = min(self.idle_wait, paused)
+        else:
+            due = self.outbox.next_due()
+            delay = self.idle_wait if due is None else min(self.idle_wait, max(0.0, due - time.time()))
         self._wake.wait(delay)
         self._wake.clear()
 

@@ -291,3 +291,28 @@ def test_forwarding_service_for_the_daemon(tmp_path: Path, intake: IntakeTestSer
         service.stop()
     body = intake.state.body(key)
     assert body is not None and b'"resourceType":"Patient"' in body
+
+
+def test_dead_receiver_gets_a_trickle_not_a_flood(tmp_path: Path, intake: IntakeTestService) -> None:
+    import time
+
+    intake.state.control({"fail_before": 1.0})
+    box = Outbox(tmp_path / "o.sqlite3", KEY, policy=Policy(base_backoff=0.1, max_backoff=2.0))
+    settings = IntakeSettings(url=intake.intake_url, hmac_key=HMAC_KEY)
+    for i in range(300):
+        enqueue_dossier(box, person(i), settings)
+    worker = OutboxWorker(box, {KIND: IntakeSender(settings)}, concurrency=4, batch=64, idle_wait=0.05).start()
+    try:
+        time.sleep(1.5)
+        during_outage = intake.state.stats()["requests"]
+        # one full batch, then probes of 4 after pauses of 0.05-0.1, 0.1-0.2, 0.2-0.4, 0.4-0.8 s
+        assert 64 < during_outage <= 64 + 4 * 6
+        intake.state.control({"fail_before": 0.0})
+        deadline = time.monotonic() + 15
+        while box.counts()["pending"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert box.counts() == {"pending": 0, "delivered": 300, "failed": 0}
+    assert intake.state.stats()["unique_dossiers"] == 300
+    box.close()

@@ -77,7 +77,7 @@ def test_sigkill_while_forwarding_1000_dossiers(tmp_path: Path, intake: IntakeTe
     started = time.monotonic()
     kills = kills_mid_delivery = 0
     try:
-        while time.monotonic() - started < 40:
+        while time.monotonic() - started < 30:
             before = intake.state.stats()["requests"]
             proc = subprocess.Popen(_worker(config_path), env=env, cwd=tmp_path,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -98,8 +98,9 @@ def test_sigkill_while_forwarding_1000_dossiers(tmp_path: Path, intake: IntakeTe
             kills += 1
             if intake.state.stats()["requests"] > before:
                 kills_mid_delivery += 1
+            # kill through most of the run (a loaded machine delivers less per life)
             if not producer.is_alive() and kills >= MIN_KILLS \
-                    and intake.state.stats()["unique_dossiers"] >= DOSSIERS * 0.9:
+                    and intake.state.stats()["unique_dossiers"] >= DOSSIERS * 0.75:
                 break
     finally:
         producer.join()
