@@ -4,8 +4,10 @@
 * ``pcscd`` (session): a pcscd that answers; started here if none runs (and stopped at
   the end if nobody else uses it: agent.sim.pcscd keeps leases).
 * ``vpcd_card`` (function): ``vpcd_card(card)`` puts a ``VirtualCard`` on
-  "Virtual PCD 00 00" and returns when pcscd reports it present; the card is taken off
-  (and its absence awaited) at teardown.
+  "Virtual PCD 00 00" (or 00 01 when another test run holds 00 00: use the returned
+  client's ``.reader``) and returns when pcscd reports it present; the card is taken
+  off (and its absence awaited) at teardown.
+* ``vpcd_empty_reader``: the name of a vpcd reader kept empty during the test.
 * ``--hardware``: tests marked ``hardware`` run only with it; without it they are
   skipped, never failing at import.
 """
@@ -48,25 +50,56 @@ def pcscd() -> Iterator[object]:
 
 
 VpcdCardFactory = Callable[..., object]
+#: how long to wait for a free vpcd slot (another test run or 'idagent sim' may hold one)
+SLOT_WAIT = 120.0
+
+
+def _claim_slot(card: VirtualCard, ports: list[int], inserted: bool) -> object:
+    """Start a VpcdClient on the first of ``ports`` whose per-machine slot lock is free
+    (agent.sim.vpcd), waiting for one to free up; then wait until pcscd shows that
+    reader empty, so a card seen later is ours."""
+    import time
+
+    from agent.errors import ReaderError
+    from agent.readers.pcsc import wait_for_card
+    from agent.sim.vpcd import VpcdClient
+
+    deadline = time.monotonic() + SLOT_WAIT
+    while True:
+        for port in ports:
+            client = VpcdClient(card, port=port, inserted=False, lock_timeout=0)
+            try:
+                client.start()
+            except ReaderError:
+                continue
+            if not wait_for_card(client.reader, False, CARD_WAIT):
+                client.stop()
+                raise AssertionError(f"{client.reader} still shows a card after {CARD_WAIT} s")
+            if inserted:
+                client.insert()
+            return client
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no free vpcd slot among ports {ports} within {SLOT_WAIT} s")
+        time.sleep(0.2)
 
 
 @pytest.fixture
 def vpcd_card(pcscd: object) -> Iterator[VpcdCardFactory]:
-    """Factory: ``client = vpcd_card(card, port=VPCD_PORT, wait=True)``."""
+    """Factory: ``client = vpcd_card(card, port=None, wait=True, inserted=True)`` puts
+    ``card`` on "Virtual PCD 00 00" (or on "... 00 01" while another process holds
+    00 00; use ``client.reader``). ``wait`` returns once pcscd reports the card present;
+    ``inserted=False`` only reserves the (empty) reader: ``client.insert()`` later."""
     from agent.readers.pcsc import wait_for_card
     from agent.sim.vpcd import VPCD_PORT, VpcdClient
 
     clients: list[VpcdClient] = []
 
-    def put(card: VirtualCard, port: int = VPCD_PORT, wait: bool = True) -> VpcdClient:
-        client = VpcdClient(card, port=port)
-        # a card from an earlier test (or a failed one) must be gone first, or pcscd's
-        # "present" below would be about that card
-        if not wait_for_card(client.reader, False, CARD_WAIT):
-            raise AssertionError(f"{client.reader} still holds another card after {CARD_WAIT} s")
-        client.start()
+    def put(card: VirtualCard, port: int | None = None, wait: bool = True, inserted: bool = True) -> VpcdClient:
+        ports = [port] if port is not None else [VPCD_PORT, VPCD_PORT + 1]
+        client = _claim_slot(card, ports, inserted=inserted)
+        assert isinstance(client, VpcdClient)
         clients.append(client)
-        if wait and not wait_for_card(client.reader, True, CARD_WAIT):
+        if inserted and wait and not wait_for_card(client.reader, True, CARD_WAIT):
             raise AssertionError(f"pcscd did not see the virtual card on {client.reader} within {CARD_WAIT} s")
         return client
 
@@ -74,3 +107,17 @@ def vpcd_card(pcscd: object) -> Iterator[VpcdCardFactory]:
     for client in clients:
         client.stop()
         wait_for_card(client.reader, False, CARD_WAIT)
+
+
+@pytest.fixture
+def vpcd_empty_reader(pcscd: object) -> Iterator[str]:
+    """The name of a vpcd reader that stays empty during the test (its slot is held).
+    Do not combine with ``vpcd_card`` in one test: two test runs each holding one slot
+    and waiting for the other would wait on each other."""
+    from agent.sim.card import FileSystemCard
+    from agent.sim.vpcd import VPCD_PORT, VpcdClient
+
+    client = _claim_slot(FileSystemCard(), [VPCD_PORT + 1, VPCD_PORT], inserted=False)
+    assert isinstance(client, VpcdClient)
+    yield client.reader
+    client.stop()

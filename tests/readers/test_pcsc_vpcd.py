@@ -23,12 +23,10 @@ from agent.readers.pcsc import PcscBackend, pcscd_status, wait_for_card
 from agent.readers.registry import open_reader
 from agent.sim.card import Chaining
 from agent.sim.pcscd import ensure_pcscd
-from agent.sim.vpcd import VPCD_READER
 
 from .cards import SMALL, TEST_AID, BlockingCard, make_card
 
 ROOT = Path(__file__).resolve().parents[2]
-EMPTY_READER = "Virtual PCD 00 01"
 
 
 def read_small(ch: ApduChannel, le: int) -> bytes:
@@ -40,19 +38,20 @@ def read_small(ch: ApduChannel, le: int) -> bytes:
 
 
 def test_virtual_reader_lists_the_card_with_its_atr(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+    # one slot per test: two tests runs on this machine share the two vpcd slots
     card = make_card()
-    vpcd_card(card)
+    reader = vpcd_card(card).reader
     infos = {i.name: i for i in PcscBackend().list_readers()}
-    assert infos[VPCD_READER].card_present
-    assert infos[VPCD_READER].atr == card.power_on()
-    assert not infos[EMPTY_READER].card_present
+    assert {"Virtual PCD 00 00", "Virtual PCD 00 01"} <= set(infos)
+    assert infos[reader].card_present
+    assert infos[reader].atr == card.power_on()
 
 
 @pytest.mark.parametrize("chaining", [Chaining.NONE, Chaining.GET_RESPONSE, Chaining.WRONG_LE])
 def test_chaining_through_pcscd(vpcd_card, chaining: Chaining) -> None:  # type: ignore[no-untyped-def]
     card = make_card(chaining=chaining, chunk=120)
-    vpcd_card(card)
-    with PcscBackend().connect(VPCD_READER) as conn:
+    reader = vpcd_card(card).reader
+    with PcscBackend().connect(reader) as conn:
         assert read_small(ApduChannel(conn), 256) == SMALL[:256]
     sent_ins = [c[1] for c in card.log]
     if chaining is Chaining.GET_RESPONSE:
@@ -65,8 +64,8 @@ def test_chaining_through_pcscd(vpcd_card, chaining: Chaining) -> None:  # type:
 
 def test_wrong_le_through_pcscd_reissues(vpcd_card) -> None:  # type: ignore[no-untyped-def]
     card = make_card(chaining=Chaining.WRONG_LE)
-    vpcd_card(card)
-    with PcscBackend().connect(VPCD_READER) as conn:
+    reader = vpcd_card(card).reader
+    with PcscBackend().connect(reader) as conn:
         ch = ApduChannel(conn)
         read_small(ch, 1)
         end = len(SMALL) - 4
@@ -76,45 +75,46 @@ def test_wrong_le_through_pcscd_reissues(vpcd_card) -> None:  # type: ignore[no-
 
 
 def test_extended_length_auto_from_the_atr(vpcd_card) -> None:  # type: ignore[no-untyped-def]
-    vpcd_card(make_card(extended_length=True))
-    with PcscBackend(extended_length="auto").connect(VPCD_READER) as conn:
+    reader = vpcd_card(make_card(extended_length=True)).reader
+    with PcscBackend(extended_length="auto").connect(reader) as conn:
         assert conn.extended_length
         assert read_small(ApduChannel(conn), len(SMALL)) == SMALL  # 516 bytes in one extended Le
 
 
 def test_short_length_card_is_not_sent_extended_apdus(vpcd_card) -> None:  # type: ignore[no-untyped-def]
-    vpcd_card(make_card(extended_length=False))
-    with PcscBackend(extended_length="auto").connect(VPCD_READER) as conn:
+    reader = vpcd_card(make_card(extended_length=False)).reader
+    with PcscBackend(extended_length="auto").connect(reader) as conn:
         assert not conn.extended_length
-    with PcscBackend(extended_length="on").connect(VPCD_READER) as conn:
+    with PcscBackend(extended_length="on").connect(reader) as conn:
         assert conn.extended_length  # the config can force it
 
 
-def test_unknown_reader_and_empty_reader(pcscd) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_reader_and_empty_reader(vpcd_empty_reader: str) -> None:
     backend = PcscBackend()
     with pytest.raises(NoReaderError, match="'No Such Reader'.*Virtual PCD 00 00"):
         backend.connect("No Such Reader")
-    with pytest.raises(NoCardError, match=EMPTY_READER):
-        backend.connect(EMPTY_READER)
+    with pytest.raises(NoCardError, match=vpcd_empty_reader):
+        backend.connect(vpcd_empty_reader)
 
 
 def test_open_reader_picks_the_only_reader_with_a_card(vpcd_card) -> None:  # type: ignore[no-untyped-def]
-    vpcd_card(make_card())
-    with open_reader([PcscBackend(include=("Virtual PCD",))]) as conn:
-        assert conn.reader == VPCD_READER
+    reader = vpcd_card(make_card()).reader
+    with open_reader([PcscBackend(include=(reader,))]) as conn:
+        assert conn.reader == reader
 
 
 def test_insert_and_remove_events(vpcd_card) -> None:  # type: ignore[no-untyped-def]
-    backend = PcscBackend(include=("Virtual PCD",))
-    first = backend.wait_for_events(0)
-    assert {(e.kind, e.reader) for e in first} >= {(EventKind.READER_ATTACHED, VPCD_READER)}
     card = make_card()
-    client = vpcd_card(card, wait=False)
+    client = vpcd_card(card, inserted=False)
+    reader = client.reader
+    backend = PcscBackend(include=(reader,))
+    assert [(e.kind, e.reader) for e in backend.wait_for_events(0)] == [(EventKind.READER_ATTACHED, reader)]
+    client.insert()
     events = collect(backend, EventKind.CARD_INSERTED)
-    assert [(e.kind, e.reader, e.atr) for e in events] == [(EventKind.CARD_INSERTED, VPCD_READER, card.power_on())]
+    assert [(e.kind, e.reader, e.atr) for e in events] == [(EventKind.CARD_INSERTED, reader, card.power_on())]
     client.remove()
     events = collect(backend, EventKind.CARD_REMOVED)
-    assert [(e.kind, e.reader) for e in events] == [(EventKind.CARD_REMOVED, VPCD_READER)]
+    assert [(e.kind, e.reader) for e in events] == [(EventKind.CARD_REMOVED, reader)]
     client.insert()
     assert [e.kind for e in collect(backend, EventKind.CARD_INSERTED)] == [EventKind.CARD_INSERTED]
     started = time.monotonic()
@@ -134,7 +134,7 @@ def collect(backend: PcscBackend, kind: EventKind, timeout: float = 10.0) -> lis
 def test_card_pulled_mid_command(vpcd_card) -> None:  # type: ignore[no-untyped-def]
     card = BlockingCard()
     client = vpcd_card(card)
-    conn = PcscBackend().connect(VPCD_READER)
+    conn = PcscBackend().connect(client.reader)
     card.block = True
     errors: list[BaseException] = []
 
@@ -155,7 +155,7 @@ def test_card_pulled_mid_command(vpcd_card) -> None:  # type: ignore[no-untyped-
     with pytest.raises(CardRemovedError):
         conn.transmit(bytes.fromhex("00B0000001"))
     conn.close()
-    assert wait_for_card(VPCD_READER, present=False, timeout=10)
+    assert wait_for_card(client.reader, present=False, timeout=10)
 
 
 def test_nested_ensure_pcscd_leaves_the_daemon_running(pcscd) -> None:  # type: ignore[no-untyped-def]
@@ -172,12 +172,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_cli_readers_json_lists_the_virtual_card(vpcd_card) -> None:  # type: ignore[no-untyped-def]
-    vpcd_card(make_card())
+    reader = vpcd_card(make_card()).reader
     done = run_cli("readers", "--json", "--backend", "pcsc")
     assert done.returncode == 0, done.stderr
     readers = {r["name"]: r for r in json.loads(done.stdout)["readers"]}
-    assert readers[VPCD_READER]["card_present"] is True
-    assert readers[VPCD_READER]["atr"] == make_card().power_on().hex().upper()
+    assert readers[reader]["card_present"] is True
+    assert readers[reader]["atr"] == make_card().power_on().hex().upper()
 
 
 def test_pcscd_not_running_is_a_typed_error(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from agent.readers.pcsc import PcscBackend
 from agent.readers.registry import make_backend, open_reader
 from agent.readers.replay import RecordingConnection, ReplayBackend
 from agent.readers.sim import SimBackend
-from agent.sim.vpcd import VPCD_READER
 
 from .cards import make_card
 
@@ -109,7 +108,8 @@ def test_cli_lists_replay_reader(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_cli_wait_prints_events(vpcd_card, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     config = Config.defaults().replace("readers", poll_interval=0.2)
-    timer = threading.Timer(0.5, lambda: vpcd_card(make_card(), wait=False))
+    client = vpcd_card(make_card(), inserted=False)
+    timer = threading.Timer(0.5, client.insert)
     timer.start()
     try:
         code = readers_cli.handle(cli_args(backend=["pcsc"], wait=2.5), config)
@@ -117,6 +117,6 @@ def test_cli_wait_prints_events(vpcd_card, capsys: pytest.CaptureFixture[str]) -
         timer.join()
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert any(r["name"] == VPCD_READER for r in lines[0]["readers"])
+    assert any(r["name"] == client.reader and not r["card_present"] for r in lines[0]["readers"])
     events = [(e["event"], e["reader"]) for e in lines[1:]]
-    assert ("card_inserted", VPCD_READER) in events
+    assert ("card_inserted", client.reader) in events
