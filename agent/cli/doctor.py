@@ -103,8 +103,11 @@ def check_trust(config: Config) -> Check:
     anchors = store.anchors
     if not anchors:
         return Check("trust store", "warn", f"{folder} holds no CSCA certificate: no card can be shown as verified",
-                     "idagent trust import <master list .ml> (see config/csca/README.md)")
-    return Check("trust store", "ok", f"{len(anchors)} CSCA certificate(s) in {folder}")
+                     "idagent trust import <master list .ml> (see config/csca/README)")
+    if store.problems:
+        return Check("trust store", "warn", f"{len(anchors)} CSCA certificate(s) in {folder}; "
+                     f"unreadable: {'; '.join(store.problems)}", "Remove or replace the unreadable files.")
+    return Check("trust store", "ok", f"{len(anchors)} CSCA certificate(s), {len(store.crls)} CRL(s) in {folder}")
 
 
 def _reachable(url: str, timeout: float = 2.0) -> tuple[bool, str]:
