@@ -57,6 +57,7 @@ class OutboxWorker:
         self._lock_fd: int | None = None
         self._last_housekeeping = float("-inf")
         self._failed_batches = 0
+        self._failures_in_a_row = 0
         self._paused_until = float("-inf")
         self.delivered = 0
         self.failed_attempts = 0
@@ -113,14 +114,19 @@ class OutboxWorker:
         ok = sum(1 for o in outcomes if o.ok)
         self.delivered += ok
         self.failed_attempts += len(outcomes) - ok
-        if ok == 0 and not any(o.permanent for o in outcomes):
-            self._failed_batches += 1
-            pause = self.outbox.backoff(self._failed_batches)
-            self._paused_until = self._monotonic() + pause
-            logger.warning("outbox: receiver failing (%s); pausing %.1f s", outcomes[0].error, pause)
-        elif self._failed_batches:
-            logger.info("outbox: receiver answers again")
-            self._failed_batches = 0
+        if ok:
+            if self._failed_batches:
+                logger.info("outbox: receiver answers again")
+            self._failed_batches = self._failures_in_a_row = 0
+        elif not any(o.permanent for o in outcomes):
+            self._failures_in_a_row += len(outcomes)
+            # a few failures in a row, not one unlucky item, mean the receiver is down
+            if self._failures_in_a_row >= self.concurrency:
+                self._failed_batches += 1
+                pause = self.outbox.backoff(self._failed_batches)
+                self._paused_until = self._monotonic() + pause
+                log = logger.warning if self._failed_batches == 1 else logger.debug
+                log("outbox: receiver failing (%s); pausing %.2f s", outcomes[0].error, pause)
         logger.debug("outbox: batch of %d, %d delivered", len(items), ok)
         return len(items)
 
