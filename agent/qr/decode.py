@@ -166,7 +166,9 @@ def _candidates(grey: np.ndarray, found: Sequence[decoders.Found], limit: int) -
     near-duplicates."""
     regions = [enhance.region_from_corners(f.corners, grey.shape) for f in found if len(f.corners) >= 3]
     for region in _locate_scaled(grey, limit):
-        if not any(_overlap(region, r) > 0.5 for r in regions):
+        # IoU, not overlap: zxing sometimes reports a piece of the code (one finder
+        # pattern); the locator's whole-code box must still be tried
+        if not any(_iou(region, r) > 0.5 for r in regions):
             regions.append(region)
     return regions[:limit]
 
@@ -183,11 +185,12 @@ def _locate_scaled(grey: np.ndarray, limit: int) -> list[enhance.Region]:
             for r in enhance.locate(small, max_candidates=limit)]
 
 
-def _overlap(a: enhance.Region, b: enhance.Region) -> float:
+def _iou(a: enhance.Region, b: enhance.Region) -> float:
     ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
     iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    smaller = min(a.w * a.h, b.w * b.h)
-    return ix * iy / smaller if smaller else 0.0
+    inter = ix * iy
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union else 0.0
 
 
 def _zbar_fallback(grey: np.ndarray, regions: Sequence[enhance.Region]
