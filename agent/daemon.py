@@ -204,7 +204,7 @@ class ReaderWorker:
             self.waiting_for_key = True
             self.daemon.hub.publish(EventType.NEED_ACCESS, {
                 "reader": self.reader, "reason": "no_key",
-                "message": "Cần số CAN: quét mã QR trên thẻ hoặc nhập 6 số cuối của số CCCD.",
+                "message": "Quét mã QR trên thẻ, hoặc nhập 6 số cuối của số CCCD để mở chip.",
                 "hint": AccessNeededError.hint})
             return
         self.waiting_for_key = False
@@ -544,7 +544,7 @@ class Daemon:
                 worker.waiting_for_key = True
             self.hub.publish(EventType.NEED_ACCESS, {
                 "reader": reader, "reason": "key_refused",
-                "message": "Số CAN không đúng. Kiểm tra lại 6 số cuối của số CCCD.",
+                "message": "Số vừa nhập không mở được chip. Kiểm tra lại 6 số cuối của số CCCD.",
                 "hint": AccessNeededError.hint})
             return
         self._publish_outcome(reader, outcome, present_at)

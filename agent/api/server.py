@@ -264,6 +264,7 @@ class ApiServer:
         routes = [
             web.get("/", self.index, name="index"),
             web.get("/static/{name}", self.static, name="static"),
+            web.get("/favicon.ico", self.favicon, name="favicon"),
             web.get("/health", self.health, name="health"),
             web.get("/readers", self.readers, name="readers"),
             web.get("/identity", self.get_identity, name="identity"),
@@ -281,7 +282,7 @@ class ApiServer:
         return app
 
     #: served without the token: the page and its assets (no data, no secret)
-    PUBLIC = frozenset({"index", "static"})
+    PUBLIC = frozenset({"index", "static", "favicon"})
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -363,6 +364,10 @@ class ApiServer:
         body = (STATIC_DIR / name).read_bytes()
         return web.Response(body=body, content_type=STATIC_FILES[name], charset="utf-8",
                             headers=self._page_headers(request))
+
+    async def favicon(self, request: web.Request) -> web.StreamResponse:
+        """No icon (browsers ask for one; a 401 here would only fill the log)."""
+        return web.Response(status=204)
 
     # ---------------------------------------------------------------- API
     async def health(self, request: web.Request) -> web.StreamResponse:

@@ -24,7 +24,7 @@ def test_card_needs_key_then_reads_verifies_and_looks_up(harness: Harness) -> No
     harness.backend.insert("Reader A")
     assert wait_for(conn, _type("card_present"))["reader"] == "Reader A"
     need = wait_for(conn, _type("need_access"))
-    assert need["reason"] == "no_key" and "CAN" in need["message"]
+    assert need["reason"] == "no_key" and "6 số cuối" in need["message"]
     assert harness.post("/read", {"can": "012345"}).json() == {"status": "reading", "readers": ["Reader A"]}
     progress = wait_for(conn, _type("read_progress"))
     assert {"file", "done", "total"} <= progress.keys()
