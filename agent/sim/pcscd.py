@@ -104,10 +104,16 @@ def _save(state: dict[str, object]) -> None:
 def _join(state: dict[str, object], token: str, timeout: float) -> PcscdHandle:
     users = state["users"]
     assert isinstance(users, list)
-    if pcscd_answers():
+    if pcscd_answers() or (_running_pcscd() and _answers_within(timeout)):
+        # a daemon that exists but is slow to answer (busy, starting) is waited for: a
+        # second pcscd would fail on the first one's pid file
         users.append(token)
         pid = state["pid"]
         return PcscdHandle(managed=pid is not None, pid=pid if isinstance(pid, int) else None)
+    running = _running_pcscd()
+    if running:
+        raise PcscUnavailableError(f"pcscd (pid {running[0]}) is running but does not answer",
+                                   hint="Restart it: sudo systemctl restart pcscd (or kill that process).")
     pid = _start(timeout)
     state["pid"] = pid
     users.append(token)
@@ -150,10 +156,29 @@ def _start(timeout: float) -> int:
     raise PcscUnavailableError(f"pcscd did not answer within {timeout:.0f} s (log: {LOG_FILE})")
 
 
+def _answers_within(timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pcscd_answers():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _running_pcscd() -> list[int]:
+    """Pids of live pcscd processes (ours or the system's)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _is_pcscd(int(entry.name)):
+            pids.append(int(entry.name))
+    return pids
+
+
 def _remove_stale_socket() -> None:
-    """pcscd refuses to start over a socket left by a killed daemon with no pid file."""
+    """pcscd refuses to start over a socket left by a killed daemon with no pid file.
+    Only removed when no pcscd process is alive: a live daemon's socket is never touched."""
     socket_path = Path(PCSCD_SOCKET)
-    if socket_path.exists() and not pcscd_answers():
+    if socket_path.exists() and not _running_pcscd() and not pcscd_answers():
         with contextlib.suppress(OSError):
             socket_path.unlink()
             logger.info("removed stale %s", socket_path)

@@ -17,6 +17,7 @@ class Daemon:
         self.running = running
         self.started: list[int] = []
         self.stopped: list[int] = []
+        self.slow = False  # a pcscd process exists but does not answer yet
 
     def start(self, timeout: float) -> int:
         self.running = True
@@ -37,6 +38,7 @@ def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Daemon:
     monkeypatch.setattr(mod, "_start", fake.start)
     monkeypatch.setattr(mod, "_stop", fake.stop)
     monkeypatch.setattr(mod, "_is_pcscd", lambda pid: fake.running and pid == 4242)
+    monkeypatch.setattr(mod, "_running_pcscd", lambda: [4242] if fake.running or fake.slow else [])
     return fake
 
 
@@ -56,6 +58,25 @@ def test_a_daemon_we_did_not_start_is_left_alone(daemon: Daemon) -> None:
     with mod.ensure_pcscd() as handle:
         assert not handle.managed and handle.pid is None
     assert daemon.started == [] and daemon.stopped == []
+
+
+def test_a_slow_daemon_is_waited_for_not_duplicated(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    daemon.slow = True
+    answers = iter([False, False, True])
+    monkeypatch.setattr(mod, "pcscd_answers", lambda: next(answers))
+    with mod.ensure_pcscd(timeout=5) as handle:
+        assert not handle.managed
+    assert daemon.started == [] and daemon.stopped == []
+
+
+def test_a_daemon_that_never_answers_is_reported(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.errors import PcscUnavailableError
+
+    daemon.slow = True
+    with pytest.raises(PcscUnavailableError, match="pid 4242.*does not answer"):
+        with mod.ensure_pcscd(timeout=0.2):
+            pass
+    assert daemon.started == []
 
 
 def test_users_that_died_do_not_keep_the_daemon(daemon: Daemon) -> None:
