@@ -16,7 +16,7 @@ AN = "001099012345|123456789|Nguyễn Văn An|15031999|Nam|Số 12 Ngõ 34, Hà 
 
 
 def _write_code(path: Path, payload: bytes, scale: int = 4) -> None:
-    qr = segno.make(payload, error="m", mode="byte")
+    qr = segno.make_qr(payload, error="m", mode="byte")
     matrix = np.array([list(row) for row in qr.matrix], np.uint8)
     img = np.where(np.pad(matrix, 4) == 1, 0, 255).astype(np.uint8)
     cv2.imwrite(str(path), np.kron(img, np.ones((scale, scale), np.uint8)))

@@ -13,7 +13,7 @@ from agent.qr.repair import Flag, Repair, repair_bytes, repair_text
 PAYLOADS = [
     "001099012345|123456789|Nguyễn Văn An|15031999|Nam|Số 12 Ngõ 34, Phường Láng Hạ, Quận Đống Đa, Hà Nội|20042021",
     "034185001234||Đặng Thị Hằng|02091985|Nữ|Xóm Bến Đò, Xã Đông Hưng, Huyện Đông Hưng, Thái Bình|11112021",
-    "079203009876|025123456|Huỳnh Ngọc Diệp|30122003|Nữ|Ấp Phước Lộc, Xã Hòa Phước, TP. Hồ Chí Minh|07072024",
+    "079303009876|025123456|Huỳnh Ngọc Diệp|30122003|Nữ|Ấp Phước Lộc, Xã Hòa Phước, TP. Hồ Chí Minh|07072024",
     "048072000111||Võ Đình Nghĩa|01011972|Nam|Tổ 5, Phường Thạch Thang, Quận Hải Châu, Đà Nẵng|15032022",
 ]
 

@@ -126,7 +126,7 @@ def test_serial_scanner_config_errors() -> None:
 
 
 def _code_image(payload: bytes, scale: int = 4) -> np.ndarray:
-    qr = segno.make(payload, error="m", mode="byte")
+    qr = segno.make_qr(payload, error="m", mode="byte")
     matrix = np.array([list(row) for row in qr.matrix], np.uint8)
     img = np.where(np.pad(matrix, 4) == 1, 0, 255).astype(np.uint8)
     img = np.kron(img, np.ones((scale, scale), np.uint8))
