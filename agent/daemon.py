@@ -572,7 +572,13 @@ class Daemon:
         identity = outcome.identity
         qr_identity = self._recent_qr_identity()
         if qr_identity is not None:
-            identity = identity.merge(qr_identity)
+            # a QR of another person (another ID number) is not merged: its fields would
+            # fill gaps in this card's record
+            if identity.id_number is None or qr_identity.id_number in (None, identity.id_number):
+                identity = identity.merge(qr_identity)
+            else:
+                logger.warning("the QR scanned before this card belongs to another ID number: not merged")
+            qr_identity.clear()
         status = str(outcome.verification.get("status", "error"))
         current = Current(read_id=self.store.next_id(), reader=reader, identity=identity,
                           verification=outcome.verification, created=self.clock(), access=outcome.access)
@@ -668,6 +674,15 @@ class Daemon:
             self.expire()
 
     def expire(self) -> bool:
+        """Drop what outlived its time: the identity (TTL), a QR scan or a typed key
+        that no card came for (``KEY_WINDOW``)."""
+        now = self.clock()
+        with self._key_lock:
+            if self._last_qr is not None and now - self._last_qr.at > KEY_WINDOW:
+                self._last_qr.identity.clear()
+                self._last_qr = None
+            if self._pending_key is not None and now - self._pending_key[1] > KEY_WINDOW:
+                self._pending_key = None
         dropped = self.store.drop(expired=True)
         if dropped is None:
             return False

@@ -251,3 +251,28 @@ def test_events_are_well_formed(harness: Harness) -> None:
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     assert all(isinstance(m["ts"], float) for m in seen)
     conn.close()
+
+
+def test_qr_of_another_person_is_not_merged(harness: Harness) -> None:
+    conn = harness.ws()
+    harness.post("/read", {"can": "012345"})
+    other = "079199054321|987654321|Lê Thị Mai|01021999|Nữ|Quận 1, TP HCM|01012022"
+    harness.post("/qr", {"text": other})
+    harness.backend.insert("Reader A")
+    ready = wait_for(conn, _type("identity_ready"))
+    assert ready["identity"]["id_number"] == "001099012345"
+    assert ready["identity"]["conflicts"] == []
+    conn.close()
+
+
+def test_unused_qr_and_key_expire(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    from agent.daemon import KEY_WINDOW
+
+    now = [500.0]
+    h = harness_factory(clock=lambda: now[0])
+    h.post("/qr", {"text": QR_TEXT})
+    h.post("/read", {"can": "012345"})
+    now[0] += KEY_WINDOW + 1
+    h.daemon.expire()
+    assert h.daemon._last_qr is None and h.daemon._pending_key is None
+    assert h.daemon.keys_for_card() == []

@@ -1,0 +1,143 @@
+"""Daemon bench: from card present to the identity event on the WebSocket, with the
+in-process virtual chip; and the process's memory at rest and after many reads.
+
+What is measured, per read (the desk stack of agent.demo: real chip pipeline, trust
+store, local BHYT gateway; in-process virtual reader):
+
+* ``total``: from ``SimBackend.insert`` (the card lands) to the ``identity_ready`` frame
+  received by a WebSocket client;
+* ``read``: the chip pipeline's own time (access control, secure messaging, files,
+  parsing, verification: the card I/O), as the daemon reports it in the event;
+* ``agent``: total − read, the time the agent adds: event detection, worker hand-off,
+  identity merge and store, JSON encoding, WebSocket delivery. Target p95 < 100 ms.
+
+Memory: VmRSS of this process (daemon + virtual chip + the bench's client) after a
+warm-up ("at rest") and after ``--reads`` reads, each after ``gc.collect()``.
+
+Run: ``.venv/bin/python bench/bench_daemon.py [--reads 1000] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import requests  # noqa: E402
+import websockets.sync.client as ws_client  # noqa: E402
+
+from agent.demo import SIM_READER, desk_stack  # noqa: E402
+from agent.sim.profile import load_profile, load_spec, virtual_chip  # noqa: E402
+
+PROFILE = "nguyen-van-an"
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def wait_type(conn: Any, kind: str, timeout: float = 30.0) -> tuple[dict[str, Any], float]:
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = conn.recv(timeout=max(0.01, deadline - time.monotonic()))
+        received = time.perf_counter()
+        event = json.loads(frame)
+        if event.get("type") == kind:
+            return event, received
+        if event.get("type") == "error":
+            raise RuntimeError(f"read failed: {event.get('code')}: {event.get('message')}")
+
+
+def one_read(stack: Any, conn: Any, can: str) -> tuple[float, float]:
+    """(total seconds, read seconds) of one tap."""
+    requests.post(stack.base + "/read", json={"can": can}, headers={"Authorization": f"Bearer {stack.token}"},
+                  timeout=5).raise_for_status()
+    chip = virtual_chip(load_profile(PROFILE))  # built before the clock starts
+    backend = stack.tapper.backend
+    started = time.perf_counter()
+    backend.insert(SIM_READER, chip)
+    event, received = wait_type(conn, "identity_ready")
+    total = received - started
+    read = event["timings"]["read_ms"] / 1000
+    backend.remove(SIM_READER)
+    wait_type(conn, "identity_cleared")
+    return total, read
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(percentile(values, 50) * 1000, 2), "p95_ms": round(percentile(values, 95) * 1000, 2),
+            "max_ms": round(max(values) * 1000, 2), "mean_ms": round(statistics.fmean(values) * 1000, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reads", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    can = load_spec(PROFILE).person.can
+    with desk_stack(backend="sim", profile=PROFILE, port=0, intake=False) as stack:
+        url = f"ws://127.0.0.1:{stack.daemon.port}/events"
+        with ws_client.connect(url, additional_headers={"Authorization": f"Bearer {stack.token}"},
+                               open_timeout=5, max_size=None) as conn:
+            wait_type(conn, "hello")
+            for _ in range(args.warmup):
+                one_read(stack, conn, can)
+            gc.collect()
+            time.sleep(0.5)
+            rest = rss_kib()
+            totals: list[float] = []
+            reads: list[float] = []
+            rss_marks: list[tuple[int, int]] = [(0, rest)]
+            started = time.monotonic()
+            for i in range(1, args.reads + 1):
+                total, read = one_read(stack, conn, can)
+                totals.append(total)
+                reads.append(read)
+                if i % max(1, args.reads // 5) == 0:
+                    gc.collect()
+                    rss_marks.append((i, rss_kib()))
+            wall = time.monotonic() - started
+            gc.collect()
+            time.sleep(0.5)
+            after = rss_kib()
+        metrics = stack.daemon.metrics
+    agent = [t - r for t, r in zip(totals, reads, strict=True)]
+    result = {
+        "reads": args.reads, "wall_s": round(wall, 1),
+        "agent_added": summary(agent), "total_card_to_event": summary(totals), "chip_read": summary(reads),
+        "rss_kib": {"at_rest": rest, "after": after, "growth": after - rest, "marks": rss_marks},
+        "overhead_hist_count": metrics.overhead_seconds.count(),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"reads: {args.reads} in {wall:.1f} s (in-process virtual chip, real pipeline, BHYT lookups on)")
+        for name in ("agent_added", "total_card_to_event", "chip_read"):
+            s = result[name]
+            print(f"{name:22s} p50 {s['p50_ms']:8.2f} ms   p95 {s['p95_ms']:8.2f} ms   "  # type: ignore[index]
+                  f"max {s['max_ms']:8.2f} ms   mean {s['mean_ms']:8.2f} ms")  # type: ignore[index]
+        print(f"RSS at rest {rest} KiB, after {args.reads} reads {after} KiB (growth {after - rest:+d} KiB); "
+              f"marks {rss_marks}")
+    ok = result["agent_added"]["p95_ms"] < 100  # type: ignore[index]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

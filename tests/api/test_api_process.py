@@ -1,0 +1,123 @@
+"""``idagent run`` as a process (SIGHUP reload, SIGTERM clean exit), the demo's
+``--check`` mode, and the real adapters of agent.pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from agent.config import Config
+from agent.pipeline import CccdQrDecoder, make_qr_sources, plain_reason
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_run_process_reload_and_clean_shutdown(tmp_path: Path) -> None:
+    port = _free_port()
+    config = tmp_path / "idagent.toml"
+    token_file = tmp_path / "api.token"
+    body = (f'[readers]\nbackends = ["sim"]\npoll_interval = 0.1\n[trust]\ncsca_dir = "{tmp_path}/none"\n'
+            f'[api]\nport = {port}\ntoken_file = "{token_file}"\nidentity_ttl = 60.0\n')
+    config.write_text(body)
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "--config", str(config), "run", "--json"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        started = json.loads(line)
+        assert started["status"] == "running" and started["port"] == port
+        token = token_file.read_text().strip()
+        assert started["page_url"].endswith("/#token=" + token)
+        assert os.stat(token_file).st_mode & 0o777 == 0o600
+        headers = {"Authorization": f"Bearer {token}"}
+        health = requests.get(f"http://127.0.0.1:{port}/health", headers=headers, timeout=5).json()
+        assert health["backends"] == ["sim"]
+        config.write_text(body.replace("identity_ttl = 60.0", "identity_ttl = 30.0"))
+        proc.send_signal(signal.SIGHUP)
+        seen = bytearray()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and b"config reloaded" not in seen:
+            time.sleep(0.2)
+            seen += _read_available(proc)
+        # the API kept serving through the reload
+        assert requests.get(f"http://127.0.0.1:{port}/health", headers=headers, timeout=5).ok
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        err = seen.decode() + proc.stderr.read()  # type: ignore[union-attr]
+        assert "config reloaded" in err and "agent stopped" in err
+        assert token not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _read_available(proc: subprocess.Popen[str]) -> bytes:
+    """What the running process has written to stderr so far (non-blocking)."""
+    import fcntl
+
+    assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    try:
+        return os.read(fd, 1 << 16)
+    except BlockingIOError:
+        return b""
+    finally:
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+
+
+def test_demo_check_mode_in_process_reader() -> None:
+    proc = subprocess.run([sys.executable, "-m", "agent.demo", "--check", "--backend", "sim"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["ok"] and report["verification"] == "verified" and report["bhyt"] == "valid"
+
+
+def test_demo_check_fails_on_a_tampered_card() -> None:
+    proc = subprocess.run([sys.executable, "-m", "agent.demo", "--check", "--backend", "sim",
+                           "--profile", "nguyen-van-an+tampered-dg1"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["verification"] == "not_verified"
+
+
+def test_plain_reasons_have_no_jargon() -> None:
+    cases = {
+        ("verified", None): "chip thật",
+        ("probable_clone", None): "sao chép",
+        ("not_verified", "invalid"): "bị sửa",
+        ("not_verified", "untrusted"): "cơ quan cấp thẻ",
+    }
+    for (status, passive), words in cases.items():
+        text = plain_reason({"status": status, "passive": {"status": passive}})
+        assert words in text
+        for jargon in ("CSCA", "SOD", "DG", "PACE", "passive", "Chip Authentication"):
+            assert jargon not in text
+
+
+def test_qr_decoder_gives_can_first_and_a_qr_identity() -> None:
+    text = "001099012345|012345678|Nguyễn Văn An|15031999|Nam|Số 12 Phố Hàng Bạc, Hà Nội|01072024"
+    scan = CccdQrDecoder().decode(text.encode("utf-8"))
+    assert getattr(scan.keys[0], "can", None) == "012345"
+    assert scan.identity.full_name == "Nguyễn Văn An" and scan.identity.sources["full_name"] == "qr"
+
+
+def test_no_qr_sources_by_default() -> None:
+    assert make_qr_sources(Config.defaults()) == []
