@@ -24,7 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from agent.errors import IdAgentError
+from agent.forward.intake import KIND, IntakeSender, IntakeSettings, enqueue_dossier
 from agent.forward.outbox import Outbox, OutboxError, OutboxItem, Outcome
+from agent.identity import Identity
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +194,6 @@ class OutboxWorker:
 
 def build_worker(config: Any, *, concurrency: int = 4) -> OutboxWorker:
     """A worker for the configured outbox, delivering intake dossiers."""
-    from agent.forward.intake import KIND, IntakeSender, IntakeSettings
-
     # settings first: without a receiver the worker would fail every item for good
     senders: dict[str, Sender] = {KIND: IntakeSender(IntakeSettings.from_config(config))}
     return OutboxWorker(Outbox.from_config(config), senders, concurrency=concurrency)
@@ -203,8 +204,6 @@ class ForwardingService:
     ``forward(identity)``, which queues durably and returns at once."""
 
     def __init__(self, config: Any, *, concurrency: int = 4) -> None:
-        from agent.forward.intake import IntakeSettings
-
         self.settings = IntakeSettings.from_config(config)
         self.worker = build_worker(config, concurrency=concurrency)
 
@@ -216,10 +215,8 @@ class ForwardingService:
         self.worker.start()
         return self
 
-    def forward(self, identity: Any) -> str:
+    def forward(self, identity: Identity) -> str:
         """Queue one dossier; returns its idempotency key."""
-        from agent.forward.intake import enqueue_dossier
-
         key = enqueue_dossier(self.worker.outbox, identity, self.settings)
         self.worker.wake()
         return key
@@ -231,6 +228,7 @@ class ForwardingService:
 
 def main(argv: list[str] | None = None) -> int:
     from agent.config import load_config
+    from agent.logs import setup_logging
 
     parser = argparse.ArgumentParser(prog="python -m agent.forward.worker",
                                      description="Deliver the outbox (foreground).")
@@ -238,16 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--until-empty", action="store_true", help="exit when nothing is pending")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = load_config(args.config)
-    worker = build_worker(config, concurrency=args.concurrency)
+    try:
+        config = load_config(args.config)
+        # the agent's logging, with its redaction filter
+        setup_logging("WARNING", config.agent.log_format)
+        worker = build_worker(config, concurrency=args.concurrency)
+    except IdAgentError as exc:
+        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 1))
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     try:
         worker.acquire()
         worker.run(until_empty=args.until_empty)
     except OutboxError as exc:
         print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
-        return getattr(exc, "exit_code", 1)
+        return int(getattr(exc, "exit_code", 1))
     except KeyboardInterrupt:
         pass
     finally:
