@@ -102,6 +102,8 @@ class IntakeSection:
     fields: list[str] = field(default_factory=lambda: list(INTAKE_FIELDS))
     include_photo: bool = False
     format: Literal["json", "fhir"] = "json"
+    #: FHIR identifier system of the CCCD number (no published naming system found)
+    fhir_identifier_system: str = "urn:idagent:vn:cccd"
     timeout: float = 5.0
 
 
@@ -148,7 +150,7 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("bhyt", "retries"): (lambda v: 0 <= v <= 10, "0..10"),
     ("bhyt", "breaker_threshold"): (lambda v: v >= 1, "at least 1"),
     ("intake", "timeout"): (lambda v: 0 < v <= 120, "seconds between 0 and 120"),
-    ("intake", "fields"): (lambda v: all(f in INTAKE_FIELDS + ["photo", "document_number", "father_name",
+    ("intake", "fields"): (lambda v: all(f in INTAKE_FIELDS + ["document_number", "father_name",
                                                                "mother_name", "spouse_name", "identifying_marks",
                                                                "card_uuid"] for f in v),
                            "identity field names (see config/idagent.toml)"),

@@ -97,9 +97,9 @@ class IntakeSettings:
         return cls(url=section.url, hmac_key=read_secret(section.hmac_key_file, what="[intake] hmac_key_file"),
                    fields=tuple(section.fields),
                    # config/idagent.toml documents both ways of asking for the face image
-                   include_photo=section.include_photo or "photo" in section.fields, format=section.format,
+                   include_photo=section.include_photo, format=section.format,
                    timeout=section.timeout,
-                   fhir_identifier_system=getattr(section, "fhir_identifier_system", DEFAULT_CCCD_SYSTEM))
+                   fhir_identifier_system=section.fhir_identifier_system)
 
     @property
     def content_type(self) -> str:

@@ -126,7 +126,9 @@ def test_settings_from_config(tmp_path: Path, hmac_key_file: Path) -> None:
     with pytest.raises(IntakeConfigError):
         IntakeSettings.from_config(Config.defaults())
     assert not settings.include_photo
-    assert IntakeSettings.from_config(config.replace("intake", fields=["id_number", "photo"])).include_photo
+    assert IntakeSettings.from_config(config.replace("intake", include_photo=True)).include_photo
+    assert IntakeSettings.from_config(
+        config.replace("intake", fhir_identifier_system="urn:oid:2.16.704.1")).fhir_identifier_system == "urn:oid:2.16.704.1"
     hmac_key_file.chmod(0o644)
     with pytest.raises(KeyFileError, match="0644"):
         IntakeSettings.from_config(config)
