@@ -22,6 +22,7 @@ words only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -155,7 +156,15 @@ class ChipRead:
 
     @property
     def verified(self) -> bool:
-        return verification_status(self.verification) == "verified"
+        # a signature over the files that were read says nothing of those that were not
+        return self.complete and verification_status(self.verification) == "verified"
+
+    def missing(self) -> list[str]:
+        """The required data groups (see ``complete``) that were not read and parsed."""
+        com = self.records.get("COM")
+        listed = com.data_groups if com is not None else None
+        return [f"DG{n}" for n in REQUIRED_DGS
+                if f"DG{n}" not in self.records and (n == 1 or listed is None or n in listed)]
 
     def __repr__(self) -> str:
         return (f"ChipRead(files={sorted(self.files)}, complete={self.complete}, "
@@ -331,6 +340,19 @@ def _verify(read: ChipRead, session: Channel, trust: Any, rng: Rng, options: Map
     return verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam, **options)
 
 
+def _not_verified_if_incomplete(read: ChipRead, result: Any) -> Any:
+    """A read missing a required data group is never "verified", even when every file
+    that was read checks out (e.g. an error status word answered to a READ BINARY of
+    DG2 leaves DG2 unread while EF.SOD, DG1 and DG13 verify)."""
+    from agent.icao.verify import NOT_VERIFIED, VERIFIED, Verification
+
+    if read.complete or not isinstance(result, Verification) or result.status != VERIFIED:
+        return result
+    missing = ", ".join(read.missing()) or "a required data group"
+    return dataclasses.replace(result, status=NOT_VERIFIED,
+                               reason=f"incomplete read: {missing} not read; lay the card down again")
+
+
 class LengthPolicy:
     """The channel under secure messaging, with extended length switchable off.
 
@@ -424,7 +446,7 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     if verify:
         verify_started, before = clock(), counters.apdus()
         verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
-        read.verification = _verify(read, session, trust, rng, verify_options)
+        read.verification = _not_verified_if_incomplete(read, _verify(read, session, trust, rng, verify_options))
         read.timing.verify_seconds = clock() - verify_started
         read.timing.verify_apdus = counters.apdus() - before
     read.timing.seconds = clock() - started
