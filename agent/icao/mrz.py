@@ -27,7 +27,8 @@ FILLER = "<"
 #: 9303-3 §4.9: weights repeat 7, 3, 1
 CHECK_WEIGHTS = (7, 3, 1)
 #: MRZ character set (9303-3 §4.1)
-MRZ_CHARS = re.compile(r"^[0-9A-Z<]*$")
+#: \Z, not $: "$" also matches before a trailing newline, so "\n" passed as an MRZ character
+MRZ_CHARS = re.compile(r"[0-9A-Z<]*\Z")
 #: Vietnamese TD1 optional data of line 1: 12-digit ID, "<<", check digit (domain.md)
 VN_OPTIONAL = re.compile(r"^(\d{12})<<(\d)$")
 VIETNAM = "VNM"
