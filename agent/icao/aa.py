@@ -68,7 +68,7 @@ def parse_dg15(data: bytes) -> keys.PublicKeyInfo:
     try:
         spki = keys.PublicKeyInfo.load(body, strict=True)
         spki.native  # noqa: B018 - parse it all now
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError) as exc:  # asn1crypto: IndexError on an empty BIT STRING
         raise ParseError(f"DG15 holds no SubjectPublicKeyInfo: {exc}", source="DG15", offset=offset) from exc
     return spki
 
