@@ -190,8 +190,10 @@ def _wedge(text: str) -> tuple[str, list[str], list[str]]:
     diacritics were."""
     repairs: list[str] = []
     flags: list[str] = []
-    if "|" not in text and re.match(r"\s*\d{12}\D", text):
-        sep = text.strip()[12]
+    lead = re.match(r"\s*\d{12}(\D)", text) if "|" not in text else None
+    if lead is not None:
+        # the character the regex saw (text.strip()[12] fails when it is trailing blank)
+        sep = lead.group(1)
         if sep in _SEPARATOR_CANDIDATES and text.count(sep) >= 6:
             text = text.replace(sep, "|")
             repairs.append(Repair.SEPARATOR)
