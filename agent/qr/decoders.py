@@ -16,7 +16,9 @@ import ctypes
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import cv2
 import numpy as np
 
 logger = logging.getLogger(__name__)
@@ -48,19 +50,22 @@ class Found:
 
 Decoder = Callable[[np.ndarray], list[Found]]
 
+_zxing: Any
 try:
     import zxingcpp as _zxing
 except ImportError:  # pragma: no cover - depends on the install
     _zxing = None
 
-try:
-    from pyzbar import pyzbar as _pyzbar
-    from pyzbar import wrapper as _zbar
-except (ImportError, OSError):  # pragma: no cover - OSError: libzbar0 missing
-    _pyzbar = None
-    _zbar = None
+def _load_zbar() -> tuple[Any, Any]:
+    try:
+        import pyzbar.pyzbar as pyzbar_module
+        import pyzbar.wrapper as wrapper_module
+    except (ImportError, OSError):  # pragma: no cover - OSError: libzbar0 missing
+        return None, None
+    return pyzbar_module, wrapper_module
 
-import cv2
+
+_pyzbar, _zbar = _load_zbar()
 
 
 def zxing(grey: np.ndarray, *, errors: bool = False, pure: bool = False,
@@ -70,7 +75,7 @@ def zxing(grey: np.ndarray, *, errors: bool = False, pure: bool = False,
     if _zxing is None:
         return []
     results = _zxing.read_barcodes(
-        grey, formats=_zxing.BarcodeFormat.QRCode, try_rotate=True, try_downscale=downscale,
+        grey, formats=_zxing.BarcodeFormats(_zxing.BarcodeFormat.QRCode), try_rotate=True, try_downscale=downscale,
         try_invert=True, is_pure=pure, return_errors=errors)
     out: list[Found] = []
     for barcode in results:
@@ -98,8 +103,8 @@ def zbar(grey: np.ndarray) -> list[Found]:
         _zbar.zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_BINARY, 1)
         _zbar.zbar_image_set_format(image, _pyzbar._FOURCC["L800"])
         _zbar.zbar_image_set_size(image, width, height)
-        data = grey.tobytes()
-        _zbar.zbar_image_set_data(image, ctypes.cast(data, ctypes.c_void_p), len(data), None)
+        data = ctypes.create_string_buffer(grey.tobytes(), grey.size)
+        _zbar.zbar_image_set_data(image, ctypes.cast(data, ctypes.c_void_p), grey.size, None)
         if _zbar.zbar_scan_image(scanner, image) <= 0:
             return []
         out: list[Found] = []

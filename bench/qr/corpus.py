@@ -80,7 +80,8 @@ def synthetic_person(rng: np.random.Generator, *, long_address: bool) -> list[st
     old = "" if rng.random() < 0.3 else f"{int(rng.integers(10**8, 10**9))}"
     given = _GIVEN_F if female else _GIVEN_M
     middle = _MIDDLE_F if female else _MIDDLE_M
-    name = f"{_FAMILY[rng.integers(len(_FAMILY))]} {middle[rng.integers(len(middle))]} {given[rng.integers(len(given))]}"
+    name = " ".join((_FAMILY[rng.integers(len(_FAMILY))], middle[rng.integers(len(middle))],
+                     given[rng.integers(len(given))]))
     parts = [_STREETS[rng.integers(len(_STREETS))], _WARDS[rng.integers(len(_WARDS))]]
     if long_address:
         parts.append(_DISTRICTS[rng.integers(len(_DISTRICTS))])
@@ -105,7 +106,8 @@ def make_code(rng: np.random.Generator, shape: str) -> tuple[segno.QRCode, bytes
             segments = _card_segments(fields)
             payload = b"".join(s if isinstance(s, bytes) else s.encode() for s, _ in segments)
             try:
-                return segno.make(segments, error="m", version=7, boost_error=False), payload
+                # segno takes a list of (content, mode) segments (undocumented in its stubs)
+                return segno.make(segments, error="m", version=7, boost_error=False), payload  # type: ignore[arg-type]
             except segno.DataOverflowError:
                 continue
         raise RuntimeError("no card-shaped payload fits version 7-M")

@@ -41,7 +41,8 @@ def test_decode_not_decoded_gives_hint_and_exit_8(tmp_path: Path, capsys: pytest
     assert "NOT decoded" in out and "hint:" in out
 
 
-def test_decode_refuses_huge_image(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decode_refuses_huge_image(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     big = tmp_path / "big.png"
     cv2.imwrite(str(big), np.full((200, 200), 255, np.uint8))
     monkeypatch.setenv("IDAGENT_QR__MAX_IMAGE_PIXELS", "10000")

@@ -103,7 +103,7 @@ def test_serial_scanner_cr_terminator_and_stray_lf(tmp_path: Path) -> None:
     scanner = SerialScanner(str(device.link), terminator="CR", read_timeout=0.05)
     stop = threading.Event()
     got: list[bytes] = []
-    thread = threading.Thread(target=lambda: [got.append(p) for p in scanner.payloads(stop)], daemon=True)
+    thread = threading.Thread(target=lambda: got.extend(scanner.payloads(stop)), daemon=True)
     thread.start()
     try:
         assert _wait(lambda: scanner.connected)
@@ -199,7 +199,7 @@ def test_live_loop_decodes_latest_and_drops_stale() -> None:
 def _type(text: str) -> list[tuple[int, int, int]]:
     """Key events a US-layout wedge scanner sends for ASCII ``text``; other characters
     as Alt + keypad CP1252 codes of their UTF-8 bytes (a scanner's "Alt mode")."""
-    reverse = {}
+    reverse: dict[str, tuple[int, bool]] = {}
     for code, (plain, shifted) in US_KEYMAP.items():
         reverse.setdefault(plain, (code, False))
         reverse.setdefault(shifted, (code, True))
