@@ -1,0 +1,80 @@
+"""Shared helpers of the robustness suite (issue 8): the fuzz target table
+(fuzz/fuzz_targets.py) and the fault-injection library (bench/fault_matrix.py),
+loaded from their files so that neither folder has to be a package; a per-input
+time limit and a memory meter."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import signal
+import sys
+import threading
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def fuzz_targets() -> ModuleType:
+    return load_module("fuzz_targets", ROOT / "fuzz" / "fuzz_targets.py")
+
+
+def fault_matrix() -> ModuleType:
+    return load_module("fault_matrix", ROOT / "bench" / "fault_matrix.py")
+
+
+class InputTimeout(Exception):
+    """One input took longer than its limit: a hang, as far as the parser contract goes."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Interrupt the block after ``seconds`` (SIGALRM; main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def fire(signum: int, frame: object) -> None:
+        raise InputTimeout(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[list[int]]:
+    """Python-heap peak (bytes) of the block, appended to the yielded list at exit.
+    tracemalloc sees every allocation made through Python's allocators (bytes,
+    bytearray, lists ...), which is where a parser trusting a length field would
+    allocate; C libraries' own mallocs (Pillow's decoders) are not seen."""
+    out: list[int] = []
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        yield out
+    finally:
+        out.append(tracemalloc.get_traced_memory()[1] - base)
+        if not was_tracing:
+            tracemalloc.stop()
