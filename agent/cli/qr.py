@@ -228,7 +228,7 @@ def _sources(config: Config) -> list[tuple[str, Any]]:
         def camera(stop: threading.Event) -> Any:
             from agent.readers.camera import FrameLoop, open_camera
 
-            for scan in FrameLoop(open_camera(qr.camera)).scans(stop):
+            for scan in FrameLoop(open_camera(qr.camera), decode_frame).scans(stop):
                 yield scan.payload
         out.append(("camera", camera))
     if qr.serial_port:

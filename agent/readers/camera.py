@@ -7,7 +7,9 @@ the decoder always takes the newest. The same card held in view is reported once
 a payload seen again within ``dedupe_window`` seconds of its last sighting is
 suppressed.
 
-This is the only module that opens cv2's capture API (design.md layers).
+This is the only module that opens cv2's capture API (design.md layers). It does not
+import ``agent.qr`` (a higher layer): the caller passes the decoder, normally
+``agent.qr.decode.decode_frame``.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from agent.errors import ReaderError
-from agent.qr.decode import DecodeResult, decode_frame
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,19 @@ class CameraError(ReaderError):
     code = "camera"
     hint = "Check that the camera is plugged in and not used by another program (config qr.camera)."
     exit_code = 4
+
+
+class FrameResult(Protocol):
+    """What a decoder returns for one frame (``agent.qr.decode.DecodeResult``)."""
+
+    @property
+    def payloads(self) -> tuple[bytes, ...]: ...
+
+    @property
+    def stage(self) -> str: ...
+
+    @property
+    def elapsed_ms(self) -> float: ...
 
 
 class FrameSource(abc.ABC):
@@ -177,7 +192,7 @@ class _LatestFrame:
 class FrameLoop:
     """Decode a source's frames; yield each new code once."""
 
-    def __init__(self, source: FrameSource, *, decoder: Callable[[np.ndarray], DecodeResult] = decode_frame,
+    def __init__(self, source: FrameSource, decoder: Callable[[np.ndarray], FrameResult], *,
                  dedupe_window: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self.decoder = decoder
@@ -185,7 +200,7 @@ class FrameLoop:
         self.clock = clock
         self.frames_decoded = 0
         self.frames_dropped = 0
-        self.last_result: DecodeResult | None = None
+        self.last_result: FrameResult | None = None
 
     def scans(self, stop: threading.Event | None = None) -> Iterator[Scan]:
         stop = stop or threading.Event()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import segno
 
-from agent.qr.decode import DecodeResult
+from agent.qr.decode import DecodeResult, decode_frame
 from agent.qr.payload import read_payload
 from agent.readers.camera import Deduper, FrameLoop, FrameSource, ImageFolderCamera
 from agent.readers.evdev_scanner import EV_KEY, KEY_ENTER, KEY_LEFTALT, KEY_LEFTSHIFT, US_KEYMAP, decode_events
@@ -141,7 +141,7 @@ def test_camera_folder_frame_loop_dedupes(tmp_path: Path) -> None:
                         ("3.png", _code_image(BINH)), ("4.png", _code_image(AN))]:
         cv2.imwrite(str(tmp_path / name), frame)
     now = [0.0]
-    loop = FrameLoop(ImageFolderCamera(tmp_path), dedupe_window=10.0, clock=lambda: now[0])
+    loop = FrameLoop(ImageFolderCamera(tmp_path), decode_frame, dedupe_window=10.0, clock=lambda: now[0])
     scans = list(loop.scans())
     assert [s.payload for s in scans] == [AN, BINH]  # the second and last AN are suppressed
     assert loop.frames_decoded == 5
@@ -188,7 +188,7 @@ def test_live_loop_decodes_latest_and_drops_stale() -> None:
         return DecodeResult(None)
 
     camera = _FastCamera(100)
-    loop = FrameLoop(camera, decoder=slow_decoder)
+    loop = FrameLoop(camera, slow_decoder)
     assert list(loop.scans()) == []
     assert camera.produced == 100
     assert loop.frames_dropped > 50
