@@ -221,8 +221,10 @@ def _draw_code(img: np.ndarray, grid: np.ndarray, quad: np.ndarray, paper: np.nd
     x0, y0 = max(x0, 0), max(y0, 0)
     x1, y1 = min(x1, img.shape[1]), min(y1, img.shape[0])
     n = grid.shape[0]
-    src = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32)
-    dst = (quad - np.array([x0, y0], np.float32)) * sup
+    # OpenCV puts pixel centres at integer coordinates: the grid's outer edges are at
+    # -0.5 and n-0.5; frame coordinate x is sub-pixel coordinate x*sup + sup/2 - 0.5
+    src = np.array([[0, 0], [n, 0], [n, n], [0, n]], np.float32) - 0.5
+    dst = (quad - np.array([x0, y0], np.float32)) * sup + (sup / 2 - 0.5)
     hom = cv2.getPerspectiveTransform(src, dst)
     out_size = ((x1 - x0) * sup, (y1 - y0) * sup)
     dark = cv2.warpPerspective(grid, hom, out_size, flags=cv2.INTER_NEAREST)
