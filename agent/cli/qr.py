@@ -18,6 +18,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from agent.config import Config
@@ -206,6 +207,10 @@ def run_listen(args: argparse.Namespace, config: Config) -> int:
             if isinstance(item, IdAgentError):
                 raise item
             source, data = item
+            if isinstance(data, Hint):
+                print(json.dumps({"source": source, "hint": str(data)}, ensure_ascii=False) if args.json
+                      else f"[{source}] hint: {data}", flush=True)
+                continue
             result = read_payload(data)
             report = {"source": source, **_payload_dict(result, no_expiry_year=config.card.no_expiry_year)}
             if args.json:
@@ -225,21 +230,23 @@ def _sources(config: Config) -> list[tuple[str, Any]]:
     qr = config.qr
     out: list[tuple[str, Any]] = []
     if qr.camera:
-        def camera(stop: threading.Event) -> Any:
+        def camera(stop: threading.Event, emit: Callable[[Any], None]) -> Any:
             from agent.readers.camera import FrameLoop, open_camera
 
-            for scan in FrameLoop(open_camera(qr.camera), decode_frame).scans(stop):
+            hints = _HintThrottle(emit)
+            loop = FrameLoop(open_camera(qr.camera), decode_frame, on_result=hints.see)
+            for scan in loop.scans(stop):
                 yield scan.payload
         out.append(("camera", camera))
     if qr.serial_port:
-        def serial_source(stop: threading.Event) -> Any:
+        def serial_source(stop: threading.Event, emit: Callable[[Any], None]) -> Any:
             from agent.readers.serial_scanner import SerialScanner
 
             yield from SerialScanner(qr.serial_port, baud=qr.serial_baud,
                                      terminator=qr.serial_terminator).payloads(stop)
         out.append(("serial", serial_source))
     if qr.evdev_device:
-        def wedge(stop: threading.Event) -> Any:
+        def wedge(stop: threading.Event, emit: Callable[[Any], None]) -> Any:
             from agent.readers.evdev_scanner import EvdevScanner
 
             for line in EvdevScanner(qr.evdev_device).lines(stop):
@@ -248,9 +255,30 @@ def _sources(config: Config) -> list[tuple[str, Any]]:
     return out
 
 
+class _HintThrottle:
+    """Camera hints for the clerk ("move the card closer"), at most one every few
+    seconds and only when a code is seen but not read."""
+
+    def __init__(self, emit: Callable[[Any], None], every: float = 3.0) -> None:
+        self.emit = emit
+        self.every = every
+        self.last = 0.0
+
+    def see(self, result: Any) -> None:
+        now = time.monotonic()
+        if result.payloads or not result.hint or result.reason == "no_code" or now - self.last < self.every:
+            return
+        self.last = now
+        self.emit(Hint(result.hint))
+
+
+class Hint(str):
+    """A hint for the clerk travelling with the payloads (not a payload)."""
+
+
 def _pump(name: str, make: Any, inbox: queue.Queue[Any], stop: threading.Event) -> None:
     try:
-        for data in make(stop):
+        for data in make(stop, lambda extra: inbox.put((name, extra))):
             inbox.put((name, data))
             if stop.is_set():
                 return

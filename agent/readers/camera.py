@@ -52,6 +52,9 @@ class FrameResult(Protocol):
     @property
     def elapsed_ms(self) -> float: ...
 
+    @property
+    def hint(self) -> str: ...
+
 
 class FrameSource(abc.ABC):
     """Frames from somewhere. ``live`` sources produce frames whether or not we read
@@ -193,8 +196,11 @@ class FrameLoop:
     """Decode a source's frames; yield each new code once."""
 
     def __init__(self, source: FrameSource, decoder: Callable[[np.ndarray], FrameResult], *,
-                 dedupe_window: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 dedupe_window: float = 3.0, clock: Callable[[], float] = time.monotonic,
+                 on_result: Callable[[FrameResult], None] | None = None) -> None:
         self.source = source
+        #: called with every frame's result (e.g. to show the clerk a hint)
+        self.on_result = on_result
         self.decoder = decoder
         self.deduper = Deduper(dedupe_window, clock)
         self.clock = clock
@@ -209,6 +215,8 @@ class FrameLoop:
             result = self.decoder(frame)
             self.frames_decoded += 1
             self.last_result = result
+            if self.on_result is not None:
+                self.on_result(result)
             for payload in result.payloads:
                 if self.deduper.is_new(payload):
                     yield Scan(payload, self.source.name, self.clock(), result.stage, result.elapsed_ms)
