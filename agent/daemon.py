@@ -62,6 +62,12 @@ class AccessNeededError(IdAgentError):
     hint = "Scan the QR code on the card, or type the 6-digit card access number (the last 6 digits of the ID number)."
 
 
+class InternalError(IdAgentError):
+    code = "internal"
+    exit_code = 1
+    hint = "Lay the card down again; if it repeats, send the agent's log to IT."
+
+
 class NotConfiguredError(IdAgentError):
     code = "not_configured"
     exit_code = 3
@@ -211,6 +217,10 @@ class ReaderWorker:
         self.busy = True
         try:
             self.daemon.read_card(self.backend, self.reader, keys, self.present_at, worker=self)
+        except Exception:  # noqa: BLE001 - a bug below must not kill this reader's thread for good
+            logger.exception("unexpected failure while reading on %s", self.reader)
+            self.daemon.metrics.read_failures.inc(reason="internal")
+            self.daemon.publish_error(InternalError("the read failed unexpectedly"), reader=self.reader)
         finally:
             self.busy = False
 
@@ -381,6 +391,10 @@ class Daemon:
                     logger.warning("reader backend %s: %s", backend.name, err.message)
                     self.publish_error(err, reader="")
                 failing = True
+                self._stop.wait(max(interval, 1.0))
+                continue
+            except Exception:  # noqa: BLE001 - keep watching: one bad poll must not blind the desk
+                logger.exception("reader backend %s: unexpected failure while polling", backend.name)
                 self._stop.wait(max(interval, 1.0))
                 continue
             for event in events:

@@ -276,3 +276,25 @@ def test_unused_qr_and_key_expire(harness_factory) -> None:  # type: ignore[no-u
     h.daemon.expire()
     assert h.daemon._last_qr is None and h.daemon._pending_key is None
     assert h.daemon.keys_for_card() == []
+
+
+def test_a_bug_in_the_pipeline_does_not_kill_the_reader(harness: Harness) -> None:
+    real_read = harness.pipeline.read
+    calls = []
+
+    def broken_once(connection, key, on_progress):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real_read(connection, key, on_progress)
+
+    harness.pipeline.read = broken_once  # type: ignore[method-assign]
+    conn = harness.ws()
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader A")
+    assert wait_for(conn, _type("error"))["code"] == "internal"
+    harness.backend.remove("Reader A")
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader A")
+    assert wait_for(conn, _type("identity_ready"))["reader"] == "Reader A"
+    conn.close()
