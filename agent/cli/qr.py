@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 QR_NOT_DECODED = 8
 
 
+class QrConfigError(ConfigError):
+    exit_code = 3
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("qr", help="decode and parse the card's QR code")
     sub = parser.add_subparsers(dest="qr_command", metavar="ACTION")
@@ -192,7 +196,7 @@ def run_listen(args: argparse.Namespace, config: Config) -> int:
     threads = [threading.Thread(target=_pump, args=(name, make, inbox, stop), name=f"qr-{name}", daemon=True)
                for name, make in _sources(config)]
     if not threads:
-        raise ConfigError("no live QR source configured",
+        raise QrConfigError("no live QR source configured",
                           hint="Set qr.camera, qr.serial_port or qr.evdev_device in the config file.")
     for thread in threads:
         thread.start()

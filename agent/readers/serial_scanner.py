@@ -36,6 +36,10 @@ class SerialScannerError(ReaderError):
     exit_code = 4
 
 
+class SerialConfigError(ConfigError):
+    exit_code = 3
+
+
 class Port(Protocol):
     def read(self, size: int = 1) -> bytes: ...
 
@@ -58,9 +62,9 @@ class SerialScanner:
                  opener: Callable[[str, int, float], Port] = _open_serial,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if not port:
-            raise ConfigError("no serial scanner port configured", hint="Set qr.serial_port, e.g. /dev/ttyACM0.")
+            raise SerialConfigError("no serial scanner port configured", hint="Set qr.serial_port, e.g. /dev/ttyACM0.")
         if terminator.upper() not in TERMINATORS:
-            raise ConfigError(f"qr.serial_terminator must be one of {', '.join(TERMINATORS)}")
+            raise SerialConfigError(f"qr.serial_terminator must be one of {', '.join(TERMINATORS)}")
         self.port = port
         self.baud = baud
         self.terminator = TERMINATORS[terminator.upper()]

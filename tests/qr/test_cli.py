@@ -66,3 +66,16 @@ def test_parse_other_document_and_control_chars(capsys: pytest.CaptureFixture[st
     assert main(["qr", "parse", AN.replace("Nguyễn Văn An", "<b>An</b>\x1b[2J")]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b[2J" in out and "<b>An</b>" in out
+
+
+def test_listen_camera_folder_once(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "qr"
+    monkeypatch.setenv("IDAGENT_QR__CAMERA", str(fixtures))
+    assert main(["--json", "qr", "listen", "--once", "--timeout", "20"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first["source"] == "camera" and first["kind"] == "cccd"
+
+
+def test_listen_without_sources_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["qr", "listen", "--timeout", "1"]) == 3
+    assert "no live QR source" in capsys.readouterr().err
