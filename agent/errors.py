@@ -12,6 +12,8 @@ class IdAgentError(Exception):
 
     #: stable machine code, used in JSON output and API error bodies
     code = "error"
+    #: the CLI's exit code for this error (documented in ``idagent --help``)
+    exit_code = 1
     #: default advice; instances may override it
     hint = "See the agent's log for details."
 
@@ -30,6 +32,7 @@ class IdAgentError(Exception):
 
 class ConfigError(IdAgentError):
     code = "config"
+    exit_code = 3
     hint = "Fix the named key in the config file, or the environment variable that overrides it."
 
 
@@ -37,6 +40,7 @@ class ReaderError(IdAgentError):
     """Anything that went wrong between us and the card reader."""
 
     code = "reader"
+    exit_code = 4
     hint = "Check that the reader is plugged in and that pcscd is running (idagent doctor)."
 
 
@@ -52,6 +56,7 @@ class PcscUnavailableError(ReaderError):
 
 class CardRemovedError(ReaderError):
     code = "card_removed"
+    exit_code = 6
     hint = "The card left the reader. Lay it flat on the reader and keep it still until the read ends."
 
 
@@ -64,6 +69,7 @@ class ProtocolError(IdAgentError):
     """The card (or a fixture) answered something the protocol does not allow."""
 
     code = "protocol"
+    exit_code = 6
     hint = "Take the card off the reader and lay it down again; if this repeats, the card may be damaged."
 
 
@@ -71,6 +77,7 @@ class ParseError(IdAgentError):
     """Malformed bytes from outside. Names the file (or source) and the offset."""
 
     code = "parse"
+    exit_code = 6
     hint = "The data on the card or in the file is malformed; it cannot be used as it is."
 
     def __init__(self, message: str, *, source: str = "", offset: int | None = None,
