@@ -399,6 +399,10 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
         if isinstance(exc, ReadInterruptedError):
             raise
         raise ReadInterruptedError("", stage="access control (before any file was read)") from exc
+    except ParseError as exc:
+        # EF.CardAccess cut short in the clear (an error status word mid-file): the link,
+        # not "malformed data on the card", and worth another tap (exit 6, not 1)
+        raise ChipProtocolError(f"access control: {exc.message}") from exc
     read = ChipRead(access=info)
     read.timing.access_seconds = clock() - started
     read.timing.access_apdus = counters.apdus()
