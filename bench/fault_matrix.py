@@ -26,8 +26,9 @@ its own mount namespace, so the machine's pcscd and other users are untouched):
 A case PASSES when all of these hold:
 
 1. the read ends within ``BOUND_SECONDS``;
-2. it ends either in an ``IdAgentError`` with a hint and a specific exit code (not 1,
-   the "unexpected error" code), or in a returned read that, if it says
+2. it ends either in an ``IdAgentError`` with a hint and a specific error code (what
+   the daemon shows the clerk: not the base class's generic "error"), or in a returned
+   read that, if it says
    ``verified``, is complete and carries exactly the identity of a clean read (no
    half-read or altered identity passes as verified);
 3. the NEXT tap (the same card laid down again) reads cleanly and verifies.
@@ -35,6 +36,7 @@ A case PASSES when all of these hold:
     .venv/bin/python bench/fault_matrix.py                  # full in-process matrix
     .venv/bin/python bench/fault_matrix.py --step 3         # every 3rd APDU index
     .venv/bin/python bench/fault_matrix.py --pcscd          # + pcscd restart / unplug
+    .venv/bin/python bench/fault_matrix.py --pcscd-only --pcscd-step 4
     .venv/bin/python bench/fault_matrix.py --json           # machine-readable
 
 tests/robustness/test_robust_faults.py runs a reduced matrix in CI.
@@ -259,8 +261,8 @@ def judge(card: Card, read: ChipRead | None, error: BaseException | None) -> tup
         label = f"error:{error.code}/{code}"
         if not error.hint:
             return label, False, "error without a hint"
-        if code == UNEXPECTED_EXIT:
-            return label, False, f"unexpected-error exit code: {type(error).__name__}: {error.message}"
+        if error.code == IdAgentError.code:
+            return label, False, f"generic error: {type(error).__name__}: {error.message}"
         return label, True, ""
     assert read is not None
     if not read.verified:
@@ -367,6 +369,11 @@ def render(results: list[CaseResult]) -> str:
     total, passed = len(results), sum(r.passed for r in results)
     lines.append(f"total: {passed}/{total} cases passed; bound {BOUND_SECONDS} s per read, "
                  "next tap verified after every case")
+    exit1 = collections.Counter(r.outcome for r in results if r.outcome.startswith("error:") and
+                                r.outcome.endswith(f"/{UNEXPECTED_EXIT}"))
+    if exit1:
+        lines.append("errors without an exit code of their own ('idagent read' would exit 1): "
+                     + ", ".join(f"{k} ×{v}" for k, v in exit1.items()))
     failed = [r for r in results if not r.passed]
     for r in failed[:40]:
         lines.append(f"  FAILED {r.case.label}: {r.outcome} ({r.seconds:.2f} s) {r.why}")
@@ -384,21 +391,281 @@ def to_json(results: list[CaseResult]) -> dict[str, Any]:
     }
 
 
+# -- over the real PC/SC stack: pcscd + vpcd --------------------------------------------
+
+#: the vpcd driver Debian's vsmartcard-vpcd installs (domain.md)
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+#: first TCP port of our private vpcd slots (the system's are 0x8C7B/0x8C7C)
+PRIVATE_PORT = 0x8D10
+PCSC_READER = "Virtual PCD 00 00"
+PCSC_PROFILE = "PACE"
+#: how long pcscd (and vpcd's 400 ms presence poll) may take to show the card
+CARD_WAIT = 15.0
+
+
+def pcscd_prerequisites() -> list[str]:
+    """What is missing to run the pcscd cases (empty when all is there)."""
+    import os
+    import shutil
+
+    missing = []
+    if shutil.which("pcscd") is None and not Path("/usr/sbin/pcscd").exists():
+        missing.append("pcscd")
+    if not VPCD_DRIVER.exists():
+        missing.append("vsmartcard-vpcd")
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        missing.append("root + unshare (a private pcscd in its own mount namespace)")
+    return missing
+
+
+class PrivatePcscd:
+    """A pcscd of our own, with the vpcd driver on private ports. It runs inside the
+    worker's mount namespace, where /run/pcscd is a private tmpfs (run_pcscd_matrix):
+    the machine's pcscd, and whoever uses it, never notice. Each start takes the next
+    pair of vpcd ports: a pcscd stopped while a card was connected leaves its
+    listening ports in TIME_WAIT for 60 s (agent/sim/pcscd.py)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = PRIVATE_PORT - 2
+        self.proc: Any = None
+
+    def start(self, timeout: float = 15.0) -> None:
+        import subprocess
+
+        from agent.readers.pcsc import pcscd_answers, reader_names
+
+        self.port += 2
+        conf = self.workdir / f"conf-{self.port}"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "vpcd").write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x{self.port:X}\n'
+                                   f"LIBPATH      {VPCD_DRIVER}\nCHANNELID    0x{self.port:X}\n")
+        log = open(self.workdir / "pcscd.log", "ab")  # noqa: SIM115 - kept open for the daemon's life
+        self.proc = subprocess.Popen(["pcscd", "--foreground", "-c", str(conf)], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"private pcscd exited with {self.proc.returncode}")
+            try:
+                if pcscd_answers() and PCSC_READER in reader_names():
+                    return
+            except IdAgentError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("private pcscd did not show the vpcd reader")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except Exception:  # noqa: BLE001 - a pcscd that ignores SIGTERM is killed
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+class PcscDesk:
+    """The worker's desk: the private pcscd, a vpcd card client, one PcscBackend kept
+    across cases (as the daemon keeps it), the synthetic PACE card."""
+
+    def __init__(self, workdir: Path, store: TrustStore) -> None:
+        from agent.readers.pcsc import PcscBackend
+
+        profile = load_profile(PROFILES[PCSC_PROFILE])
+        self.chip = virtual_chip(profile)
+        self.key = _key_for(PCSC_PROFILE, profile)
+        self.store = store
+        self.pcscd = PrivatePcscd(workdir)
+        self.pcscd.start()
+        self.client: Any = None
+        self.backend = PcscBackend()
+        self.plug()
+
+    def plug(self) -> None:
+        """(Re)connect the card client to the current pcscd's vpcd port."""
+        from agent.readers.pcsc import wait_for_card
+        from agent.sim.vpcd import VpcdClient
+
+        if self.client is not None:
+            self.client.stop()
+        self.client = VpcdClient(self.chip, port=self.pcscd.port).start()
+        if not wait_for_card(PCSC_READER, present=True, timeout=CARD_WAIT):
+            raise RuntimeError("the virtual card did not show up in the private pcscd")
+
+    def unplug(self) -> None:
+        self.client.stop()
+        self.client = None
+
+    def restart_pcscd(self) -> None:
+        self.pcscd.stop()
+        if self.client is not None:
+            self.client.stop()
+            self.client = None
+        self.pcscd.start()
+        self.plug()
+
+    def tap(self, case: Case | None) -> tuple[ChipRead, int]:
+        conn = _PcscFault(self.backend.connect(PCSC_READER), case, self)
+        try:
+            read = read_chip(ApduChannel(conn), self.key, trust=self.store, today=TODAY)
+        finally:
+            try:
+                conn.close()
+            except IdAgentError:
+                pass
+        return read, conn.count
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.stop()
+        self.backend.close()
+        self.pcscd.stop()
+
+
+class _PcscFault(CardConnection):
+    def __init__(self, inner: CardConnection, case: Case | None, desk: PcscDesk) -> None:
+        self.inner = inner
+        self.case = case
+        self.desk = desk
+        self.count = 0
+
+    @property
+    def extended_length(self) -> bool:
+        return self.inner.extended_length
+
+    @property
+    def atr(self) -> bytes:
+        return self.inner.atr
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.count += 1
+        if self.case is not None and self.count == self.case.index:
+            if self.case.kind == "pcscd-restart":
+                self.desk.restart_pcscd()
+            elif self.case.kind == "unplug":
+                self.desk.unplug()
+        return self.inner.transmit(apdu)
+
+
+def _pcsc_case(desk: PcscDesk, clean: dict[str, Any], case: Case) -> CaseResult:
+    card = Card(case.protocol, desk.chip, desk.key, None, desk.store, clean)  # type: ignore[arg-type]
+    read: ChipRead | None = None
+    error: BaseException | None = None
+    started = time.monotonic()
+    try:
+        with watchdog(HANG_SECONDS):
+            read, _ = desk.tap(case)
+    except Exception as exc:  # judged below
+        error = exc
+    seconds = time.monotonic() - started
+    outcome, passed, why = judge(card, read, error)
+    # the restart itself (pcscd up again, vpcd's presence poll) is part of the case's
+    # time, not the agent's: the bound is on the read, so allow for it
+    if passed and seconds > BOUND_SECONDS + CARD_WAIT:
+        passed, why = False, f"took {seconds:.1f} s"
+    if desk.client is None:
+        desk.plug()  # the card laid down again (reader plugged back)
+    next_tap = _pcsc_next_tap(desk, clean)
+    if next_tap != "verified":
+        passed, why = False, (why + "; " if why else "") + f"next tap: {next_tap}"
+        # diagnosis: does a backend made now (a restarted agent) read the card?
+        from agent.readers.pcsc import PcscBackend
+
+        desk.backend.close()
+        desk.backend = PcscBackend()
+        why += f" (a new PcscBackend: {_pcsc_next_tap(desk, clean)})"
+    return CaseResult(case, outcome, seconds, passed, why, next_tap)
+
+
+def _pcsc_next_tap(desk: PcscDesk, clean: dict[str, Any]) -> str:
+    """The next tap through the desk's long-lived PcscBackend, as the daemon does it."""
+    try:
+        with watchdog(HANG_SECONDS):
+            again, _ = desk.tap(None)
+    except Exception as exc:  # reported: the case fails on it
+        return f"{type(exc).__name__}: {exc}"
+    ok = (again.complete and again.verified and again.identity is not None
+          and again.identity.to_dict(photo=True) == clean)
+    return "verified" if ok else "not verified"
+
+
+def pcscd_worker(step: int, out: Path, indices: list[int] | None = None) -> None:
+    """Runs inside the private mount namespace (see run_pcscd_matrix)."""
+    import tempfile
+
+    store = load_store()
+    with tempfile.TemporaryDirectory(prefix="idagent-faults-pcscd-") as tmp:
+        desk = PcscDesk(Path(tmp), store)
+        try:
+            clean_read, total = desk.tap(None)
+            if not (clean_read.verified and clean_read.identity is not None):
+                raise RuntimeError("clean read over the private pcscd does not verify")
+            clean = clean_read.identity.to_dict(photo=True)
+            chosen = indices or list(range(1, total + 1, step))
+            results = []
+            for kind in PCSCD_KINDS:
+                for index in chosen:
+                    results.append(_pcsc_case(desk, clean, Case(f"{PCSC_PROFILE}/pcscd", kind, index)))
+        finally:
+            desk.close()
+    out.write_text(json.dumps([{"protocol": r.case.protocol, "kind": r.case.kind, "index": r.case.index,
+                                "outcome": r.outcome, "seconds": r.seconds, "passed": r.passed, "why": r.why,
+                                "next_tap": r.next_tap} for r in results]))
+
+
+def run_pcscd_matrix(step: int = 8, indices: list[int] | None = None, timeout: float = 900.0) -> list[CaseResult]:
+    """The pcscd-restart and unplug cases, in a child process that has its own mount
+    namespace with a private /run/pcscd (unshare -m): the private pcscd's socket is
+    only visible there, so the machine's pcscd is never restarted."""
+    import subprocess
+    import tempfile
+
+    missing = pcscd_prerequisites()
+    if missing:
+        raise RuntimeError("cannot run the pcscd cases: missing " + ", ".join(missing))
+    with tempfile.TemporaryDirectory(prefix="idagent-faults-") as tmp:
+        out = Path(tmp) / "results.json"
+        cmd = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs tmpfs /run/pcscd && exec "$0" "$@"',
+               sys.executable, str(Path(__file__).resolve()), "--pcscd-worker", str(out), "--pcscd-step", str(step)]
+        if indices:
+            cmd += ["--pcscd-indices", ",".join(map(str, indices))]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"pcscd worker failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        rows = json.loads(out.read_text())
+    return [CaseResult(Case(r["protocol"], r["kind"], r["index"]), r["outcome"], r["seconds"], r["passed"],
+                       r["why"], r["next_tap"]) for r in rows]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--step", type=int, default=1, help="inject at every N-th APDU index (default 1: all)")
     parser.add_argument("--protocol", action="append", choices=sorted(PROFILES), help="default: both")
     parser.add_argument("--kind", action="append", choices=IN_PROCESS_KINDS, help="default: all in-process kinds")
     parser.add_argument("--pcscd", action="store_true", help="also restart pcscd / unplug vpcd mid-read")
-    parser.add_argument("--pcscd-step", type=int, default=4, help="APDU index step for the pcscd cases")
+    parser.add_argument("--pcscd-only", action="store_true", help="only the pcscd restart / unplug cases")
+    parser.add_argument("--pcscd-step", type=int, default=8, help="APDU index step for the pcscd cases")
+    parser.add_argument("--pcscd-indices", help=argparse.SUPPRESS)
+    parser.add_argument("--pcscd-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    indices = [int(i) for i in args.pcscd_indices.split(",")] if args.pcscd_indices else None
+    if args.pcscd_worker is not None:
+        pcscd_worker(args.pcscd_step, args.pcscd_worker, indices)
+        return 0
     started = time.monotonic()
-    results = run_matrix(args.protocol or ("BAC", "PACE"), args.kind or IN_PROCESS_KINDS, args.step)
-    if args.pcscd:
-        from pcsc_faults import run_pcscd_matrix  # type: ignore[import-not-found]
-
-        results += run_pcscd_matrix(step=args.pcscd_step)
+    results: list[CaseResult] = []
+    if not args.pcscd_only:
+        results += run_matrix(args.protocol or ("BAC", "PACE"), args.kind or IN_PROCESS_KINDS, args.step)
+    if args.pcscd or args.pcscd_only:
+        results += run_pcscd_matrix(step=args.pcscd_step, indices=indices)
     if args.json:
         print(json.dumps(to_json(results), indent=2))
     else:
