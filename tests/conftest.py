@@ -61,20 +61,30 @@ def _claim_slot(card: VirtualCard, ports: list[int], inserted: bool) -> object:
     import time
 
     from agent.errors import ReaderError
-    from agent.readers.pcsc import wait_for_card
-    from agent.sim.vpcd import VpcdClient
+    from agent.readers.pcsc import reader_names, wait_for_card
+    from agent.sim.pcscd import LOG_FILE
+    from agent.sim.vpcd import VpcdClient, reader_name
 
+    present = reader_names()
+    if not any(reader_name(port) in present for port in ports):
+        raise AssertionError(f"pcscd lists no vpcd reader for ports {ports} (readers: {present}); "
+                             f"see {LOG_FILE} (vpcd 'Address already in use': its port was in TIME_WAIT)")
     deadline = time.monotonic() + SLOT_WAIT
     while True:
         for port in ports:
+            if reader_name(port) not in present:
+                continue
             client = VpcdClient(card, port=port, inserted=False, lock_timeout=0)
             try:
                 client.start()
             except ReaderError:
                 continue
-            if not wait_for_card(client.reader, False, CARD_WAIT):
-                client.stop()
-                raise AssertionError(f"{client.reader} still shows a card after {CARD_WAIT} s")
+            try:
+                if not wait_for_card(client.reader, False, CARD_WAIT):
+                    raise AssertionError(f"{client.reader} still shows a card after {CARD_WAIT} s")
+            except BaseException:
+                client.stop()  # never keep the slot lock of a client nobody will stop
+                raise
             if inserted:
                 client.insert()
             return client

@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -108,6 +109,10 @@ class PcscBackend(ReaderBackend):
         self._lock = threading.Lock()
         self._ctx: int | None = None
         self._event_ctx: int | None = None
+        # every context we made, released by close() or, failing that, when the backend
+        # is garbage-collected: each one is a socket held open in pcscd
+        self._contexts: list[int] = []
+        weakref.finalize(self, _release_contexts, self._contexts)
         self._reported: dict[str, SlotState] | None = None
         self._raw: dict[str, int] = {}
 
@@ -117,6 +122,7 @@ class PcscBackend(ReaderBackend):
         hresult, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
         if hresult != s.SCARD_S_SUCCESS:
             raise map_error(hresult, "connecting to pcscd")
+        self._contexts.append(int(ctx))
         return int(ctx)
 
     def _context(self) -> int:
@@ -243,12 +249,19 @@ class PcscBackend(ReaderBackend):
             _scard().SCardCancel(self._event_ctx)
 
     def close(self) -> None:
-        s = _scard()
         self.cancel()
-        for ctx in (self._ctx, self._event_ctx):
-            if ctx is not None:
-                s.SCardReleaseContext(ctx)
+        _release_contexts(self._contexts)
         self._ctx = self._event_ctx = None
+
+
+def _release_contexts(contexts: list[int]) -> None:
+    try:
+        s = _scard()
+        for ctx in contexts:
+            s.SCardReleaseContext(ctx)
+    except Exception:  # noqa: BLE001 - also runs at interpreter exit, when little is left
+        pass
+    contexts.clear()
 
 
 class PcscConnection(CardConnection):
@@ -345,6 +358,15 @@ def wait_for_card(reader: str, present: bool = True, timeout: float = 10.0) -> b
             state = event_state & ~s.SCARD_STATE_CHANGED
     finally:
         s.SCardReleaseContext(ctx)
+
+
+def reader_names() -> list[str]:
+    """Every reader pcscd lists now (no include/exclude filtering)."""
+    backend = PcscBackend()
+    try:
+        return [info.name for info in backend.list_readers()]
+    finally:
+        backend.close()
 
 
 def pcscd_answers() -> bool:

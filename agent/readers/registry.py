@@ -26,7 +26,8 @@ def _config_options(config: Config | None) -> dict[str, Any]:
         return {}
     readers = config.readers
     return {"extended_length": readers.extended_length, "include": tuple(readers.include),
-            "exclude": tuple(readers.exclude), "poll_interval": readers.poll_interval}
+            "exclude": tuple(readers.exclude), "poll_interval": readers.poll_interval,
+            "sim_profile": readers.sim_profile}
 
 
 def make_backend(name: str, config: Config | None = None, **options: Any) -> ReaderBackend:
@@ -51,8 +52,11 @@ def make_backend(name: str, config: Config | None = None, **options: Any) -> Rea
 
         readers = tuple(opts.get("readers", (DEFAULT_READER,)))
         backend = SimBackend(readers, extended_length=extended)
-        if opts.get("card") is not None:
-            backend.insert(readers[0], opts["card"])
+        card = opts.get("card")
+        if card is None and opts.get("sim_profile"):
+            card = _profile_card(str(opts["sim_profile"]))
+        if card is not None:
+            backend.insert(readers[0], card)
         return backend
     if name.startswith("replay:"):
         from agent.readers.replay import ReplayBackend
@@ -62,6 +66,19 @@ def make_backend(name: str, config: Config | None = None, **options: Any) -> Rea
             raise ConfigError("backend 'replay:' needs a fixture path, e.g. replay:fixtures/apdu/card.json")
         return ReplayBackend(path)
     raise ConfigError(f"unknown reader backend {name!r}; known: {', '.join(BACKEND_NAMES)}")
+
+
+def _profile_card(name: str) -> Any:
+    """The virtual chip of card profile ``name`` (readers.sim_profile), for the "sim"
+    backend. Imported here, lazily: the chip model lives in agent.sim, above this layer,
+    and only a configuration that names the sim backend ever loads it."""
+    from agent.sim.profile import ProfileError, load_profile, virtual_chip
+
+    try:
+        return virtual_chip(load_profile(name))
+    except (ProfileError, OSError) as exc:
+        raise ConfigError(f"readers.sim_profile {name!r}: {exc}",
+                          hint="idagent sim --list shows the profiles.") from None
 
 
 def list_all(backends: list[ReaderBackend]) -> tuple[list[tuple[ReaderBackend, ReaderInfo]], list[ReaderError]]:

@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import PcscUnavailableError
-from agent.readers.pcsc import PCSCD_SOCKET, pcscd_answers
+from agent.readers.pcsc import PCSCD_SOCKET, pcscd_answers, reader_names
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ STATE_DIR = Path(tempfile.gettempdir())
 LOCK_FILE = STATE_DIR / "idagent-pcscd.lock"
 LEASE_FILE = STATE_DIR / "idagent-pcscd.json"
 LOG_FILE = STATE_DIR / "idagent-pcscd.log"
+#: /proc/net/tcp state code of TIME_WAIT
+TCP_TIME_WAIT = "06"
+VPCD_NAME_PREFIX = "Virtual PCD"
 
 
 @dataclass(frozen=True)
@@ -104,12 +108,18 @@ def _save(state: dict[str, object]) -> None:
 def _join(state: dict[str, object], token: str, timeout: float) -> PcscdHandle:
     users = state["users"]
     assert isinstance(users, list)
+    owner = state["pid"]
     if pcscd_answers() or (_running_pcscd() and _answers_within(timeout)):
         # a daemon that exists but is slow to answer (busy, starting) is waited for: a
         # second pcscd would fail on the first one's pid file
+        if isinstance(owner, int) and not _vpcd_readers_loaded():
+            # ours, but it came up without the virtual readers (vpcd could not bind
+            # its port): useless to everyone, so start it again once the port is free
+            logger.warning("pcscd (pid %d) has no vpcd readers; restarting it", owner)
+            _stop(owner)
+            state["pid"] = owner = _start(timeout)
         users.append(token)
-        pid = state["pid"]
-        return PcscdHandle(managed=pid is not None, pid=pid if isinstance(pid, int) else None)
+        return PcscdHandle(managed=owner is not None, pid=owner if isinstance(owner, int) else None)
     running = _running_pcscd()
     if running:
         raise PcscUnavailableError(f"pcscd (pid {running[0]}) is running but does not answer",
@@ -138,6 +148,7 @@ def _start(timeout: float) -> int:
     if binary is None:
         raise PcscUnavailableError("pcscd is not installed", hint="Install it: sudo apt install pcscd")
     _remove_stale_socket()
+    _wait_vpcd_ports_free()
     with open(LOG_FILE, "ab") as log:
         # its own session: a Ctrl-C in a test run must not kill the daemon under other users
         proc = subprocess.Popen([binary, "--foreground"], stdin=subprocess.DEVNULL, stdout=log,
@@ -148,12 +159,62 @@ def _start(timeout: float) -> int:
             raise PcscUnavailableError(
                 f"pcscd exited at start with status {proc.returncode} (log: {LOG_FILE})",
                 hint="Another pcscd may be starting; run 'idagent doctor'.")
-        if pcscd_answers():
+        if pcscd_answers() and _vpcd_readers_loaded():
             logger.info("started pcscd (pid %d)", proc.pid)
             return proc.pid
         time.sleep(0.05)
     _stop(proc.pid)
-    raise PcscUnavailableError(f"pcscd did not answer within {timeout:.0f} s (log: {LOG_FILE})")
+    raise PcscUnavailableError(f"pcscd did not answer with its readers within {timeout:.0f} s (log: {LOG_FILE})")
+
+
+def vpcd_ports() -> list[int]:
+    """The TCP ports vpcd listens on: the one in reader.conf's DEVICENAME
+    (``/dev/null:0x8C7B``) and the next, one per slot ("Virtual PCD 00 00", "00 01")."""
+    try:
+        text = VPCD_CONFIG.read_text()
+    except OSError:
+        return []
+    match = re.search(r"^\s*DEVICENAME\s+\S*:(0x[0-9A-Fa-f]+|\d+)\s*$", text, re.MULTILINE)
+    if match is None:
+        return []
+    port = int(match.group(1), 0)
+    return [port, port + 1]
+
+
+def _ports_in_time_wait(ports: list[int]) -> bool:
+    """True while a closed connection on one of ``ports`` lingers in TIME_WAIT."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == TCP_TIME_WAIT and int(fields[1].rsplit(":", 1)[1], 16) in ports:
+                return True
+    return False
+
+
+def _wait_vpcd_ports_free(limit: float = 70.0) -> None:
+    """vpcd binds its ports without SO_REUSEADDR: when a daemon that had a virtual card
+    connected stops, its side of the connection stays in TIME_WAIT (60 s on Linux) and
+    a pcscd started meanwhile comes up without the virtual readers. Wait that out."""
+    ports = vpcd_ports()
+    deadline = time.monotonic() + limit
+    if ports and _ports_in_time_wait(ports):
+        logger.info("waiting for vpcd ports %s to leave TIME_WAIT before starting pcscd", ports)
+    while ports and _ports_in_time_wait(ports) and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
+def _vpcd_readers_loaded() -> bool:
+    """With the vpcd driver configured, pcscd is ready once it lists its readers."""
+    if not VPCD_CONFIG.exists():
+        return True
+    try:
+        return any(name.startswith(VPCD_NAME_PREFIX) for name in reader_names())
+    except PcscUnavailableError:
+        return False
 
 
 def _answers_within(timeout: float) -> bool:

@@ -57,13 +57,15 @@ class VpcdClient:
 
     def __init__(self, card: VirtualCard, host: str = VPCD_HOST, port: int = VPCD_PORT, *,
                  inserted: bool = True, backoff_initial: float = 0.05, backoff_max: float = 2.0,
-                 lock_timeout: float = 60.0) -> None:
+                 lock_timeout: float = 60.0, lock: bool = True) -> None:
         self.card = card
         self.host = host
         self.port = port
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.lock_timeout = lock_timeout
+        #: hold the per-machine slot lock (off only for private test servers on random ports)
+        self.lock = lock
         self._cond = threading.Condition()
         self._inserted = inserted
         self._stopping = False
@@ -132,10 +134,12 @@ class VpcdClient:
 
     # -- slot lock --
     def _lock_path(self) -> str:
-        return os.path.join(tempfile.gettempdir(), f"idagent-vpcd-{self.port}.lock")
+        directory = os.path.join(tempfile.gettempdir(), "idagent-vpcd")
+        os.makedirs(directory, exist_ok=True)
+        return os.path.join(directory, f"{self.port}.lock")
 
     def _acquire_slot(self) -> None:
-        if self._lock_file is not None:
+        if self._lock_file is not None or not self.lock:
             return
         handle = open(self._lock_path(), "a+")  # noqa: SIM115 - held for the client's lifetime
         deadline = time.monotonic() + self.lock_timeout

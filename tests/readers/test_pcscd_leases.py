@@ -18,9 +18,10 @@ class Daemon:
         self.started: list[int] = []
         self.stopped: list[int] = []
         self.slow = False  # a pcscd process exists but does not answer yet
+        self.readers = True  # whether it lists the vpcd readers
 
     def start(self, timeout: float) -> int:
-        self.running = True
+        self.running = self.readers = True
         self.started.append(4242)
         return 4242
 
@@ -38,6 +39,7 @@ def daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Daemon:
     monkeypatch.setattr(mod, "_start", fake.start)
     monkeypatch.setattr(mod, "_stop", fake.stop)
     monkeypatch.setattr(mod, "_is_pcscd", lambda pid: fake.running and pid == 4242)
+    monkeypatch.setattr(mod, "_vpcd_readers_loaded", lambda: fake.readers)
     monkeypatch.setattr(mod, "_running_pcscd", lambda: [4242] if fake.running or fake.slow else [])
     return fake
 
@@ -77,6 +79,22 @@ def test_a_daemon_that_never_answers_is_reported(daemon: Daemon, monkeypatch: py
         with mod.ensure_pcscd(timeout=0.2):
             pass
     assert daemon.started == []
+
+
+def test_our_daemon_without_vpcd_readers_is_restarted(daemon: Daemon) -> None:
+    """vpcd fails to bind while its port is in TIME_WAIT: such a pcscd is useless."""
+    mod.LEASE_FILE.write_text('{"pid": 4242, "users": []}')
+    daemon.running, daemon.readers = True, False
+    with mod.ensure_pcscd() as handle:
+        assert handle.managed and daemon.stopped == [4242] and daemon.started == [4242]
+    assert daemon.stopped == [4242, 4242]
+
+
+def test_someone_elses_daemon_without_readers_is_not_touched(daemon: Daemon) -> None:
+    daemon.running, daemon.readers = True, False
+    with mod.ensure_pcscd() as handle:
+        assert not handle.managed
+    assert daemon.started == [] and daemon.stopped == []
 
 
 def test_users_that_died_do_not_keep_the_daemon(daemon: Daemon) -> None:

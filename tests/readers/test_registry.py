@@ -38,6 +38,17 @@ def test_make_backend_by_name(tmp_path: Path) -> None:
     assert isinstance(replay, ReplayBackend)
 
 
+def test_sim_backend_with_a_card_profile_from_the_config() -> None:
+    config = Config.defaults().replace("readers", backends=["sim"], sim_profile="nguyen-van-an")
+    backend = make_backend("sim", config)
+    [info] = backend.list_readers()
+    assert info.card_present
+    with backend.connect(info.name) as conn:  # the eMRTD application is there (9303-10 AID)
+        assert conn.transmit(bytes.fromhex("00A4040C07A0000002471001")) == b"\x90\x00"
+    with pytest.raises(ConfigError, match="readers.sim_profile 'no-such-person'"):
+        make_backend("sim", sim_profile="no-such-person")
+
+
 @pytest.mark.parametrize(("name", "problem"), [("pcsc2", "unknown reader backend 'pcsc2'"),
                                                ("replay:", "needs a fixture path")])
 def test_bad_backend_names(name: str, problem: str) -> None:

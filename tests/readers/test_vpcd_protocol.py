@@ -4,6 +4,7 @@ payloads are controls 0 off, 1 on, 2 reset, 4 get ATR)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -66,7 +67,7 @@ def vpcd():  # type: ignore[no-untyped-def]
 
 def test_controls_and_apdus(vpcd: FakeVpcd) -> None:
     card = make_card()
-    with VpcdClient(card, "127.0.0.1", vpcd.port):
+    with VpcdClient(card, "127.0.0.1", vpcd.port, lock=False):
         vpcd.accept()
         atr = vpcd.ask(bytes((Control.GET_ATR,)))
         assert atr == card.power_on()
@@ -80,7 +81,7 @@ def test_controls_and_apdus(vpcd: FakeVpcd) -> None:
 
 
 def test_remove_disconnects_and_insert_reconnects(vpcd: FakeVpcd) -> None:
-    client = VpcdClient(make_card(), "127.0.0.1", vpcd.port).start()
+    client = VpcdClient(make_card(), "127.0.0.1", vpcd.port, lock=False).start()
     try:
         vpcd.accept()
         assert vpcd.ask(bytes((Control.GET_ATR,)))
@@ -99,7 +100,8 @@ def test_reconnects_with_backoff_when_vpcd_is_not_there() -> None:
     probe = socket.create_server(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()  # nothing listens on port now
-    client = VpcdClient(make_card(), "127.0.0.1", port, backoff_initial=0.02, backoff_max=0.1).start()
+    client = VpcdClient(make_card(), "127.0.0.1", port, backoff_initial=0.02, backoff_max=0.1,
+                        lock=False).start()
     try:
         time.sleep(0.2)  # a few refused attempts, spaced by the backoff
         assert not client.connected.is_set()
@@ -125,7 +127,7 @@ def test_card_model_crash_answers_6f00_and_keeps_serving(vpcd: FakeVpcd) -> None
         return original(apdu)
 
     card.process = flaky  # type: ignore[method-assign]
-    with VpcdClient(card, "127.0.0.1", vpcd.port):
+    with VpcdClient(card, "127.0.0.1", vpcd.port, lock=False):
         vpcd.accept()
         assert vpcd.ask(bytes.fromhex("00A4000C")) == b"\x6F\x00"
         assert vpcd.ask(bytes.fromhex("00A4000C")) == b"\x90\x00"
@@ -141,10 +143,11 @@ def test_one_virtual_card_per_slot_on_this_machine(vpcd: FakeVpcd) -> None:
         first.stop()
     again = VpcdClient(make_card(), "127.0.0.1", vpcd.port, lock_timeout=1).start()
     again.stop()
+    os.remove(again._lock_path())  # a random port: do not leave its lock file behind
 
 
 def test_stop_is_prompt_while_blocked_in_recv(vpcd: FakeVpcd) -> None:
-    client = VpcdClient(make_card(), "127.0.0.1", vpcd.port).start()
+    client = VpcdClient(make_card(), "127.0.0.1", vpcd.port, lock=False).start()
     vpcd.accept()
     assert client.wait_connected(5)
     started = time.monotonic()
