@@ -68,6 +68,12 @@ class InternalError(IdAgentError):
     hint = "Lay the card down again; if it repeats, send the agent's log to IT."
 
 
+class CloneRefusedError(IdAgentError):
+    code = "probable_clone"
+    exit_code = 2
+    hint = "Ask for another identity document; report the card to the issuing police office."
+
+
 class NotConfiguredError(IdAgentError):
     code = "not_configured"
     exit_code = 3
@@ -661,6 +667,8 @@ class Daemon:
         if self.forwards is None or not self.forwards.intake_enabled():
             raise NotConfiguredError("intake is not configured",
                                      hint="Set [intake] enabled = true and url in the config.")
+        if current.verification.get("status") == PROBABLE_CLONE:
+            raise CloneRefusedError("the chip is probably a copy: its data are not sent on as a dossier")
         try:
             receipt = self.forwards.intake(current.identity)
         except IdAgentError:

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_FILES = {"app.js": "application/javascript", "app.css": "text/css"}
 MAX_BODY = 64 * 1024
+KEEPALIVE_S = 15.0
 #: the CAN printed on the Vietnamese card: 6 digits (domain.md)
 CAN_RE = re.compile(r"^[0-9]{6}$")
 ID12_RE = re.compile(r"^[0-9]{12}$")
@@ -62,7 +63,7 @@ def _status_for(err: IdAgentError) -> int:
         return 404
     if isinstance(err, (RequestError, ParseError)):
         return 400
-    if code in ("need_access", "not_configured", "no_card"):
+    if code in ("need_access", "not_configured", "no_card", "probable_clone"):
         return 409
     if getattr(err, "exit_code", None) == 7:
         return 502
@@ -226,7 +227,9 @@ class ApiServer:
 
     async def _startup(self) -> None:
         app = self.make_app()
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # idle keep-alive connections are closed after KEEPALIVE_S: a client that opens
+        # a connection per request cannot pile up thousands of them
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

@@ -170,6 +170,9 @@ def test_not_verified_and_clone_statuses_pass_through(harness_factory) -> None: 
     h.backend.insert("Reader A")
     ver = wait_for(conn, _type("verification"))
     assert ver["status"] == "probable_clone" and ver["reasons"] == ["chip authentication failed"]
+    refused = h.post("/intake")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "probable_clone"
+    assert h.forwards.intakes == []
     conn.close()
 
 

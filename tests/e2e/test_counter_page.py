@@ -76,6 +76,7 @@ def test_happy_path_verified_with_bhyt(page: Any, desk_factory: Any, tmp_path: P
         assert label in labels
     assert page.locator("#badge").inner_text() == "Đã xác thực"
     assert page.locator("#badge").get_attribute("data-status") == "verified"
+    assert page.locator("#send").is_enabled()
     assert page.locator("#bhyt-status").inner_text() == "Thẻ BHYT còn giá trị"
     detail = page.locator("#bhyt-detail").inner_text()
     assert "Hiệu lực từ" in detail and "Khớp ngày sinh đầy đủ" in detail
@@ -119,6 +120,7 @@ def test_cloned_chip_probable_clone(page: Any, desk_factory: Any, tmp_path: Path
     assert "sao chép" in page.locator("#badge-reason").inner_text()
     shot = _shot(page, tmp_path, "cloned")
     assert _near(_badge_colour(page, shot), RED)
+    assert page.locator("#send").is_disabled()  # a copied chip is not sent on as a dossier
 
 
 def test_can_prompt_when_no_qr(page: Any, desk_factory: Any, tmp_path: Path) -> None:

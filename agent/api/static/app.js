@@ -155,6 +155,8 @@
     badge.dataset.status = status;
     badge.textContent = BADGES[status] || BADGES.error;
     setText("badge-reason", (verification && (verification.plain || verification.reason)) || "");
+    // a chip that is probably a copy is not sent on as someone's dossier
+    $("send").disabled = status === "probable_clone";
   }
 
   async function renderPhoto(current) {
@@ -206,7 +208,6 @@
     renderLookup(current.lookup, lookupPending);
     renderPhoto(current);
     setText("action-status", "");
-    $("send").disabled = false;
     show("result");
   }
 
