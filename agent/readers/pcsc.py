@@ -95,6 +95,14 @@ def map_error(hresult: int, what: str, reader: str = "", readers: Iterable[str] 
 
 
 class PcscBackend(ReaderBackend):
+    """All PC/SC readers pcscd knows (optionally filtered by name parts).
+
+    ``extended_length``: "on"/"off" force it; "auto" reads the card capabilities in the
+    ATR's historical bytes: the third software function table, bit b7 "extended Lc and
+    Le fields" (ISO/IEC 7816-4 §8.1.1.2.7; agent.readers.atr). A card that does not say
+    so gets short APDUs only. ``disposition``: what closing a connection does to the
+    card ("reset" ends any secure-messaging session; "leave" keeps it)."""
+
     name = "pcsc"
 
     def __init__(self, *, extended_length: str = "auto", include: Sequence[str] = (), exclude: Sequence[str] = (),
@@ -158,15 +166,18 @@ class PcscBackend(ReaderBackend):
     def _snapshot(self, ctx: int) -> dict[str, tuple[int, bytes]]:
         """Each reader's raw event state and ATR, right now."""
         s = _scard()
-        names = self._names(ctx)
-        if not names:
-            return {}
-        hresult, states = s.SCardGetStatusChange(ctx, 0, [(n, s.SCARD_STATE_UNAWARE) for n in names])
-        if _code(hresult) == _code(s.SCARD_E_UNKNOWN_READER):
-            return self._snapshot(ctx)  # a reader left between the two calls: look again
-        if hresult != s.SCARD_S_SUCCESS and _code(hresult) != _code(s.SCARD_E_TIMEOUT):
-            raise map_error(hresult, "reading reader states")
-        return {name: (int(state), bytes(atr or b"")) for name, state, atr in states}
+        for _attempt in range(3):
+            names = self._names(ctx)
+            if not names:
+                return {}
+            hresult, states = s.SCardGetStatusChange(ctx, 0, [(n, s.SCARD_STATE_UNAWARE) for n in names])
+            if _code(hresult) == _code(s.SCARD_E_UNKNOWN_READER):
+                continue  # a reader left between the two calls: look again
+            if hresult != s.SCARD_S_SUCCESS and _code(hresult) != _code(s.SCARD_E_TIMEOUT):
+                raise map_error(hresult, "reading reader states")
+            return {name: (int(state), bytes(atr or b"")) for name, state, atr in states}
+        raise ReaderError("the reader list kept changing while it was read",
+                          hint="A reader is being plugged in and out; leave it plugged in.")
 
     @staticmethod
     def _slot(state: int, atr: bytes) -> SlotState:
