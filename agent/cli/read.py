@@ -24,10 +24,6 @@ from typing import TYPE_CHECKING, Any
 from agent.errors import (
     ConfigError,
     IdAgentError,
-    NoCardError,
-    NoReaderError,
-    PcscUnavailableError,
-    ReaderError,
 )
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.identity import FIELDS
@@ -42,16 +38,6 @@ class UsageError(ConfigError):
 
     code = "usage"
     exit_code = 3
-
-
-class ReaderUnavailableError(ReaderError):
-    """No reader, no card, or no PC/SC daemon (exit code 4); keeps the original code."""
-
-    exit_code = 4
-
-    def __init__(self, original: IdAgentError) -> None:
-        super().__init__(original.message, hint=original.hint)
-        self.code = original.code
 
 
 EXIT_VERIFIED = 0
@@ -162,14 +148,9 @@ def open_card(args: argparse.Namespace, config: Config
 
     backends: list[Any] = []
     try:
-        try:
-            backends = [make_backend(name, config) for name in config.readers.backends]
-            conn = open_reader(backends, args.reader)
-        except (NoReaderError, NoCardError, PcscUnavailableError) as err:
-            if hasattr(err, "exit_code"):
-                raise
-            raise ReaderUnavailableError(err) from err
-        with conn:
+        # no reader, no card, pcscd down: ReaderError subclasses, exit code 4
+        backends = [make_backend(name, config) for name in config.readers.backends]
+        with open_reader(backends, args.reader) as conn:
             yield conn, os.urandom, [], None
     finally:
         close_all(backends)

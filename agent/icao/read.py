@@ -433,18 +433,12 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
                "table": parsers(today, no_expiry_year), "clock": clock, "counters": counters}
     attempt = _Attempt()
     try:
-        try:
-            read, session = _read_session(channel, key, attempt, extended=extended, **options)  # type: ignore[arg-type]
-        except SecureMessagingError:
-            if attempt.reader is None or not attempt.reader.extended_refused:
-                raise
-            logger.info("secure messaging ended after the chip refused extended length: reading again, short APDUs")
-            read, session = _read_session(channel, key, _Attempt(), extended="off", **options)  # type: ignore[arg-type]
-    except ProtocolError as exc:
-        if hasattr(exc, "exit_code"):
+        read, session = _read_session(channel, key, attempt, extended=extended, **options)  # type: ignore[arg-type]
+    except SecureMessagingError:
+        if attempt.reader is None or not attempt.reader.extended_refused:
             raise
-        # a bare ProtocolError (agent.readers.apdu: response too short, endless 61xx…)
-        raise ChipProtocolError(exc.message, hint=exc.hint) from exc
+        logger.info("secure messaging ended after the chip refused extended length: reading again, short APDUs")
+        read, session = _read_session(channel, key, _Attempt(), extended="off", **options)  # type: ignore[arg-type]
     read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
                                        read.records.get("DG2"))
     if verify:

@@ -300,8 +300,8 @@ class _Garbage:
 
 
 def test_chip_answering_garbage_is_a_protocol_error() -> None:
-    from agent.icao.read import ChipProtocolError
+    from agent.errors import ProtocolError
 
-    with pytest.raises(ChipProtocolError) as info:
+    with pytest.raises(ProtocolError) as info:
         read_chip(ApduChannel(_Garbage()), CanKey("012345"))
     assert info.value.exit_code == 6
