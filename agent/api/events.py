@@ -18,6 +18,7 @@ Two shapes go on the wire:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import enum
 import itertools
 import json
@@ -81,10 +82,26 @@ class Event:
 
     def encode(self, shape: Shape) -> str | None:
         body = self.native() if shape is Shape.NATIVE else self.compat_shape()
-        return None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        if body is None:
+            return None
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=json_plain)
 
     def __repr__(self) -> str:  # data may hold personal data
         return f"Event(type={self.type.value}, seq={self.seq})"
+
+
+def json_plain(value: Any) -> Any:
+    """Dates as ISO text, bytes as hex, enums by value: whatever a lower layer put in a
+    result dict still reaches the client."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
 
 
 _COMPAT_NAMES: dict[EventType, str] = {

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from agent.api.auth import WS_AUTH_TIMEOUT, OriginPolicy, bearer, load_or_create_token, token_matches
-from agent.api.events import Client, EventType, Shape
+from agent.api.events import Client, EventType, Shape, json_plain
 from agent.api.openapi import openapi_document
 from agent.config import Config
-from agent.errors import IdAgentError, NoReaderError, ParseError
+from agent.errors import IdAgentError, ParseError
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 
 if TYPE_CHECKING:
@@ -82,11 +82,7 @@ def _dumps(obj: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return json_plain(value)
 
 
 def _yymmdd(value: Any, name: str) -> str:
@@ -403,10 +399,7 @@ class ApiServer:
         reader = body.get("reader")
         if reader is not None and not isinstance(reader, str):
             raise RequestError("reader must be a reader name (GET /readers)")
-        try:
-            result = self.daemon.submit_key(key, reader)
-        except NoReaderError:
-            raise
+        result = self.daemon.submit_key(key, reader)
         return web.json_response(result, status=202)
 
     async def qr(self, request: web.Request) -> web.StreamResponse:

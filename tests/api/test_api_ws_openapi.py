@@ -103,3 +103,14 @@ def test_hello_then_events_in_order(harness: Harness) -> None:
     seqs = [wait_for(conn, lambda m: m.get("type") == "read_progress")["seq"] for _ in range(50)]
     assert seqs == sorted(seqs)
     conn.close()
+
+
+def test_events_with_odd_types_still_reach_clients(harness: Harness) -> None:
+    import datetime as dt
+
+    conn = harness.ws()
+    harness.daemon.hub.publish(EventType.VERIFICATION, {"status": "verified", "when": dt.date(2026, 1, 2),
+                                                        "raw": b"\x01\x02", "set": frozenset({1})})
+    msg = wait_for(conn, lambda m: m.get("type") == "verification")
+    assert msg["when"] == "2026-01-02" and msg["raw"] == "0102" and msg["set"] == [1]
+    conn.close()
