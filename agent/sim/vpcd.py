@@ -265,9 +265,20 @@ class VpcdClient:
         return None
 
 
+def _quickack(sock: socket.socket) -> None:
+    """Acknowledge at once. vpcd writes the 2-byte length and the payload in separate
+    sends; with Nagle on its side and delayed ACKs on ours, each command would stall
+    about 40 ms waiting for our ACK. Linux resets TCP_QUICKACK, so it is set per read."""
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+
+
 def _recv_exact(sock: socket.socket, size: int) -> bytes | None:
     buf = bytearray()
     while len(buf) < size:
+        _quickack(sock)
         try:
             chunk = sock.recv(size - len(buf))
         except OSError:
