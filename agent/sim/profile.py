@@ -9,7 +9,8 @@ files are built at load time, deterministically:
 * EF.COM, DG1 (TD1 Vietnamese MRZ), DG2 (synthetic face JPEG, agent.sim.face),
   DG13 (Vietnamese layout), DG14 (Chip Authentication key + infos), DG15 (Active
   Authentication key), EF.SOD signed by a test DSC (agent.sim.signing), EF.CardAccess
-  (PACE ECDH-GM AES-128 on brainpoolP256r1, param 13, like the real card);
+  (PACE ECDH-GM AES-128 on brainpoolP256r1, param 13, plus CA and TA infos, like
+  the real card);
 * variants for tests, named ``<profile>+<variant>``: ``tampered-dg1``,
   ``tampered-dg2``, ``tampered-dg13`` (a data group changed after signing),
   ``rogue-dsc`` (signed by a DSC of an untrusted CSCA), ``expired-dsc``,
@@ -42,7 +43,7 @@ from agent.icao.lds.dg13 import build_dg13
 from agent.icao.lds.files import CARD_ACCESS, COM, DATA_GROUPS, SOD
 from agent.icao.mrz import build_td1_vn
 from agent.identity import mask
-from agent.sim.chip import ChipProfile, ChipQuirks, VirtualChip, default_card_access
+from agent.sim.chip import ChipProfile, ChipQuirks, VirtualChip
 from agent.sim.face import synthetic_face
 
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "profiles"
@@ -290,8 +291,31 @@ def build_card(name: str, variant: str = "", directory: Path | None = None) -> B
     files[COM.fid] = build_com(card.data_groups)
     files[SOD.fid] = sod
     if card.access == "pace":
-        files[CARD_ACCESS.fid] = default_card_access()
+        files[CARD_ACCESS.fid] = cccd_card_access()
     return BuiltCard(files, keys.ca_key, keys.aa_key)
+
+
+def cccd_card_access() -> bytes:
+    """EF.CardAccess as domain.md reports the CCCD's: PACE ECDH-GM AES-128 (version 2)
+    on brainpoolP256r1 (parameter 13), ChipAuthenticationInfo (ECDH, AES-128) and
+    TerminalAuthenticationInfo."""
+    from agent.icao.crypto import Cipher
+    from agent.icao.securityinfo import (
+        ID_TA,
+        ChipAuthenticationInfo,
+        Mapping,
+        PaceInfo,
+        TerminalAuthenticationInfo,
+        ca_oid,
+        encode_security_infos,
+        pace_oid,
+    )
+
+    return encode_security_infos([
+        PaceInfo(pace_oid(Mapping.ECDH_GM, Cipher.AES128), 2, 13),
+        ChipAuthenticationInfo(ca_oid(True, Cipher.AES128), 1),
+        TerminalAuthenticationInfo(ID_TA, 1),
+    ])
 
 
 def _aa_info(card: CardSpec) -> dict[str, Any]:

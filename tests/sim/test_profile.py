@@ -107,3 +107,12 @@ def test_face_is_deterministic_and_seeded() -> None:
     assert synthetic_face(5).jpeg == synthetic_face(5).jpeg
     assert synthetic_face(5).jpeg != synthetic_face(6).jpeg
     assert 15_000 <= len(synthetic_face(5).jpeg) <= 20_000
+
+
+def test_card_access_like_the_cccd() -> None:
+    from agent.icao.securityinfo import parse_security_infos
+
+    infos = parse_security_infos(load_profile("nguyen-van-an").files[0x011C])
+    assert [(p.protocol, p.version, p.parameter_id) for p in infos.pace] == [("0.4.0.127.0.7.2.2.4.2.2", 2, 13)]
+    assert [c.protocol for c in infos.chip_authentication] == ["0.4.0.127.0.7.2.2.3.2.2"]
+    assert len(infos.terminal_authentication) == 1
