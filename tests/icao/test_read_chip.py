@@ -305,3 +305,17 @@ def test_chip_answering_garbage_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError) as info:
         read_chip(ApduChannel(_Garbage()), CanKey("012345"))
     assert info.value.exit_code == 6
+
+
+def test_debug_log_of_a_full_read_holds_no_personal_data(backend: SimBackend, store: TrustStore,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    profile = load_profile("le-hoang-duc")
+    with caplog.at_level(logging.DEBUG):
+        read = _read(backend, profile, profile.mrz_key, store)
+    assert read.complete
+    text = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert caplog.records
+    for secret in ("048060007788", "060007788", "Lê Hoàng Đức", "LE<<HOANG", "201234567", "601120", "991120"):
+        assert secret not in text, secret
