@@ -372,6 +372,36 @@ class LengthPolicy:
         return self.inner.send(command)
 
 
+class ExtendedLengthMemory:
+    """ATRs of chips that refused the extended length their reader announced, so the
+    next read of such a card goes short at once instead of losing a session to it
+    ("try once, remember"). Bounded: an ATR identifies a chip model, not a person."""
+
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self._refused: dict[bytes, None] = {}
+
+    def refused(self, atr: bytes) -> bool:
+        return bool(atr) and atr in self._refused
+
+    def remember(self, atr: bytes) -> None:
+        if not atr:
+            return
+        self._refused[atr] = None
+        while len(self._refused) > self.LIMIT:
+            self._refused.pop(next(iter(self._refused)))
+
+
+#: process-wide: the daemon reads many cards through one reader
+EXTENDED_MEMORY = ExtendedLengthMemory()
+
+
+def _atr_of(channel: Any) -> bytes:
+    connection = getattr(channel, "connection", None)
+    return bytes(getattr(connection, "atr", b"") or b"")
+
+
 @dataclass
 class _Attempt:
     """One session's reader, kept to see why a session failed."""
@@ -418,7 +448,8 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
               prefer: str = "pace", extended: str = "auto", chunk: int = 0,
               today: dt.date | None = None, no_expiry_year: int = DEFAULT_NO_EXPIRY_YEAR,
               verify: bool = True, check_crl: bool = True, require_chip_auth: bool = True,
-              now: dt.datetime | None = None, clock: Callable[[], float] = time.perf_counter) -> ChipRead:
+              now: dt.datetime | None = None, clock: Callable[[], float] = time.perf_counter,
+              memory: ExtendedLengthMemory = EXTENDED_MEMORY) -> ChipRead:
     """Open, read, parse and verify the chip behind ``channel`` (see module docstring).
 
     Raises AccessDeniedError (wrong key, exit 5), ReadInterruptedError (card pulled,
@@ -426,19 +457,26 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
 
     A chip that refuses extended length although the connection announced it may drop
     secure messaging over it (the two sides' send sequence counters no longer agree):
-    the read then starts again once, from access control, with short APDUs only."""
+    the read then starts again once, from access control, with short APDUs only, and
+    ``memory`` keeps the chip's ATR so that its next reads go short from the start."""
     counters = _Counters(channel)
     started = clock()
     options = {"rng": rng, "prefer": prefer, "chunk": chunk, "on_progress": on_progress, "skip": skip,
                "table": parsers(today, no_expiry_year), "clock": clock, "counters": counters}
+    atr = _atr_of(channel)
+    if extended == "auto" and memory.refused(atr):
+        extended = "off"
     attempt = _Attempt()
     try:
         read, session = _read_session(channel, key, attempt, extended=extended, **options)  # type: ignore[arg-type]
     except SecureMessagingError:
         if attempt.reader is None or not attempt.reader.extended_refused:
             raise
+        memory.remember(atr)
         logger.info("secure messaging ended after the chip refused extended length: reading again, short APDUs")
         read, session = _read_session(channel, key, _Attempt(), extended="off", **options)  # type: ignore[arg-type]
+    if attempt.reader is not None and attempt.reader.extended_refused:
+        memory.remember(atr)
     read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
                                        read.records.get("DG2"))
     if verify:
