@@ -57,3 +57,13 @@ def test_replay_with_another_key_diverges() -> None:
     with pytest.raises(ReplayMismatchError):
         read_chip(ApduChannel(ReplayConnection(fixture)), CanKey("999999"),
                   rng=ReplayRandom(fixture.random), verify=False)
+
+
+def test_recordings_rebuild_byte_identically() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_fixtures", ROOT / "fixtures" / "make_fixtures.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--check"]) == 0
