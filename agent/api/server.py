@@ -46,6 +46,7 @@ KEEPALIVE_S = 15.0
 #: the CAN printed on the Vietnamese card: 6 digits (domain.md)
 CAN_RE = re.compile(r"^[0-9]{6}$")
 ID12_RE = re.compile(r"^[0-9]{12}$")
+MRZ_LINE_RE = re.compile(r"[0-9A-Z<]{30}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -112,6 +113,9 @@ def key_from_mrz(mrz: str) -> MrzKey:
     lines = [line.strip().upper() for line in mrz.replace("\r", "").split("\n") if line.strip()]
     if len(lines) < 2 or len(lines[0]) != 30 or len(lines[1]) != 30:
         raise RequestError("mrz must be the card's MRZ: 3 lines of 30 characters (at least the first two)")
+    if not all(MRZ_LINE_RE.fullmatch(line) for line in lines[:2]):
+        # str.isdigit() accepts "²" and other non-ASCII digits that int() refuses
+        raise RequestError("mrz: only 0-9, A-Z and < may appear in the first two lines")
     doc, doc_cd = lines[0][5:14], lines[0][14]
     birth, birth_cd, expiry, expiry_cd = lines[1][0:6], lines[1][6], lines[1][8:14], lines[1][14]
     for field_, digit, name in ((doc, doc_cd, "document number"), (birth, birth_cd, "birth date"),
