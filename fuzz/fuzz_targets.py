@@ -206,11 +206,15 @@ class _Fixed:
 
 
 def _qr_payload(data: bytes) -> None:
+    from agent.qr.access import access_keys_from_qr
     from agent.qr.payload import parse_cccd, read_payload
 
     # read_payload is documented never to raise for bad input
     result = read_payload(data)
     repr(result)
+    if result.card is not None:
+        # the payload's ID and dates become the chip's access keys (CAN, BAC seeds)
+        _typed(lambda: access_keys_from_qr(result.card))
     text = data.decode("utf-8", "replace")
     _typed(lambda: parse_cccd(text, strict=False))
     _typed(lambda: parse_cccd(text, strict=True))
@@ -234,6 +238,31 @@ def _config(data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
     _typed(lambda: load_config(path, env={}))
+
+
+def _api_body(data: bytes) -> None:
+    """A POST /read body as agent.api.server reads it (JSON object → access key); the
+    HTTP layer itself is exercised by tests/robustness/test_robust_api.py."""
+    import json
+
+    from agent.api.server import RequestError, key_from_body
+
+    try:
+        body = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return  # _json_body answers 400 for these
+    if not isinstance(body, dict):
+        return
+    try:
+        key_from_body(body)
+    except RequestError as err:
+        assert err.hint
+
+
+def _api_seeds() -> list[bytes]:
+    mrz = MRZ_TD1.replace("\n", "\\n")
+    return [b'{"can": "012345"}', b'{"id_number": "001099012345"}', f'{{"mrz": "{mrz}"}}'.encode(),
+            b'{"document_number": "099012345", "birth_date": "1999-03-15", "expiry_date": "390315"}']
 
 
 def _config_seeds() -> list[bytes]:
@@ -269,4 +298,5 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            lambda: [QR_2021.encode(), QR_2021.encode().decode("cp1252", "replace").encode()],
            "QR text repair (qr/repair.py)"),
     Target("config", _config, _config_seeds, "config TOML (config.py load_config)"),
+    Target("api_body", _api_body, _api_seeds, "local API POST /read body → access key (api/server.py)"),
 ]}

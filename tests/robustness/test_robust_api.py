@@ -150,3 +150,15 @@ def test_oversized_body_is_413(stack: Any) -> None:
     resp = requests.post(stack.base + "/qr", data=b"{" + b" " * (200 * 1024) + b"}", timeout=10,
                          headers={**_auth(stack), "Content-Type": "application/json"})
     assert resp.status_code == 413
+
+
+@pytest.mark.parametrize("mrz", [
+    # "²" passes str.isdigit() but not int(): was a ValueError, i.e. a 500 (fixed in agent/api/server.py)
+    "IDVNM099012345\u00b2" + "<" * 15 + "\n9903159M3903157VNM<<<<<<<<<<<0\nNGUYEN<<VAN<AN<<<<<<<<<<<<<<<<",
+    "IDVNM0990123459" + "<" * 15 + "\n990315\u00b9M3903157VNM<<<<<<<<<<<0\n",
+    "IDVNM0990123459" + "\u0663" * 15 + "\n9903159M3903157VNM<<<<<<<<<<<0\n",
+])
+def test_non_ascii_digits_in_the_mrz_are_a_400(stack: Any, mrz: str) -> None:
+    resp = requests.post(stack.base + "/read", json={"mrz": mrz}, headers=_auth(stack), timeout=5)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["hint"]
