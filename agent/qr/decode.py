@@ -133,9 +133,10 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
         return (clock() - start) * 1000.0
 
     found = decoders.zxing(grey, errors=True)
-    direct = [f.payload for f in found if f.payload is not None]
-    if direct:
-        return _result(direct, "direct", "zxing", elapsed(), prefer, found[0].corners, grey.shape, 1)
+    decoded = [f for f in found if f.payload is not None]
+    if decoded:
+        return _result([f.payload for f in decoded if f.payload is not None], "direct", "zxing", elapsed(),
+                       prefer, decoded[0].corners, grey.shape, 1)
 
     regions = _candidates(grey, found, max_candidates)
     attempts = 1
