@@ -16,8 +16,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from agent.errors import CardRemovedError, IdAgentError, NoCardError, NoReaderError, PcscUnavailableError, ReaderError
 from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo
@@ -25,6 +25,8 @@ from agent.readers.errors import ReaderGoneError, ResponseTooShortError
 from agent.readers.events import SlotState, check_response, diff_states, resolve_extended_length
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: pcsc-lite's client library honours PCSCLITE_CSOCK_NAME; so do we
 PCSCD_SOCKET = os.environ.get("PCSCLITE_CSOCK_NAME", "/run/pcscd/pcscd.comm")
@@ -187,17 +189,28 @@ class PcscBackend(ReaderBackend):
         return SlotState(present, atr if present else b"", (state >> 16) & 0xFFFF)
 
     # -- ReaderBackend --
+    def _fresh_after_restart(self, use: Callable[[int], T]) -> T:
+        """Run ``use(context)``; if pcscd says it is not running, make a new context and
+        try once more. SCardIsValidContext only checks the client library's own handle
+        table, so a context that died with a restarted pcscd still looks valid (found by
+        bench/fault_matrix.py: after a pcscd restart every call failed until the agent
+        itself was restarted)."""
+        try:
+            return use(self._context())
+        except PcscUnavailableError:
+            self._ctx = None
+            return use(self._context())
+
     def list_readers(self) -> list[ReaderInfo]:
         with self._lock:
-            snapshot = self._snapshot(self._context())
+            snapshot = self._fresh_after_restart(self._snapshot)
         return [ReaderInfo(name, self._slot(state, atr).card_present, self._slot(state, atr).atr, self.name)
                 for name, (state, atr) in snapshot.items()]
 
     def connect(self, reader: str) -> PcscConnection:
         s = _scard()
         with self._lock:
-            ctx = self._context()
-            names = self._names(ctx)
+            names, ctx = self._fresh_after_restart(lambda c: (self._names(c), c))
             if reader not in names:
                 raise NoReaderError(f"no reader named {reader!r}; readers: {', '.join(names) or 'none'}")
             # T=1 first: it carries case-4 APDUs without the T=0 GET RESPONSE dance
@@ -221,6 +234,14 @@ class PcscBackend(ReaderBackend):
         """Block in SCardGetStatusChange on every reader plus the PnP pseudo-reader
         until something changes (or ``timeout``), then diff a fresh snapshot against
         what was last reported."""
+        try:
+            return self._wait_for_events(timeout)
+        except PcscUnavailableError:
+            # the next call makes a new context (see _fresh_after_restart)
+            self._event_ctx = None
+            raise
+
+    def _wait_for_events(self, timeout: float) -> list[ReaderEvent]:
         s = _scard()
         ctx = self._events_context()
         if self._reported is None:
