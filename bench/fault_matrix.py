@@ -397,6 +397,7 @@ def to_json(results: list[CaseResult]) -> dict[str, Any]:
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 #: first TCP port of our private vpcd slots (the system's are 0x8C7B/0x8C7C)
 PRIVATE_PORT = 0x8D10
+PRIVATE_PORT_LAST = 0x8FFF
 PCSC_READER = "Virtual PCD 00 00"
 PCSC_PROFILE = "PACE"
 #: how long pcscd (and vpcd's 400 ms presence poll) may take to show the card
@@ -427,22 +428,37 @@ class PrivatePcscd:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.port = PRIVATE_PORT - 2
+        import random
+
+        # a random start: two test runs on one machine rarely pick the same ports
+        self.port = PRIVATE_PORT + 2 * random.randrange(128) - 2
         self.proc: Any = None
 
-    def start(self, timeout: float = 15.0) -> None:
+    def start(self, timeout: float = 10.0, attempts: int = 5) -> None:
+        """Start on the next free pair of ports (another test run may use some: TCP
+        ports are not part of the mount namespace)."""
+        for _ in range(attempts):
+            self.port = _free_port_pair(self.port + 2)
+            try:
+                self._start_on_port(timeout)
+                return
+            except RuntimeError:
+                self.stop()
+        raise RuntimeError(f"private pcscd did not come up with the vpcd reader in {attempts} attempts")
+
+    def _start_on_port(self, timeout: float) -> None:
         import subprocess
 
         from agent.readers.pcsc import pcscd_answers, reader_names
 
-        self.port += 2
         conf = self.workdir / f"conf-{self.port}"
         conf.mkdir(parents=True, exist_ok=True)
         (conf / "vpcd").write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x{self.port:X}\n'
                                    f"LIBPATH      {VPCD_DRIVER}\nCHANNELID    0x{self.port:X}\n")
         log = open(self.workdir / "pcscd.log", "ab")  # noqa: SIM115 - kept open for the daemon's life
-        self.proc = subprocess.Popen(["pcscd", "--foreground", "-c", str(conf)], stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([str(self._binary()), "--foreground", "-c", str(conf)],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -455,6 +471,17 @@ class PrivatePcscd:
             time.sleep(0.05)
         raise RuntimeError("private pcscd did not show the vpcd reader")
 
+    def _binary(self) -> Path:
+        """pcscd under another name: agent.sim.pcscd (other test runs) looks for live
+        processes named "pcscd" and would take ours, which they cannot reach, for a
+        system daemon that does not answer."""
+        import shutil
+
+        link = self.workdir / "faultpcscd"
+        if not link.exists():
+            link.symlink_to(shutil.which("pcscd") or "/usr/sbin/pcscd")
+        return link
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -465,6 +492,40 @@ class PrivatePcscd:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the worker dies, so no private pcscd is
+    ever left behind (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal as signals
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signals.SIGTERM), 0, 0, 0)
+
+
+def _free_port_pair(start: int) -> int:
+    """The first even port >= ``start`` where both it and the next one can be bound
+    (no listener, no TIME_WAIT: vpcd binds without SO_REUSEADDR)."""
+    import random
+    import socket
+
+    port = start + (start % 2)
+    for _ in range(200):
+        if port + 1 > PRIVATE_PORT_LAST:
+            port = PRIVATE_PORT + 2 * random.randrange(64)
+        socks = []
+        try:
+            for candidate in (port, port + 1):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind(("0.0.0.0", candidate))
+            return port
+        except OSError:
+            port += 2
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError("no free pair of TCP ports for a private vpcd")
 
 
 class PcscDesk:
@@ -482,7 +543,11 @@ class PcscDesk:
         self.pcscd.start()
         self.client: Any = None
         self.backend = PcscBackend()
-        self.plug()
+        try:
+            self.plug()
+        except BaseException:
+            self.close()
+            raise
 
     def plug(self) -> None:
         """(Re)connect the card client to the current pcscd's vpcd port."""
