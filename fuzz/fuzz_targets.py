@@ -231,13 +231,26 @@ def _qr_repair(data: bytes) -> None:
 _CONFIG_DIR = tempfile.mkdtemp(prefix="idagent-fuzz-config-")
 
 
+#: environment overrides of every value type (agent.config: IDAGENT_<SECTION>__<KEY>)
+_ENV_VARS = ("IDAGENT_API__PORT", "IDAGENT_API__IDENTITY_TTL", "IDAGENT_CARD__SKIP_FILES",
+             "IDAGENT_TRUST__CHECK_CRL", "IDAGENT_READERS__BACKENDS", "IDAGENT_AGENT__LOG_LEVEL",
+             "IDAGENT_READERS__EXTENDED_LENGTH", "IDAGENT_OUTBOX__RETENTION_DAYS")
+
+
 def _config(data: bytes) -> None:
+    """The config file's text; or, after an "ENV:" prefix, NUL-separated values of
+    environment overrides (over the default file)."""
     from agent.config import load_config
 
     path = os.path.join(_CONFIG_DIR, "fuzz.toml")
+    env: dict[str, str] = {}
+    if data.startswith(b"ENV:"):
+        values = data[4:].split(b"\x00")
+        env = {var: value.decode("utf-8", "replace") for var, value in zip(_ENV_VARS, values, strict=False)}
+        data = b""
     with open(path, "wb") as fh:
         fh.write(data)
-    _typed(lambda: load_config(path, env={}))
+    _typed(lambda: load_config(path, env=env))
 
 
 def _api_body(data: bytes) -> None:
@@ -268,7 +281,8 @@ def _api_seeds() -> list[bytes]:
 def _config_seeds() -> list[bytes]:
     text = (ROOT / "config" / "idagent.toml").read_bytes()
     return [text, b"[agent]\nlog_level = \"DEBUG\"\n", b"[readers]\nbackends = [\"sim\"]\nread_chunk = 5\n",
-            b"[api]\nport = 70000\n", b"[outbox]\nretention_days = -1\n"]
+            b"[api]\nport = 70000\n", b"[outbox]\nretention_days = -1\n",
+            b"ENV:8765\x00120.5\x003,4\x00yes\x00pcsc,sim\x00DEBUG\x00auto\x007"]
 
 
 def _seeds_of(name: str) -> Callable[[], list[bytes]]:
