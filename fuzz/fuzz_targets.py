@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -148,8 +149,13 @@ def _mrz(data: bytes) -> None:
     _typed(lambda: parse_mrz(text, today=TODAY))
 
 
+if TYPE_CHECKING:
+    from agent.icao.sm import SessionKeys
+    from agent.readers.apdu import Command, Response
+
+
 @functools.lru_cache(maxsize=2)
-def _sm_keys(aes: bool) -> object:
+def _sm_keys(aes: bool) -> SessionKeys:
     from agent.icao.crypto import Cipher
     from agent.icao.sm import SessionKeys
 
@@ -158,20 +164,23 @@ def _sm_keys(aes: bool) -> object:
 
 
 def _sm(data: bytes) -> None:
-    """Secure-messaging response unwrapping (9303-11 §9.8.5.2). Mode byte:
+    """Secure-messaging response unwrapping (9303-11 §9.8.5.2). Byte 0: mode (mod 3)
+    and cipher (bit 7: AES-128, else 3DES); bytes 1-2: the outer status word; then
     0 = the bytes as the chip's whole answer (the MAC almost never verifies);
     1 = the bytes are data objects, we append a MAC that verifies over them (so the
         parsing after the MAC check is reached);
     2 = the bytes are the plaintext, encrypted without padding into DO87 with a good
         MAC (the unpadding of decrypted data is reached)."""
+    from agent.icao import crypto
     from agent.icao import sm as sm_mod
     from agent.readers.apdu import Command, Response
 
     if len(data) < 3:
         return
-    mode, aes, sw, body = data[0] % 3, bool(data[1] & 1), int.from_bytes(data[1:3], "big"), data[3:]
+    mode, aes, sw, body = data[0] % 3, bool(data[0] & 0x80), int.from_bytes(data[1:3], "big"), data[3:]
     keys = _sm_keys(aes)
-    session = sm_mod.SecureMessaging(_Fixed(), keys.ks_enc, keys.ks_mac, keys.cipher, 0)  # type: ignore[attr-defined]
+    chip = _Fixed()
+    session = sm_mod.SecureMessaging(chip, keys.ks_enc, keys.ks_mac, keys.cipher, 0)
     ssc = 2  # protect() counts 1, a response 2
     if mode == 0:
         answer = body
@@ -181,17 +190,14 @@ def _sm(data: bytes) -> None:
         except IdAgentError:
             objects = []
         mac_input = b"".join(sm_mod.tlv(t, v) for t, v in objects if t in (0x85, 0x87, 0x99))
-        answer = body + sm_mod.tlv(0x8E, keys.mac(ssc, mac_input))  # type: ignore[attr-defined]
+        answer = body + sm_mod.tlv(0x8E, keys.mac(ssc, mac_input))
     else:
-        from agent.icao import crypto
-
-        block = keys.block  # type: ignore[attr-defined]
-        plain = body[: len(body) - len(body) % block] or bytes(block)
-        iv = crypto.sm_iv(keys.cipher, keys.ks_enc, keys.ssc_bytes(ssc))  # type: ignore[attr-defined]
-        cryptogram = crypto.encrypt(keys.cipher, keys.ks_enc, plain, iv)  # type: ignore[attr-defined]
+        plain = body[: len(body) - len(body) % keys.block] or bytes(keys.block)
+        iv = crypto.sm_iv(keys.cipher, keys.ks_enc, keys.ssc_bytes(ssc))
+        cryptogram = crypto.encrypt(keys.cipher, keys.ks_enc, plain, iv)
         objects_bytes = sm_mod.tlv(0x87, b"\x01" + cryptogram) + sm_mod.tlv(0x99, b"\x90\x00")
-        answer = objects_bytes + sm_mod.tlv(0x8E, keys.mac(ssc, objects_bytes))  # type: ignore[attr-defined]
-    session.inner.answer = Response(answer, sw)
+        answer = objects_bytes + sm_mod.tlv(0x8E, keys.mac(ssc, objects_bytes))
+    chip.answer = Response(answer, sw)
     _typed(lambda: session.send(Command(0x00, 0xB0, 0, 0, le=0xDF)))
 
 
@@ -199,9 +205,13 @@ class _Fixed:
     """The chip side of the SM target: answers whatever the fuzzer chose."""
 
     extended_length = False
-    answer: object = None
 
-    def send(self, command: object) -> object:
+    def __init__(self) -> None:
+        from agent.readers.apdu import Response
+
+        self.answer = Response(b"", 0x9000)
+
+    def send(self, command: Command) -> Response:
         return self.answer
 
 
@@ -212,9 +222,10 @@ def _qr_payload(data: bytes) -> None:
     # read_payload is documented never to raise for bad input
     result = read_payload(data)
     repr(result)
-    if result.card is not None:
+    card = result.card
+    if card is not None:
         # the payload's ID and dates become the chip's access keys (CAN, BAC seeds)
-        _typed(lambda: access_keys_from_qr(result.card))
+        _typed(lambda: access_keys_from_qr(card))
     text = data.decode("utf-8", "replace")
     _typed(lambda: parse_cccd(text, strict=False))
     _typed(lambda: parse_cccd(text, strict=True))
@@ -304,7 +315,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     _lds_target("CardAccess", lambda: [_card_files()["CardAccess"], CARD_ACCESS_9303],
                 "EF.CardAccess SecurityInfos (securityinfo.py)"),
     Target("mrz", _mrz, lambda: [MRZ_TD1.encode()], "MRZ text (mrz.py)"),
-    Target("sm", _sm, lambda: [b"\x01\x90\x00" + bytes.fromhex("99029000"), b"\x02\x90\x00" + bytes(32)],
+    Target("sm", _sm, lambda: [b"\x01\x90\x00" + bytes.fromhex("99029000"), b"\x02\x90\x00" + bytes.fromhex("6014800000000000"),
+                               b"\x82\x90\x00" + bytes.fromhex("99029000"), b"\x83\x90\x00" + bytes.fromhex("6014" + "80" + "00" * 13)],
            "secure-messaging response unwrapping (sm.py)"),
     Target("qr_payload", _qr_payload, lambda: [QR_2021.encode(), QR_2024.encode()],
            "CCCD QR payload (qr/payload.py)"),
