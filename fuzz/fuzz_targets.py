@@ -201,6 +201,14 @@ def _sm(data: bytes) -> None:
     _typed(lambda: session.send(Command(0x00, 0xB0, 0, 0, le=0xDF)))
 
 
+def _sm_seeds() -> list[bytes]:
+    """Mode 1 (MACed objects) and mode 2 (a padded plaintext '6014' as EF.COM starts),
+    3DES and AES: all unwrap cleanly."""
+    ok_sw, padded = bytes.fromhex("99029000"), bytes.fromhex("601480")
+    return [b"\x01\x90\x00" + ok_sw, b"\x02\x90\x00" + padded + bytes(5),
+            b"\x82\x90\x00" + ok_sw, b"\x83\x90\x00" + padded + bytes(13)]
+
+
 class _Fixed:
     """The chip side of the SM target: answers whatever the fuzzer chose."""
 
@@ -315,9 +323,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     _lds_target("CardAccess", lambda: [_card_files()["CardAccess"], CARD_ACCESS_9303],
                 "EF.CardAccess SecurityInfos (securityinfo.py)"),
     Target("mrz", _mrz, lambda: [MRZ_TD1.encode()], "MRZ text (mrz.py)"),
-    Target("sm", _sm, lambda: [b"\x01\x90\x00" + bytes.fromhex("99029000"), b"\x02\x90\x00" + bytes.fromhex("6014800000000000"),
-                               b"\x82\x90\x00" + bytes.fromhex("99029000"), b"\x83\x90\x00" + bytes.fromhex("6014" + "80" + "00" * 13)],
-           "secure-messaging response unwrapping (sm.py)"),
+    Target("sm", _sm, lambda: _sm_seeds(), "secure-messaging response unwrapping (sm.py)"),
     Target("qr_payload", _qr_payload, lambda: [QR_2021.encode(), QR_2024.encode()],
            "CCCD QR payload (qr/payload.py)"),
     Target("qr_repair", _qr_repair,
