@@ -32,12 +32,23 @@ class FakeScard:
         self.service = True
         self.transmit_result: tuple[int, list[int]] = (real.SCARD_S_SUCCESS, [0x90, 0x00])
         self.status_result: int = real.SCARD_S_SUCCESS
+        self.epoch = 1  # bumped by restart(): contexts of an older pcscd are dead
 
     # -- test controls --
     def plug(self, name: str, present: bool = False) -> None:
         with self.cond:
             self.readers[name] = [present, ATR if present else b"", 0]
             self.cond.notify_all()
+
+    def restart(self) -> None:
+        """pcscd restarted: old contexts fail with NO_SERVICE, yet the client library's
+        SCardIsValidContext still calls them valid (it only checks its own table)."""
+        with self.cond:
+            self.epoch += 1
+            self.cond.notify_all()
+
+    def _dead(self, ctx: int) -> bool:
+        return ctx // 1000 != self.epoch
 
     def unplug(self, name: str) -> None:
         with self.cond:
@@ -51,7 +62,7 @@ class FakeScard:
 
     # -- the scard API --
     def SCardEstablishContext(self, scope: int) -> tuple[int, int]:  # noqa: N802
-        return (real.SCARD_S_SUCCESS, 1) if self.service else (real.SCARD_E_NO_SERVICE, 0)
+        return (real.SCARD_S_SUCCESS, self.epoch * 1000 + 1) if self.service else (real.SCARD_E_NO_SERVICE, 0)
 
     def SCardIsValidContext(self, ctx: int) -> int:  # noqa: N802
         return real.SCARD_S_SUCCESS if self.service else real.SCARD_E_INVALID_HANDLE
@@ -66,7 +77,7 @@ class FakeScard:
         return real.SCardGetErrorMessage(code)
 
     def SCardListReaders(self, ctx: int, groups: list[str]) -> tuple[int, list[str]]:  # noqa: N802
-        if not self.service:
+        if not self.service or self._dead(ctx):
             return real.SCARD_E_NO_SERVICE, []
         with self.cond:
             names = list(self.readers)
@@ -77,7 +88,7 @@ class FakeScard:
         return (real.SCARD_STATE_PRESENT if present else real.SCARD_STATE_EMPTY) | (counter << 16)
 
     def SCardGetStatusChange(self, ctx: int, timeout_ms: int, states: list[tuple[str, int]]):  # noqa: N802
-        if not self.service:
+        if not self.service or self._dead(ctx):
             return real.SCARD_E_NO_SERVICE, []
         deadline = time.monotonic() + timeout_ms / 1000
         if timeout_ms:
@@ -105,8 +116,12 @@ class FakeScard:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self.cond.wait(remaining):
                     return real.SCARD_E_TIMEOUT, out
+                if self._dead(ctx):
+                    return real.SCARD_E_NO_SERVICE, []
 
     def SCardConnect(self, ctx: int, reader: str, share: int, protocols: int):  # noqa: N802
+        if self._dead(ctx):
+            return real.SCARD_E_NO_SERVICE, 0, 0
         with self.cond:
             if reader not in self.readers:
                 return real.SCARD_E_UNKNOWN_READER, 0, 0
@@ -216,6 +231,26 @@ def test_card_removed_reported_directly(fake: FakeScard) -> None:
     fake.transmit_result = (real.SCARD_W_REMOVED_CARD, [])
     with pytest.raises(CardRemovedError):
         conn.transmit(b"\x00\xa4\x00\x0c")
+
+
+def test_same_backend_recovers_after_pcscd_restart(fake: FakeScard) -> None:
+    """The daemon keeps one PcscBackend for its lifetime: after pcscd restarts, the
+    next calls must make a fresh context instead of failing forever."""
+    fake.plug("Reader A", present=True)
+    backend = pcsc.PcscBackend()
+    assert kinds(backend.wait_for_events(0)) == [(EventKind.READER_ATTACHED, "Reader A"),
+                                                 (EventKind.CARD_INSERTED, "Reader A")]
+    fake.restart()
+    assert [i.name for i in backend.list_readers()] == ["Reader A"]
+    assert backend.connect("Reader A").transmit(b"\x00\xa4\x00\x0c") == b"\x90\x00"
+    fake.restart()
+    # the monitor may report the outage once, then it must work again
+    try:
+        backend.wait_for_events(0.05)
+    except PcscUnavailableError:
+        pass
+    fake.card("Reader A", False)
+    assert kinds(backend.wait_for_events(1)) == [(EventKind.CARD_REMOVED, "Reader A")]
 
 
 @pytest.mark.parametrize(("code", "error"), [
