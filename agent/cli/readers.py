@@ -69,11 +69,12 @@ def _print_list(args: argparse.Namespace, found: list[Any], errors: list[Any]) -
 def _watch(args: argparse.Namespace, backends: list[ReaderBackend], seconds: float, interval: float) -> None:
     """Round-robin over the backends; the first call of each reports what is present
     (already listed above), so it is swallowed."""
+    failing: set[str] = set()
     for backend in backends:
         try:
             backend.wait_for_events(0)
         except ReaderError:
-            pass  # already reported with the list; retried in the loop
+            failing.add(backend.name)  # already reported with the list; retried in the loop
     deadline = time.monotonic() + seconds
     slice_ = max(0.05, min(interval, 1.0) / max(1, len(backends)))
     while time.monotonic() < deadline:
@@ -83,10 +84,15 @@ def _watch(args: argparse.Namespace, backends: list[ReaderBackend], seconds: flo
                 return
             try:
                 events = backend.wait_for_events(min(slice_, remaining))
-            except ReaderError as err:  # e.g. pcscd restarted: say so, keep watching
-                print(f"warning: {backend.name}: {err.message}", file=sys.stderr, flush=True)
+            except ReaderError as err:  # e.g. pcscd stopped: say so once, keep watching
+                if backend.name not in failing:
+                    print(f"warning: {backend.name}: {err.message} (hint: {err.hint})", file=sys.stderr, flush=True)
+                    failing.add(backend.name)
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
                 continue
+            if backend.name in failing:
+                failing.discard(backend.name)
+                print(f"{backend.name}: back", file=sys.stderr, flush=True)
             for event in events:
                 _print_event(args, backend, event)
 
