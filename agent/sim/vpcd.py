@@ -86,7 +86,11 @@ class VpcdClient:
     def start(self) -> VpcdClient:
         """Take the slot lock (raises ReaderError if another process keeps it) and serve
         in a daemon thread."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
         self._acquire_slot()
+        with self._cond:
+            self._stopping = False
         self._thread = threading.Thread(target=self._serve_forever, name=f"vpcd-{self.port}", daemon=True)
         self._thread.start()
         return self
@@ -94,7 +98,10 @@ class VpcdClient:
     def run(self) -> None:
         """Serve in this thread until ``stop()`` (from another thread or a signal handler)."""
         self._acquire_slot()
-        self._serve_forever()
+        try:
+            self._serve_forever()
+        finally:
+            self._release_slot()
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -159,3 +160,14 @@ def test_stop_is_prompt_while_blocked_in_recv(vpcd: FakeVpcd) -> None:
 def test_reader_names_follow_the_port() -> None:
     assert reader_name(35963) == "Virtual PCD 00 00"
     assert reader_name(35964) == "Virtual PCD 00 01"
+
+
+def test_run_in_the_calling_thread_until_stop(vpcd: FakeVpcd) -> None:
+    client = VpcdClient(make_card(), "127.0.0.1", vpcd.port, lock=False)
+    runner = threading.Thread(target=client.run)
+    runner.start()
+    vpcd.accept()
+    assert vpcd.ask(bytes.fromhex("00A4000C")) == b"\x90\x00"
+    client.stop()
+    runner.join(5)
+    assert not runner.is_alive()
