@@ -34,6 +34,9 @@ STATE_DIR = Path(tempfile.gettempdir())
 LOCK_FILE = STATE_DIR / "idagent-pcscd.lock"
 LEASE_FILE = STATE_DIR / "idagent-pcscd.json"
 LOG_FILE = STATE_DIR / "idagent-pcscd.log"
+#: foreground: a child we can stop (logs go to LOG_FILE); the default config dir
+#: /etc/reader.conf.d holds the vpcd driver's reader.conf
+PCSCD_ARGS: tuple[str, ...] = ("--foreground",)
 #: /proc/net/tcp state code of TIME_WAIT
 TCP_TIME_WAIT = "06"
 VPCD_NAME_PREFIX = "Virtual PCD"
@@ -151,7 +154,7 @@ def _start(timeout: float) -> int:
     _wait_vpcd_ports_free()
     with open(LOG_FILE, "ab") as log:
         # its own session: a Ctrl-C in a test run must not kill the daemon under other users
-        proc = subprocess.Popen([binary, "--foreground"], stdin=subprocess.DEVNULL, stdout=log,
+        proc = subprocess.Popen([binary, *PCSCD_ARGS], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

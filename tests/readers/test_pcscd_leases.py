@@ -109,3 +109,32 @@ def test_users_that_died_do_not_keep_the_daemon(daemon: Daemon) -> None:
 def test_prerequisites_are_installed_here() -> None:
     # pcscd and vsmartcard-vpcd are part of the set-up (scripts/setup.sh) and CI
     assert mod.missing_prerequisites() == []
+
+
+def test_start_and_stop_a_child_daemon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real _start/_stop on a stand-in process named "pcscd" (a symlink to Python,
+    so /proc shows that name): started in its own session, stopped and reaped."""
+    import os
+    import sys
+
+    fake = tmp_path / "pcscd"
+    fake.symlink_to(sys.executable)
+    monkeypatch.setattr(mod, "pcscd_binary", lambda: str(fake))
+    monkeypatch.setattr(mod, "PCSCD_ARGS", ("-c", "import time; time.sleep(30)"))
+    monkeypatch.setattr(mod, "LOG_FILE", tmp_path / "pcscd.log")
+    monkeypatch.setattr(mod, "_remove_stale_socket", lambda: None)
+    monkeypatch.setattr(mod, "_wait_vpcd_ports_free", lambda: None)
+    monkeypatch.setattr(mod, "_vpcd_readers_loaded", lambda: True)
+    monkeypatch.setattr(mod, "pcscd_answers", lambda: True)
+    pid = mod._start(timeout=5)
+    assert mod._is_pcscd(pid)
+    assert os.getsid(pid) == pid  # its own session: a Ctrl-C in a test run does not reach it
+    mod._stop(pid)
+    assert not mod._alive(pid)
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped: no zombie left
+
+
+def test_vpcd_ports_come_from_reader_conf() -> None:
+    # /etc/reader.conf.d/vpcd: DEVICENAME /dev/null:0x8C7B (domain.md: 35963, and 35964 for slot 01)
+    assert mod.vpcd_ports() == [35963, 35964]
