@@ -12,7 +12,11 @@ store, local BHYT gateway; in-process virtual reader):
   identity merge and store, JSON encoding, WebSocket delivery. Target p95 < 100 ms.
 
 Memory: VmRSS of this process (daemon + virtual chip + the bench's client) after a
-warm-up ("at rest") and after ``--reads`` reads, each after ``gc.collect()``.
+warm-up ("at rest") and after ``--reads`` reads, each after ``gc.collect()``, and the
+count of gc-tracked Python objects. glibc gives each thread its own malloc arena, and
+their fragmentation shows as slow RSS creep; run with ``MALLOC_ARENA_MAX=1`` to see
+the agent's own growth without it (``--pipeline canned`` isolates the daemon and API
+layers from the chip crypto).
 
 Run: ``.venv/bin/python bench/bench_daemon.py [--reads 1000] [--json]``
 """
@@ -20,6 +24,7 @@ Run: ``.venv/bin/python bench/bench_daemon.py [--reads 1000] [--json]``
 from __future__ import annotations
 
 import argparse
+import array
 import gc
 import json
 import statistics
@@ -37,6 +42,8 @@ from agent.demo import SIM_READER, desk_stack  # noqa: E402
 from agent.sim.profile import load_profile, load_spec, virtual_chip  # noqa: E402
 
 PROFILE = "nguyen-van-an"
+#: one keep-alive connection, as desk software would hold
+SESSION = requests.Session()
 
 
 def rss_kib() -> int:
@@ -64,11 +71,12 @@ def wait_type(conn: Any, kind: str, timeout: float = 30.0) -> tuple[dict[str, An
             raise RuntimeError(f"read failed: {event.get('code')}: {event.get('message')}")
 
 
-def one_read(stack: Any, conn: Any, can: str) -> tuple[float, float]:
-    """(total seconds, read seconds) of one tap."""
-    requests.post(stack.base + "/read", json={"can": can}, headers={"Authorization": f"Bearer {stack.token}"},
-                  timeout=5).raise_for_status()
-    chip = virtual_chip(load_profile(PROFILE))  # built before the clock starts
+def one_read(stack: Any, conn: Any, can: str, chip: Any = None) -> tuple[float, float]:
+    """(total seconds, read seconds) of one tap (a fresh virtual chip unless given)."""
+    SESSION.post(stack.base + "/read", json={"can": can}, headers={"Authorization": f"Bearer {stack.token}"},
+                 timeout=5).raise_for_status()
+    if chip is None:
+        chip = virtual_chip(load_profile(PROFILE))  # built before the clock starts
     backend = stack.tapper.backend
     started = time.perf_counter()
     backend.insert(SIM_READER, chip)
@@ -80,6 +88,24 @@ def one_read(stack: Any, conn: Any, can: str) -> tuple[float, float]:
     return total, read
 
 
+class CannedPipeline:
+    """``--pipeline canned``: the chip pipeline replaced by a copy of one real outcome,
+    to measure the daemon and API layers alone (no crypto, no card I/O)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.outcome: Any = None
+
+    def read(self, connection: Any, key: Any, on_progress: Any) -> Any:
+        import copy
+
+        if self.outcome is None:
+            self.outcome = self.real.read(connection, key, on_progress)
+        outcome = copy.deepcopy(self.outcome)
+        outcome.read_seconds = 0.0
+        return outcome
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(percentile(values, 50) * 1000, 2), "p95_ms": round(percentile(values, 95) * 1000, 2),
             "max_ms": round(max(values) * 1000, 2), "mean_ms": round(statistics.fmean(values) * 1000, 2)}
@@ -89,10 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reads", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--pipeline", choices=("real", "canned"), default="real",
+                        help="canned: replay one real read's outcome (daemon + API layers alone)")
+    parser.add_argument("--no-bhyt", action="store_true", help="no BHYT lookups after each read")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     can = load_spec(PROFILE).person.can
     with desk_stack(backend="sim", profile=PROFILE, port=0, intake=False) as stack:
+        if args.no_bhyt:
+            stack.daemon.forwards = None
+        if args.pipeline == "canned":
+            stack.daemon.pipeline = CannedPipeline(stack.daemon.pipeline)
         url = f"ws://127.0.0.1:{stack.daemon.port}/events"
         with ws_client.connect(url, additional_headers={"Authorization": f"Bearer {stack.token}"},
                                open_timeout=5, max_size=None) as conn:
@@ -101,15 +134,19 @@ def main(argv: list[str] | None = None) -> int:
                 one_read(stack, conn, can)
             gc.collect()
             time.sleep(0.5)
+            # canned: the chip is never spoken to, so one chip object serves every tap and
+            # the bench builds nothing per read (what remains is the daemon's own memory)
+            shared_chip = virtual_chip(load_profile(PROFILE)) if args.pipeline == "canned" else None
+            # the bench's own results live in arrays allocated before "at rest"
+            totals = array.array("d", bytes(8 * args.reads))
+            reads = array.array("d", bytes(8 * args.reads))
+            rss_marks: list[tuple[int, int]] = []
             rest = rss_kib()
-            totals: list[float] = []
-            reads: list[float] = []
-            rss_marks: list[tuple[int, int]] = [(0, rest)]
+            objects_rest = len(gc.get_objects())
+            rss_marks.append((0, rest))
             started = time.monotonic()
             for i in range(1, args.reads + 1):
-                total, read = one_read(stack, conn, can)
-                totals.append(total)
-                reads.append(read)
+                totals[i - 1], reads[i - 1] = one_read(stack, conn, can, shared_chip)
                 if i % max(1, args.reads // 5) == 0:
                     gc.collect()
                     rss_marks.append((i, rss_kib()))
@@ -117,24 +154,29 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
             time.sleep(0.5)
             after = rss_kib()
+            objects_after = len(gc.get_objects())
         metrics = stack.daemon.metrics
     agent = [t - r for t, r in zip(totals, reads, strict=True)]
+    totals_list, reads_list = list(totals), list(reads)
     result = {
         "reads": args.reads, "wall_s": round(wall, 1),
-        "agent_added": summary(agent), "total_card_to_event": summary(totals), "chip_read": summary(reads),
+        "agent_added": summary(agent), "total_card_to_event": summary(totals_list), "chip_read": summary(reads_list),
         "rss_kib": {"at_rest": rest, "after": after, "growth": after - rest, "marks": rss_marks},
+        "gc_objects": {"at_rest": objects_rest, "after": objects_after},
         "overhead_hist_count": metrics.overhead_seconds.count(),
     }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"reads: {args.reads} in {wall:.1f} s (in-process virtual chip, real pipeline, BHYT lookups on)")
+        print(f"reads: {args.reads} in {wall:.1f} s (in-process virtual chip, {args.pipeline} pipeline, "
+              f"BHYT lookups {'off' if args.no_bhyt else 'on'})")
         for name in ("agent_added", "total_card_to_event", "chip_read"):
             s = result[name]
             print(f"{name:22s} p50 {s['p50_ms']:8.2f} ms   p95 {s['p95_ms']:8.2f} ms   "  # type: ignore[index]
                   f"max {s['max_ms']:8.2f} ms   mean {s['mean_ms']:8.2f} ms")  # type: ignore[index]
         print(f"RSS at rest {rest} KiB, after {args.reads} reads {after} KiB (growth {after - rest:+d} KiB); "
               f"marks {rss_marks}")
+        print(f"Python objects tracked by gc: at rest {objects_rest}, after {objects_after}")
     ok = result["agent_added"]["p95_ms"] < 100  # type: ignore[index]
     return 0 if ok else 1
 
