@@ -318,6 +318,12 @@ class ApiServer:
                 response = error_response(exc.status, "http", exc.reason, "See GET /openapi.json.")
             else:
                 raise
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:  # noqa: BLE001 - a bug answers a JSON 500, never a traceback page
+            logger.exception("API route %s failed", route)
+            response = error_response(500, "internal", "the agent failed to handle this request",
+                                      "Send the agent's log to IT.")
         self.daemon.metrics.http_requests.inc(route=route, status=str(response.status))
         if route not in self.PUBLIC and not isinstance(response, web.WebSocketResponse):
             response.headers["Cache-Control"] = "no-store"

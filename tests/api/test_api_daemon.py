@@ -301,3 +301,13 @@ def test_a_bug_in_the_pipeline_does_not_kill_the_reader(harness: Harness) -> Non
     harness.backend.insert("Reader A")
     assert wait_for(conn, _type("identity_ready"))["reader"] == "Reader A"
     conn.close()
+
+
+def test_a_bug_in_a_route_is_a_json_500(harness: Harness) -> None:
+    def broken() -> dict[str, object]:
+        raise KeyError("boom")
+
+    harness.daemon.health = broken  # type: ignore[method-assign]
+    resp = harness.get("/health")
+    assert resp.status_code == 500
+    assert resp.json()["error"]["code"] == "internal" and "boom" not in resp.text
