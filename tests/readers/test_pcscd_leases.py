@@ -138,3 +138,18 @@ def test_start_and_stop_a_child_daemon(tmp_path: Path, monkeypatch: pytest.Monke
 def test_vpcd_ports_come_from_reader_conf() -> None:
     # /etc/reader.conf.d/vpcd: DEVICENAME /dev/null:0x8C7B (domain.md: 35963, and 35964 for slot 01)
     assert mod.vpcd_ports() == [35963, 35964]
+
+
+def test_busy_ports_are_seen_listening_and_in_time_wait() -> None:
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    assert mod._ports_busy([port])  # a listener (another namespace's vpcd, say)
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    server.close()
+    accepted.close()  # the server side closes first: its port lingers in TIME_WAIT
+    client.recv(1)
+    client.close()
+    assert mod._ports_busy([port])
