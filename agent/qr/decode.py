@@ -15,8 +15,9 @@ The ladder (measured with bench/qr; each step only runs when the previous failed
 3. on each crop (the region plus a margin, so heavy steps cost a few ms, not the
    whole frame): ``upscale`` (cubic, to ~4 px per module), ``lanczos+otsu``,
    ``unsharp+otsu``, ``deblur`` (Wiener, Gaussian PSF), ``clahe+adaptive`` (glare,
-   low contrast), ``thresholds`` (fixed levels), then ZBar in binary mode on the
-   upscaled crop (``zbar``).
+   low contrast), ``thresholds`` (fixed levels), ``upscale x2`` (Lanczos to ~9 px
+   per module, grey and unsharp + Otsu), then ZBar in binary mode on the upscaled
+   crop (``zbar``).
 
 Each step hands a grey or binary image to zxing-cpp (``try_downscale`` off: we chose
 the scale). The clock is injected, so tests can check the budget logic.
@@ -115,6 +116,12 @@ def ladder(crop: np.ndarray, side: float) -> Iterator[Step]:
     yield "clahe+adaptive", enhance.adaptive(enhance.clahe(lanczos), int(module_px * 5))
     for binary in enhance.thresholds(sharp):
         yield "thresholds", binary
+    # twice the scale (~9 px per module): zxing's local binarizer then sees fewer
+    # modules per window, which reads glared and JPEG-blocky codes it missed at 4.5
+    # (bench/qr: glare 50 px 2/16 → 7/16, 60 px 13/16 → 16/16)
+    big = enhance.rescale(crop, min(2 * factor, 2 * MAX_UPSCALE), lanczos=True)
+    yield "upscale x2", big
+    yield "upscale x2", enhance.otsu(enhance.unsharp(big, max(0.8, module_px * 1.4), 1.5))
 
 
 def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
