@@ -311,3 +311,19 @@ def test_a_bug_in_a_route_is_a_json_500(harness: Harness) -> None:
     resp = harness.get("/health")
     assert resp.status_code == 500
     assert resp.json()["error"]["code"] == "internal" and "boom" not in resp.text
+
+
+def test_reader_detached_and_attached_events(harness: Harness) -> None:
+    from agent.readers.base import EventKind, ReaderEvent
+
+    conn = harness.ws()
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader B")
+    wait_for(conn, _type("identity_ready"))
+    harness.backend._events.put(ReaderEvent(EventKind.READER_DETACHED, "Reader B"))
+    assert wait_for(conn, _type("identity_cleared"))["reason"] == "reader_detached"
+    assert wait_for(conn, _type("reader_detached"))["reader"] == "Reader B"
+    harness.backend._events.put(ReaderEvent(EventKind.READER_ATTACHED, "Reader C"))
+    attached = wait_for(conn, _type("reader_attached"))
+    assert attached == {**attached, "reader": "Reader C", "backend": "fake"}
+    conn.close()
