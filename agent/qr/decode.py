@@ -249,7 +249,13 @@ def _failure(grey: np.ndarray, regions: Sequence[enhance.Region], ms: float, att
 
 def diagnose(quality: enhance.Quality) -> str:
     """The most likely reason a located code did not decode, most actionable first.
-    Thresholds from bench/qr frames (glare blob, sigma-1 blur, 0.6 contrast)."""
+
+    Thresholds from the failing bench/qr frames (40-60 px, 3 per cell): glare frames
+    have 5-38 % saturated pixels (clean ones 0-3 %), sigma-1 blur gives sharpness
+    0.14-0.38 (sharp frames 0.69-0.92), low-contrast ones 25-63 grey levels (others
+    >= 98). On those frames the reasons given were: blur → "blurred" 41/48 (rest "too
+    small" at 40 px), glare → "glare" 20/20, low contrast at 50 px → "low contrast"
+    5/6, every other failure → "too small"."""
     if quality.glare > 0.04:
         return Reason.GLARE
     if quality.side_px < MIN_READABLE_SIDE:
