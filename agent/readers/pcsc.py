@@ -65,6 +65,8 @@ class PcscError(ReaderError):
     """A PC/SC failure that has no more specific meaning; keeps the return code."""
 
     code = "pcsc"
+    #: the reader is there but the exchange failed: "read failed" (CLI contract)
+    exit_code = 6
 
     def __init__(self, message: str, hresult: int, **kw: Any) -> None:
         super().__init__(f"{message}: {_message(hresult)} (0x{_code(hresult):08X})", **kw)
