@@ -6,6 +6,8 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.qr.payload import read_payload
 from agent.qr.repair import Flag, Repair, repair_bytes, repair_text
@@ -122,3 +124,28 @@ def test_mojibake_whose_nbsp_became_a_space() -> None:
     garbled = text.encode().decode("cp1252", errors="ignore").replace("\u00a0", " ")
     fixed = repair_text(garbled)
     assert fixed.text == text and Repair.LATIN1 in fixed.repairs
+
+
+# every letter of the Vietnamese alphabet with its tones (NFC), plus what addresses use
+_VIET = ("aàáảãạăằắẳẵặâầấẩẫậbcdđeèéẻẽẹêềếểễệghiìíỉĩịklmnoòóỏõọôồốổỗộơờớởỡợpqrstuùúủũụưừứửữựvxyỳýỷỹỵ")
+_ALPHABET = _VIET + _VIET.upper() + "0123456789 ,./-()"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_ALPHABET, min_size=1, max_size=60))
+def test_clean_vietnamese_is_never_repaired(text: str) -> None:
+    """No false repair: genuine Vietnamese text (letters with tones, digits,
+    punctuation) comes back unchanged and unflagged as mojibake/CJK."""
+    text = unicodedata.normalize("NFC", text)
+    fixed = repair_text(text)
+    assert fixed.text == text
+    assert Repair.LATIN1 not in fixed.repairs and Repair.SHIFT_JIS not in fixed.repairs
+    assert Flag.MOJIBAKE_LEFT not in fixed.flags
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_ALPHABET, min_size=1, max_size=60))
+def test_cp1252_mojibake_always_reverses(text: str) -> None:
+    text = unicodedata.normalize("NFC", text)
+    garbled = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in text.encode())
+    assert repair_text(garbled).text == text
