@@ -60,7 +60,7 @@ class NfcBackend(ReaderBackend):
     name = "nfc"
 
     def __init__(self, path: str = "usb", *, extended_length: str = "auto", poll_interval: float = 0.5,
-                 frontend_factory: FrontendFactory = _open_frontend) -> None:
+                 frontend_factory: FrontendFactory = _open_frontend, reopen_interval: float = 2.0) -> None:
         resolve_extended_length(extended_length, b"")
         self.path = path
         self.reader = f"nfc:{path}"
@@ -69,6 +69,9 @@ class NfcBackend(ReaderBackend):
         self.extended = extended_length == "on"
         self.poll_interval = poll_interval
         self._factory = frontend_factory
+        #: after a failed open (no device), wait this long before scanning USB again
+        self.reopen_interval = reopen_interval
+        self._next_open = 0.0
         self._lock = threading.RLock()
         self._clf: Frontend | None = None
         self._tag: Any = None
@@ -79,10 +82,13 @@ class NfcBackend(ReaderBackend):
     # -- device and tag --
     def _frontend(self) -> Frontend | None:
         if self._clf is None:
+            if time.monotonic() < self._next_open:
+                return None
             try:
                 self._clf = self._factory(self.path)
             except (OSError, NoReaderError) as exc:
                 logger.debug("no nfcpy frontend at %s: %s", self.path, exc)
+                self._next_open = time.monotonic() + self.reopen_interval
                 return None
             logger.info("nfcpy frontend opened: %s", self._clf)
         return self._clf

@@ -94,7 +94,7 @@ def backend(field: FakeField) -> NfcBackend:
             raise OSError(errno.ENODEV, f"no device at {path}")
         return FakeFrontend(field)
 
-    return NfcBackend("usb:054c:06c1", poll_interval=0.02, frontend_factory=factory)
+    return NfcBackend("usb:054c:06c1", poll_interval=0.02, frontend_factory=factory, reopen_interval=0.05)
 
 
 READER = "nfc:usb:054c:06c1"
@@ -190,8 +190,16 @@ def test_missing_nfcpy_device_means_no_reader() -> None:
     def factory(path: str) -> Any:
         raise OSError(errno.ENODEV, f"no reader found on {path}")
 
-    backend = NfcBackend("usb", frontend_factory=factory)
+    opened: list[str] = []
+
+    def counting(path: str) -> Any:
+        opened.append(path)
+        return factory(path)
+
+    backend = NfcBackend("usb", frontend_factory=counting, reopen_interval=60)
     assert backend.list_readers() == []
+    assert backend.list_readers() == []
+    assert opened == ["usb"]  # no USB scan on every poll while no device is there
     assert backend.wait_for_events(0) == []
     with pytest.raises(NoReaderError):
         backend.connect("nfc:usb")
