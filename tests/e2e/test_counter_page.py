@@ -158,3 +158,16 @@ def test_page_without_token_says_so(page: Any, desk_factory: Any) -> None:
     page.goto(desk.base + "/")
     page.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
     assert "chưa được cấp quyền" in page.locator("#error-message").inner_text()
+
+
+def test_progress_bar_while_reading(page: Any, desk_factory: Any, tmp_path: Path) -> None:
+    desk = desk_factory()
+    _open(page, desk)
+    reader = "idagent virtual reader 0"
+    desk.daemon.hub.publish(EventType.READ_STARTED, {"reader": reader})
+    desk.daemon.hub.publish(EventType.READ_PROGRESS, {"reader": reader, "file": "DG2", "done": 4500, "total": 9000})
+    page.wait_for_selector("#reading:not([hidden])", timeout=TIMEOUT_MS)
+    _wait_js(page, "document.getElementById('progress-bar').style.width === '50%'")
+    assert page.locator("#progress-text").inner_text() == "Đang đọc ảnh chân dung: 4500 / 9000 byte"
+    assert page.locator(".progress").get_attribute("aria-valuenow") == "50"
+    _shot(page, tmp_path, "reading")
