@@ -45,8 +45,27 @@ def pcscd() -> Iterator[object]:
     missing = missing_prerequisites()
     if missing:
         pytest.skip(f"PC/SC stack not installed: {', '.join(missing)}")
+    _interrupt_on_sigterm()
     with ensure_pcscd() as handle:
         yield handle
+
+
+def _interrupt_on_sigterm() -> None:
+    """A test run stopped by SIGTERM (``timeout``, CI cancelling) would die without
+    teardown and leave the pcscd it started running. As KeyboardInterrupt, pytest
+    unwinds and the fixtures release their lease, stopping that pcscd."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 VpcdCardFactory = Callable[..., object]
