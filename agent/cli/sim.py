@@ -91,6 +91,13 @@ def run_sim(args: argparse.Namespace, config: Config) -> int:
             if not client.wait_connected(CONNECT_TIMEOUT):
                 raise ReaderError("vpcd did not accept the virtual card",
                                   hint="Check that pcscd loads /etc/reader.conf.d/vpcd (idagent doctor).")
+            from agent.readers.pcsc import wait_for_card
+
+            # pcscd notices the card at vpcd's next presence poll (~0.4 s): say "serving"
+            # only once a reader client would see it
+            if not wait_for_card(client.reader, True, CONNECT_TIMEOUT):
+                raise ReaderError(f"pcscd did not report the virtual card in '{client.reader}'",
+                                  hint="Restart pcscd (sudo systemctl restart pcscd) and try again.")
             message = {"status": "serving", "profile": name, "reader": client.reader,
                        "read_with": how_to_read(client.reader, profile)}
             if args.json:
