@@ -263,11 +263,12 @@ class _CameraSource:
         self._spec = config.qr.camera
 
     def payloads(self, stop: threading.Event) -> Iterator[bytes | str]:
+        from agent.qr.decode import decode_frame
         from agent.readers.camera import FrameLoop, open_camera
 
         source = open_camera(self._spec)
         try:
-            for scan in FrameLoop(source).scans(stop):
+            for scan in FrameLoop(source, decode_frame).scans(stop):
                 yield scan.payload
         finally:
             source.close()

@@ -121,3 +121,34 @@ def test_qr_decoder_gives_can_first_and_a_qr_identity() -> None:
 
 def test_no_qr_sources_by_default() -> None:
     assert make_qr_sources(Config.defaults()) == []
+
+
+def test_camera_qr_source_feeds_the_daemon(tmp_path: Path) -> None:
+    """config.qr.camera = an image folder (agent.readers.camera): the QR in the image
+    reaches the daemon as a scan with its access key."""
+    import shutil
+
+    from api_fakes import FakeBackend, FakePipeline
+
+    from agent.daemon import Daemon
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    shutil.copy(REPO / "fixtures" / "qr" / "hard_80px_blur1_card.png", folder / "frame.png")
+    config = Config.defaults().replace("api", token_file=str(tmp_path / "api.token"))
+    config = config.replace("qr", camera=str(folder))
+    backend = FakeBackend(["Reader A"])
+    daemon = Daemon(config, pipeline=FakePipeline(), backends=[backend], qr_decoder=CccdQrDecoder(), port=0)
+    seen: list[dict[str, object]] = []
+    daemon.hub.listeners.append(lambda event: seen.append(event.native()))
+    daemon.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not any(e["type"] == "qr_scanned" for e in seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        scanned = next(e for e in seen if e["type"] == "qr_scanned")
+        assert scanned["source"] == f"camera:{folder}" and scanned["keys"] >= 1  # type: ignore[operator]
+        assert daemon.keys_for_card()
+        assert daemon.metrics.qr_scans.value(result="ok") == 1
+    finally:
+        daemon.stop()
