@@ -47,8 +47,9 @@ message within 5 seconds; otherwise the socket is closed with code 4401. The ser
 card_removed, qr_scanned, need_access, read_started, read_progress {file, done, total},
 identity_ready {identity, verification, photo_url, timings}, verification {status, reasons},
 lookup_started, lookup_result, intake_result, identity_cleared {reason}, error {code, message, hint}.
-`?shape=compat` sends `{"event": ..., "data": ...}` with the field names of the reader kits sold
-in Vietnam (idCode, personName, ...). A client that falls 256 events behind is disconnected."""
+`?shape=compat` sends `{"event": ..., "data": ...}` (first `{"event":"connected"}`) with the field
+names of the reader kits sold in Vietnam (idCode, personName, ...): new_card, card_removed,
+reading, card_data (with faceImage, base64 JPEG), verify_result, bhyt_result, error. A client that falls 256 events behind is disconnected."""
 
 
 def openapi_document(server_url: str) -> dict[str, Any]:

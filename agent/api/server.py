@@ -456,9 +456,11 @@ class ApiServer:
             return ws
         self._sockets[client] = ws
         try:
-            await ws.send_str(json.dumps({"type": "hello", "shape": shape_name,
-                                          "identity": self.daemon.store.get() is not None,
-                                          "queue_max": self.daemon.hub.queue_max}))
+            hello = {"shape": shape_name, "identity": self.daemon.store.get() is not None,
+                     "queue_max": self.daemon.hub.queue_max}
+            first = ({"type": "hello", **hello} if client.shape is Shape.NATIVE
+                     else {"event": "connected", "data": hello})
+            await ws.send_str(json.dumps(first))
             await self._pump(request, ws, client)
         finally:
             self._sockets.pop(client, None)

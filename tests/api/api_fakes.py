@@ -201,7 +201,7 @@ class Harness:
         conn = ws_client.connect(url, additional_headers={"Origin": self.base}, open_timeout=5).__enter__()
         conn.send(json.dumps({"type": "auth", "token": self.token}))
         hello = json.loads(conn.recv(timeout=5))
-        assert hello["type"] == "hello"
+        assert hello.get("type") == "hello" or hello.get("event") == "connected"
         return conn
 
 

@@ -211,6 +211,10 @@ def test_mrz_key_with_check_digits(harness: Harness) -> None:
 
 def test_compat_shape_events(harness_factory) -> None:  # type: ignore[no-untyped-def]
     h = harness_factory(compat_events=True)
+    import websockets.sync.client as ws_client
+
+    with ws_client.connect(f"ws://127.0.0.1:{h.daemon.port}/events", additional_headers=h.headers()) as raw:
+        assert json.loads(raw.recv(timeout=5))["event"] == "connected"
     conn = h.ws()
     native = h.ws(shape="native")
     h.post("/read", {"can": "012345"})
