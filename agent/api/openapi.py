@@ -49,7 +49,8 @@ identity_ready {identity, verification, photo_url, timings}, verification {statu
 lookup_started, lookup_result, intake_result, identity_cleared {reason}, error {code, message, hint}.
 `?shape=compat` sends `{"event": ..., "data": ...}` (first `{"event":"connected"}`) with the field
 names of the reader kits sold in Vietnam (idCode, personName, ...): new_card, card_removed,
-reading, card_data (with faceImage, base64 JPEG), verify_result, bhyt_result, error. A client that falls 256 events behind is disconnected."""
+reading, card_data (with faceImage, base64 JPEG), verify_result, bhyt_result, error.
+A client that falls 256 events behind is disconnected."""
 
 
 def openapi_document(server_url: str) -> dict[str, Any]:
