@@ -152,3 +152,19 @@ def test_camera_qr_source_feeds_the_daemon(tmp_path: Path) -> None:
         assert daemon.metrics.qr_scans.value(result="ok") == 1
     finally:
         daemon.stop()
+
+
+def test_demo_check_over_pcscd_and_vpcd() -> None:
+    """The demo's own path: pcscd + vpcd + the virtual chip through pyscard."""
+    import pytest
+
+    from agent.sim.pcscd import missing_prerequisites
+
+    missing = missing_prerequisites()
+    if missing:
+        pytest.skip("needs " + ", ".join(missing))
+    proc = subprocess.run([sys.executable, "-m", "agent.demo", "--check"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["verification"] == "verified" and report["bhyt"] == "valid"
