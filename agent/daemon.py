@@ -207,11 +207,11 @@ class ReaderWorker:
             elif kind == "removed":
                 self.card_present = False
                 self.waiting_for_key = False
-            elif kind == "key" and self.card_present and self.waiting_for_key:
+            elif kind == "keys" and self.card_present and self.waiting_for_key:
                 self._attempt(payload)
 
-    def _attempt(self, key: AccessKey | None) -> None:
-        keys = [key] if key is not None else self.daemon.keys_for_card()
+    def _attempt(self, given: list[AccessKey] | None) -> None:
+        keys = given if given else self.daemon.keys_for_card()
         if not keys:
             self.waiting_for_key = True
             self.daemon.hub.publish(EventType.NEED_ACCESS, {
@@ -489,7 +489,7 @@ class Daemon:
             raise NoReaderError("no such reader")
         if waiting:
             for worker in waiting:
-                worker.inbox.put(("key", key))
+                worker.inbox.put(("keys", [key]))
             return {"status": "reading", "readers": [w.reader for w in waiting]}
         with self._key_lock:
             self._pending_key = (key, self.clock())
@@ -510,8 +510,7 @@ class Daemon:
         self.hub.publish(EventType.QR_SCANNED, {"source": source, "keys": len(scan.keys)})
         waiting = [w for w in list(self._workers.values()) if w.waiting_for_key]
         for worker in waiting:
-            for key in scan.keys[:1]:
-                worker.inbox.put(("key", key))
+            worker.inbox.put(("keys", list(scan.keys)))  # the CAN first, then MRZ candidates
         return {"status": "reading" if waiting else "waiting_for_card", "keys": len(scan.keys)}
 
     def _watch_qr(self, source: QrSource) -> None:

@@ -331,3 +331,22 @@ def test_reader_detached_and_attached_events(harness: Harness) -> None:
     attached = wait_for(conn, _type("reader_attached"))
     assert attached == {**attached, "reader": "Reader C", "backend": "fake"}
     conn.close()
+
+
+def test_every_qr_key_is_tried_in_order(harness: Harness) -> None:
+    from agent.icao.keys import CanKey
+    from agent.identity import Identity
+    from agent.pipeline import QrScan
+
+    class TwoKeys:
+        def decode(self, text: str | bytes) -> QrScan:
+            return QrScan(keys=[CanKey("999999"), CanKey("012345")], identity=Identity(id_number="001099012345"))
+
+    harness.daemon.qr_decoder = TwoKeys()
+    conn = harness.ws()
+    harness.backend.insert("Reader A")
+    wait_for(conn, _type("need_access"))
+    harness.post("/qr", {"text": "anything"})
+    assert wait_for(conn, _type("identity_ready"))["reader"] == "Reader A"
+    assert harness.pipeline.calls == ["Reader A", "Reader A"]  # refused, then opened
+    conn.close()
