@@ -233,8 +233,12 @@ def check_once(stack: DeskStack, timeout: float = 30.0) -> tuple[bool, dict[str,
 
     url = f"ws://127.0.0.1:{stack.daemon.port}/events"
     seen: dict[str, Any] = {}
+    # the websockets library logs request headers at DEBUG: this client's own logger
+    # stays at INFO so the token never reaches a log
+    quiet = logging.getLogger("agent.demo.wsclient")
+    quiet.setLevel(logging.INFO)
     with ws_client.connect(url, additional_headers={"Authorization": f"Bearer {stack.token}"},
-                           open_timeout=5) as conn:
+                           open_timeout=5, logger=quiet) as conn:
         json.loads(conn.recv(timeout=5))  # hello
         started = time.monotonic()
         stack.tap()

@@ -168,3 +168,24 @@ def test_demo_check_over_pcscd_and_vpcd() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["verification"] == "verified" and report["bhyt"] == "valid"
+
+
+def test_a_full_desk_read_logs_no_personal_data(caplog) -> None:  # type: ignore[no-untyped-def]
+    """The whole stack at DEBUG, the log captured before any redaction filter: no ID
+    number, CAN, name or birth date reaches it (the filter is only a second line)."""
+    import logging
+
+    from agent.demo import check_once, desk_stack
+
+    caplog.set_level(logging.DEBUG)
+    with desk_stack(backend="sim", port=0) as stack:
+        ok, _seen = check_once(stack)
+        stack.daemon.submit_intake()
+        stack.lift()
+        time.sleep(0.3)
+    assert ok
+    text = caplog.text
+    assert "card read on" in text
+    for secret in ("001099012345", "099012345", "012345678", "Nguyễn", "NGUYEN", "15/03/1999", "1999-03-15",
+                   stack.token):
+        assert secret not in text, secret
