@@ -74,6 +74,12 @@ class CloneRefusedError(IdAgentError):
     hint = "Ask for another identity document; report the card to the issuing police office."
 
 
+class AlteredDataRefusedError(IdAgentError):
+    code = "altered_data"
+    exit_code = 2
+    hint = "Ask for another identity document; the data on this chip do not match their signature."
+
+
 class NotConfiguredError(IdAgentError):
     code = "not_configured"
     exit_code = 3
@@ -668,6 +674,10 @@ class Daemon:
                                      hint="Set [intake] enabled = true and url in the config.")
         if current.verification.get("status") == PROBABLE_CLONE:
             raise CloneRefusedError("the chip is probably a copy: its data are not sent on as a dossier")
+        passive = current.verification.get("passive")
+        if isinstance(passive, dict) and passive.get("status") == "invalid":
+            raise AlteredDataRefusedError("the card's data were altered after signing: they are not sent on "
+                                          "as a dossier")
         try:
             receipt = self.forwards.intake(current.identity)
         except IdAgentError:

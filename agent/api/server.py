@@ -64,7 +64,7 @@ def _status_for(err: IdAgentError) -> int:
         return 404
     if isinstance(err, (RequestError, ParseError)):
         return 400
-    if code in ("need_access", "not_configured", "no_card", "probable_clone"):
+    if code in ("need_access", "not_configured", "no_card", "probable_clone", "altered_data"):
         return 409
     if getattr(err, "exit_code", None) == 7:
         return 502

@@ -112,9 +112,11 @@ class FakePipeline:
     in ``stuck`` blocks until ``release`` is set."""
 
     def __init__(self, can: str = "012345", status: str = "verified", reasons: list[str] | None = None,
-                 delay: float = 0.0, identity_factory: Any = synthetic_identity) -> None:
+                 delay: float = 0.0, identity_factory: Any = synthetic_identity,
+                 passive: str = "valid") -> None:
         self.can = can
         self.status = status
+        self.passive = passive
         self.reasons = reasons or []
         self.delay = delay
         self.identity_factory = identity_factory
@@ -135,7 +137,8 @@ class FakePipeline:
         if self.delay:
             time.sleep(self.delay)
         return ReadOutcome(identity=self.identity_factory(),
-                           verification={"status": self.status, "reasons": list(self.reasons)},
+                           verification={"status": self.status, "reasons": list(self.reasons),
+                                         "passive": {"status": self.passive}},
                            read_seconds=time.monotonic() - started)
 
 

@@ -176,6 +176,19 @@ def test_not_verified_and_clone_statuses_pass_through(harness_factory) -> None: 
     conn.close()
 
 
+def test_altered_data_are_not_sent_to_intake(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    h = harness_factory(pipeline=FakePipeline(status="not_verified", passive="invalid",
+                                              reasons=["DG13 does not match its hash"]))
+    conn = h.ws()
+    h.post("/read", {"can": "012345"})
+    h.backend.insert("Reader A")
+    wait_for(conn, _type("verification"))
+    refused = h.post("/intake")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "altered_data"
+    assert h.forwards.intakes == []
+    conn.close()
+
+
 def test_malformed_requests_get_4xx_with_reason(harness: Harness) -> None:
     cases = [
         (b"{not json", 400, "not valid JSON"),

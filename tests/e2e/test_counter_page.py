@@ -106,6 +106,7 @@ def test_tampered_card_not_verified_with_reason(page: Any, desk_factory: Any, tm
     assert page.locator("#badge").inner_text() == "Chưa xác thực"
     reason = page.locator("#badge-reason").inner_text()
     assert "không khớp chữ ký số" in reason
+    assert page.locator("#send").is_disabled()  # altered data are not sent on as a dossier
     shot = _shot(page, tmp_path, "tampered")
     assert _near(_badge_colour(page, shot), AMBER)
     assert page.js_errors == []

@@ -155,8 +155,10 @@
     badge.dataset.status = status;
     badge.textContent = BADGES[status] || BADGES.error;
     setText("badge-reason", (verification && (verification.plain || verification.reason)) || "");
-    // a chip that is probably a copy is not sent on as someone's dossier
-    $("send").disabled = status === "probable_clone";
+    // a chip that is probably a copy, or data altered after signing, is not sent on
+    // as someone's dossier (the agent refuses it too: 409)
+    const altered = !!(verification && verification.passive && verification.passive.status === "invalid");
+    $("send").disabled = status === "probable_clone" || altered;
   }
 
   async function renderPhoto(current) {
