@@ -50,7 +50,7 @@ LABELS: dict[str, str] = {
     "document_number": "Số giấy tờ (MRZ)", "date_of_birth": "Ngày sinh", "sex": "Giới tính",
     "nationality": "Quốc tịch", "ethnicity": "Dân tộc", "religion": "Tôn giáo",
     "place_of_origin": "Quê quán", "place_of_residence": "Nơi thường trú",
-    "identifying_marks": "Đặc điểm nhân dạng", "date_of_issue": "Ngày cấp",
+    "identifying_marks": "Đặc điểm nhận dạng", "date_of_issue": "Ngày cấp",
     "date_of_expiry": "Có giá trị đến", "father_name": "Họ tên cha", "mother_name": "Họ tên mẹ",
     "spouse_name": "Họ tên vợ/chồng", "card_uuid": "Mã DG13 số 16",
 }
