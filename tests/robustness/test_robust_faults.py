@@ -5,7 +5,7 @@ For a BAC card and a PACE card (synthetic people of fixtures/profiles) read in f
 (access control, files, PA/CA/AA) through the in-process virtual reader: the card is
 pulled, the reader unplugged, one answer byte flipped, an unexpected status word
 answered, or the card reset, at a spread of APDU indices. Each case must end within
-the bound in a typed error with a hint and a specific exit code, or in a read that is
+the bound in a typed error with a hint and a specific error code, or in a read that is
 not marked verified unless complete and identical to a clean read; and the next tap
 must read cleanly and verify.
 """
