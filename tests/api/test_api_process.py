@@ -154,8 +154,10 @@ def test_camera_qr_source_feeds_the_daemon(tmp_path: Path) -> None:
         daemon.stop()
 
 
-def test_demo_check_over_pcscd_and_vpcd() -> None:
-    """The demo's own path: pcscd + vpcd + the virtual chip through pyscard."""
+def test_demo_check_over_pcscd_and_vpcd(pcscd: object) -> None:
+    """The demo's own path: pcscd + vpcd + the virtual chip through pyscard. The session's
+    pcscd is shared (the demo joins its lease) so the test does not restart the daemon
+    while vpcd's ports may still be in TIME_WAIT from an earlier test."""
     import pytest
 
     from agent.sim.pcscd import missing_prerequisites
