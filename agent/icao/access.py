@@ -5,6 +5,8 @@ Public API (used by agent.icao.read / files):
 
 * ``read_card_access(channel) -> bytes | None``: EF.CardAccess from the MF, or None
   when the chip has none (a BAC-only document).
+* ``select_application(channel) -> int``: SELECT the eMRTD application in the clear
+  (establish does it before BAC).
 * ``choose_pace(infos) -> PaceInfo | None``: the preferred PACEInfo (see
   ``PACE_PREFERENCE`` below).
 * ``establish(channel, key, *, card_access, rng=os.urandom, prefer="pace")
@@ -23,7 +25,9 @@ parameters are not implemented and never picked, nor IM on P-224.
 
 Fallback: when PACE is absent, or fails for a reason other than the password (an
 unsupported protocol, a malformed answer, a status word other than 6300), BAC is run
-with MRZ data. Some chips answer 6883 to the first command after a PACE run that ended
+with MRZ data, after selecting the eMRTD application (9303-11 §4.3: BAC runs inside
+the application; PACE runs in the MF, so after a PACE attempt real chips refuse GET
+CHALLENGE until the application is selected). Some chips answer 6883 to the first command after a PACE run that ended
 inside a GENERAL AUTHENTICATE chain (domain.md): we then close the chain with a final
 (CLA 00) GENERAL AUTHENTICATE and retry once.
 """
@@ -41,7 +45,7 @@ from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.icao.params import STANDARD, UnsupportedParametersError
 from agent.icao.securityinfo import Mapping, PaceInfo, SecurityInfos, parse_security_infos
 from agent.icao.sm import AccessDeniedError, SecureMessaging, SecureMessagingError
-from agent.readers.apdu import SW, ApduError, Channel, Command, Ins
+from agent.readers.apdu import SW, ApduError, Channel, Command, Ins, Response
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +61,21 @@ HEADER_READ = 4
 PLAIN_CHUNK = 0xDF
 #: EF.CardAccess is a few hundred bytes; refuse absurd lengths instead of looping
 CARD_ACCESS_MAX = 0x4000
+#: READ BINARY P1 = 80 | SFI: EF.CardAccess (SFI 1C) read without selecting it
+#: (9303-10 §3.11.3, ISO/IEC 7816-4 §11.2.3)
+CARD_ACCESS_SFI_P1 = 0x80 | 0x1C
+#: answers to a READ BINARY by SFI meaning "the chip takes SFI, but not this Le"
+LENGTH_REFUSED_SW = frozenset({SW.WRONG_LENGTH, SW.WRONG_P1P2, SW.WARNING_END_OF_FILE})
+#: SELECT of the eMRTD application by AID, no answer data (9303-10 §3.6.1)
+SELECT_AID = 0x04
+EMRTD_AID = bytes.fromhex("A0000002471001")
 
 #: mapping preference, strongest first
 PACE_PREFERENCE: tuple[Mapping, ...] = (Mapping.ECDH_CAM, Mapping.ECDH_GM, Mapping.ECDH_IM, Mapping.DH_GM,
                                          Mapping.DH_IM)
 
 __all__ = ["AccessDeniedError", "AccessInfo", "CanNotAcceptedError", "PACE_PREFERENCE", "choose_pace",
-           "establish", "read_card_access"]
+           "establish", "read_card_access", "select_application"]
 
 
 class CanNotAcceptedError(AccessDeniedError):
@@ -115,9 +127,38 @@ def _der_total_length(header: bytes) -> int:
 
 
 def read_card_access(channel: Channel) -> bytes | None:
-    """Select and read EF.CardAccess in the clear (9303-10 §3.11.3: readable without
-    access control). SELECT MF first; on 6D00/6A82 (some stacks, domain.md) select the
-    EF directly. None when the chip has no EF.CardAccess."""
+    """EF.CardAccess in the clear (9303-10 §3.11.3: readable without access control),
+    None when the chip has none.
+
+    First one READ BINARY by short file identifier (SFI 1C) from the MF, no SELECT:
+    the whole file in one APDU on most chips. 6Cxx gets exactly xx; a chip refusing
+    the length (6700, 6B00) gets a header read by SFI; any other refusal (6A82, 6986,
+    6D00, 6A81 ...: no SFI addressing here) falls back to SELECT MF + SELECT EF +
+    READ BINARY (``_read_selected``)."""
+    first = _sfi_read(channel, PLAIN_CHUNK)
+    if first.sw1 == SW_WRONG_LE_HIGH and not first.data and 0 < first.sw2:
+        first = _sfi_read(channel, first.sw2)
+    elif first.sw in LENGTH_REFUSED_SW and not first.data:
+        logger.debug("EF.CardAccess by SFI: %04X to Le=%d, reading its header", first.sw, PLAIN_CHUNK)
+        first = _sfi_read(channel, HEADER_READ)
+    if first.sw in (SW.OK, SW.WARNING_END_OF_FILE) and first.data:
+        # the SFI read made EF.CardAccess the current EF: the rest by offset
+        return _read_rest(channel, first.data)
+    logger.debug("EF.CardAccess by SFI answered %04X: selecting it", first.sw)
+    return _read_selected(channel)
+
+
+#: SW1 of "wrong Le, SW2 gives the right one" (ISO/IEC 7816-4 §5.1.3)
+SW_WRONG_LE_HIGH = 0x6C
+
+
+def _sfi_read(channel: Channel, le: int) -> Response:
+    return channel.send(Command(0x00, Ins.READ_BINARY, CARD_ACCESS_SFI_P1, 0x00, le=le))
+
+
+def _read_selected(channel: Channel) -> bytes | None:
+    """SELECT MF, SELECT EF.CardAccess, READ BINARY. On 6D00/6A82 to the MF (some
+    stacks, domain.md) the EF is selected directly."""
     sw = _select(channel, SELECT_ANY, MF_FID)
     if sw not in (SW.OK, SW.INS_NOT_SUPPORTED, SW.FILE_NOT_FOUND):
         logger.debug("SELECT MF answered %04X; selecting EF.CardAccess anyway", sw)
@@ -129,10 +170,15 @@ def read_card_access(channel: Channel) -> bytes | None:
     if first.sw not in (SW.OK, SW.WARNING_END_OF_FILE) or not first.data:
         logger.info("EF.CardAccess unreadable (READ BINARY answered %04X)", first.sw)
         return None
-    total = _der_total_length(first.data)
+    return _read_rest(channel, first.data)
+
+
+def _read_rest(channel: Channel, start: bytes) -> bytes:
+    """The whole of EF.CardAccess, given its first bytes (the current EF)."""
+    total = _der_total_length(start)
     if total > CARD_ACCESS_MAX:
         raise ParseError(f"EF.CardAccess claims {total} bytes", source="EF.CardAccess", offset=1)
-    data = bytearray(first.data[:total])
+    data = bytearray(start[:total])
     while len(data) < total:
         chunk = min(total - len(data), PLAIN_CHUNK)
         offset = len(data)
@@ -142,6 +188,15 @@ def read_card_access(channel: Channel) -> bytes | None:
                              source="EF.CardAccess", offset=offset)
         data += response.data
     return bytes(data[:total])
+
+
+def select_application(channel: Channel) -> int:
+    """SELECT the eMRTD application in the clear, before BAC (9303-11 §4.3). Returns
+    the status word; a refusal is logged, not raised: BAC then tells."""
+    sw = channel.send(Command(0x00, Ins.SELECT, SELECT_AID, SELECT_NO_FCI, EMRTD_AID)).sw
+    if sw != SW.OK:
+        logger.info("SELECT of the eMRTD application before BAC answered %04X", sw)
+    return sw
 
 
 # ---- choice ----
@@ -230,6 +285,7 @@ def establish(channel: Channel, key: AccessKey, *, card_access: bytes | None, rn
             infos = f"EF.CardAccess is malformed ({exc.message})"
     if prefer == "bac" and isinstance(key, MrzKey):
         try:
+            select_application(channel)
             return _bac(channel, key, rng), _bac_info(key, None)
         except ApduError as exc:
             logger.info("BAC refused (%04X); trying PACE", exc.sw)
@@ -239,6 +295,7 @@ def establish(channel: Channel, key: AccessKey, *, card_access: bytes | None, rn
     if isinstance(key, CanKey):
         raise CanNotAcceptedError(f"cannot use the CAN: {outcome}")
     try:
+        select_application(channel)
         return _bac(channel, key, rng), _bac_info(key, outcome)
     except (ProtocolError, ApduError) as exc:
         raise ProtocolError(f"neither PACE nor BAC worked ({outcome}; BAC: {exc.message})") from exc

@@ -10,8 +10,13 @@ Terminal side:
 * 3DES: MSE:Set KAT (ephemeral key in DO91, key id in DO84) — 9303-11 §6.2;
 * AES: MSE:Set AT (protocol OID in DO80, key id in DO84) then GENERAL AUTHENTICATE
   (ephemeral key in 7C/80) — 9303-11 §6.2;
-* new KSenc/KSmac = KDF(K, 1/2) and SSC 0 (9303-11 §6.2, §9.8); the new session is
-  confirmed by re-reading the first bytes of DG14 under it.
+* new KSenc/KSmac = KDF(K, 1/2) and SSC 0 (9303-11 §6.2, §9.8). CA is implicit: only
+  a chip that derived the same keys can answer with a valid MAC, so the first
+  MAC-verified response under the new keys confirms it. ``chip_authentication(...,
+  confirm=True)`` sends one APDU for that (READ BINARY of DG14's first bytes by SFI);
+  with ``confirm=False`` the caller reads its next file under the new keys and calls
+  ``confirm_chip_authentication`` (no extra APDU when that read proved the keys) or
+  ``failed_under_new_keys`` (the read failed: the chip does not hold the key).
 
 Also ``verify_pace_cam``: PACE with Chip Authentication Mapping authenticates the chip
 during PACE; the terminal checks CA_IC · PK_IC = PK_map,IC (9303-11 §4.4, Chip Authentication Mapping).
@@ -34,7 +39,7 @@ from agent.icao.crypto import Cipher
 from agent.icao.params import DhGroup, EcGroup, Element
 from agent.icao.securityinfo import ChipAuthenticationInfo, ChipAuthenticationPublicKeyInfo, SecurityInfos
 from agent.icao.sm import SecureMessaging, SecureMessagingError, tlv
-from agent.readers.apdu import SHORT_LE_MAX, Channel, Command, Ins
+from agent.readers.apdu import SHORT_LE_MAX, SW, Channel, Command, Ins
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +54,15 @@ DO_KEY_ID = 0x84          # private key reference
 DO_PROTOCOL = 0x80        # cryptographic mechanism reference (OID value bytes)
 DO_DYNAMIC_AUTH = 0x7C
 DO_GA_EPHEMERAL = 0x80    # inside 7C of GENERAL AUTHENTICATE for CA
-#: the file re-read under the new keys to confirm them: DG14 itself
+#: the file re-read under the new keys to confirm them: DG14 itself (FID 010E, SFI 0E)
 DG14_FID = 0x010E
+DG14_SFI = 0x0E
 CONFIRM_BYTES = 8
+#: READ BINARY P1 b8: b5-b1 are a short file identifier (ISO/IEC 7816-4 §11.2.3)
+P1_SFI = 0x80
+#: answers meaning "no SFI addressing here" (select the file instead)
+NO_SFI_SW = frozenset({SW.INCORRECT_P1P2, SW.FUNCTION_NOT_SUPPORTED, SW.INS_NOT_SUPPORTED,
+                       SW.NO_PRECISE_DIAGNOSIS})
 
 
 class ChipAuthenticationError(IdAgentError):
@@ -156,15 +167,21 @@ class CaOutcome:
     check: CheckResult
     #: the channel to use from now on: the re-keyed session after CA, else the one given
     channel: Channel
+    #: the CA commands went through and secure messaging was re-keyed, but no response
+    #: under the new keys has been checked yet (``confirm=False``)
+    pending: bool = False
+    details: dict[str, str] | None = None
 
 
-def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng) -> CaOutcome:
+def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng, confirm: bool = True) -> CaOutcome:
     """Run CA over ``channel`` (a ``SecureMessaging`` session) with DG14's key.
 
     Returns valid (re-keyed channel confirmed), invalid (the chip refused or could not
     answer under the new keys: it does not hold the private key), not_supported (DG14
-    offers no CA) or error (DG14 unusable). A transport failure (reader, card removed)
-    propagates as its own exception."""
+    offers no CA) or error (DG14 unusable). With ``confirm=False`` a CA whose commands
+    went through comes back ``pending`` with the re-keyed channel (see the module
+    docstring). A transport failure (reader, card removed) propagates as its own
+    exception."""
     try:
         infos = securityinfo.parse_security_infos(dg14, source="DG14")
         ca = select_parameters(infos)
@@ -191,31 +208,70 @@ def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng) -> CaOutcome
                                      f"{exc.message}", details=details), channel)
     ks_enc, ks_mac = session_keys(shared, ca.cipher)
     rekeyed = SecureMessaging(channel.inner, ks_enc, ks_mac, ca.cipher, ssc=0)
-    return CaOutcome(_confirm(rekeyed, dg14, details), rekeyed)
+    pending = CaOutcome(CheckResult.not_checked("Chip Authentication keys not yet confirmed"), rekeyed,
+                        pending=True, details=details)
+    return CaOutcome(confirm_chip_authentication(pending, dg14), rekeyed) if confirm else pending
 
 
 def _step(command: Command) -> str:
     return "GENERAL AUTHENTICATE" if command.ins == Ins.GENERAL_AUTHENTICATE else "MSE:Set"
 
 
+def confirm_chip_authentication(outcome: CaOutcome, dg14: bytes) -> CheckResult:
+    """The final CA check of a ``pending`` outcome: valid at no cost when a response
+    under the new keys already carried a valid MAC (a file read after CA), else one
+    READ BINARY of DG14 under them. A non-pending outcome is returned as it is."""
+    if not outcome.pending:
+        return outcome.check
+    session, details = outcome.channel, outcome.details or {}
+    assert isinstance(session, SecureMessaging)
+    if session.macs_verified:
+        return _valid(details)
+    return _confirm(session, dg14, details)
+
+
+def failed_under_new_keys(outcome: CaOutcome, exc: IdAgentError) -> CheckResult:
+    """A pending CA whose first exchange under the new keys failed (a MAC that does not
+    verify, 6987/6988): the chip derived other keys, it lacks DG14's private key."""
+    return CheckResult(Status.INVALID, "the chip could not answer under the Chip Authentication keys "
+                                       f"({exc.message}): it does not hold the private key of DG14",
+                       details=outcome.details or {})
+
+
+def _valid(details: dict[str, str]) -> CheckResult:
+    return CheckResult(Status.VALID, f"the chip proved the DG14 key ({ca_label(details)}); "
+                                     "secure messaging restarted with the new keys", details=details)
+
+
+def _read_dg14_start(session: SecureMessaging) -> tuple[int, bytes]:
+    """The first bytes of DG14: one READ BINARY by SFI; SELECT + READ BINARY for a chip
+    refusing SFI addressing."""
+    read = session.send(Command(0x00, Ins.READ_BINARY, P1_SFI | DG14_SFI, 0x00, le=CONFIRM_BYTES))
+    if read.sw not in NO_SFI_SW:
+        return read.sw, read.data
+    select = session.send(Command(0x00, Ins.SELECT, 0x02, 0x0C, DG14_FID.to_bytes(2, "big")))
+    if not select.ok:
+        return select.sw, b""
+    read = session.send(Command(0x00, Ins.READ_BINARY, 0x00, 0x00, le=CONFIRM_BYTES))
+    return read.sw, read.data
+
+
 def _confirm(session: SecureMessaging, dg14: bytes, details: dict[str, str]) -> CheckResult:
     """Re-read the start of DG14 under the new keys: a chip without DG14's private key
     derived other keys, so its MAC fails (9303-11 §6.2: CA is implicit)."""
     try:
-        select = session.send(Command(0x00, Ins.SELECT, 0x02, 0x0C, DG14_FID.to_bytes(2, "big")))
-        read = session.send(Command(0x00, Ins.READ_BINARY, 0x00, 0x00, le=CONFIRM_BYTES))
+        sw, data = _read_dg14_start(session)
     except SecureMessagingError as exc:
         return CheckResult(Status.INVALID, "the chip could not answer under the Chip Authentication keys "
                                            f"({exc.message}): it does not hold the private key of DG14",
                            details=details)
-    if not select.ok or not read.ok:
+    if sw != SW.OK:
         return CheckResult(Status.INVALID, f"the chip refused to read DG14 after Chip Authentication "
-                                           f"(SW {select.sw:04X}/{read.sw:04X})", details=details)
-    if not hmac.compare_digest(read.data, dg14[:CONFIRM_BYTES]):
+                                           f"(SW {sw:04X})", details=details)
+    if not hmac.compare_digest(data, dg14[:CONFIRM_BYTES]):
         return CheckResult(Status.INVALID, "DG14 read under the new keys differs from DG14 read before",
                            details=details)
-    return CheckResult(Status.VALID, f"the chip proved the DG14 key ({ca_label(details)}); "
-                                     "secure messaging restarted with the new keys", details=details)
+    return _valid(details)
 
 
 def ca_label(details: dict[str, str]) -> str:

@@ -147,6 +147,15 @@ class FileReader:
         #: secure messaging that may have cost the session (see agent.icao.read)
         self.extended_refused = False
 
+    def rekey(self, channel: Channel) -> None:
+        """Go on reading over another session with the same chip (re-keyed by Chip
+        Authentication, or access opened again): what the chip showed (SFI addressing,
+        extended length, chunk sizes) still holds; the chunk limits follow the new
+        cipher's block size."""
+        self.channel = channel
+        self._short_chunk = min(self._short_chunk, self._limit(False))
+        self._long_chunk = min(self._long_chunk, self._limit(True))
+
     # -- limits ---------------------------------------------------------------------
 
     def _limit(self, extended: bool) -> int:

@@ -4,14 +4,25 @@
 
 1. read EF.CardAccess in the clear and open secure messaging with PACE or BAC
    (``agent.icao.access.establish``);
-2. read EF.COM and EF.SOD first, then every data group EF.COM lists, except the ones
-   in ``skip`` (DG3 by default: it needs terminal authentication, domain.md);
+2. read EF.COM, EF.SOD and DG14 (when listed) first, run Chip Authentication at once
+   (9303-11 §6.2; 9303-10 reading order) and read every other data group EF.COM lists
+   under the CA session keys, except the ones in ``skip`` (DG3 by default: it needs
+   terminal authentication, domain.md). CA is confirmed by the first file read under
+   the new keys (a response MAC that verifies), so it costs no extra APDU;
 3. parse each file: a malformed file gives a typed error recorded for that file, and
    the others are still read and parsed;
-4. verify (passive, chip and active authentication, ``agent.icao.verify``) while the
-   session is alive: chip and active authentication talk to the chip;
+4. verify (passive authentication, then active authentication while the session is
+   alive, ``agent.icao.verify``) with the CA result of step 2;
 5. return a ``ChipRead``: the raw files, the parsed records, per-file outcomes, the
    identity, the verification and the timing.
+
+After a failed Chip Authentication the chip has left secure messaging (on a real
+chip the session is dead: it derived other keys). The read then opens access again
+(PACE or BAC with the same key) and reads the remaining files under the access keys,
+once: the clerk still sees the data, and the verification says ``probable_clone``
+(passive authentication valid) or ``not_verified``, never ``verified``; a note says
+the files were read after access was re-opened. (Stopping instead would leave the
+clerk with nothing to compare against the person at the desk.)
 
 A read whose required files (DG1, and DG13/DG2 when EF.COM lists them) did not all
 read and parse says ``complete: false``: no partial identity passes as a complete one.
@@ -33,6 +44,7 @@ from typing import Any
 
 from agent.errors import CardRemovedError, IdAgentError, ParseError, ProtocolError
 from agent.icao import access as access_mod
+from agent.icao.checks import CheckResult, Status
 from agent.icao.files import (
     FileAbsentError,
     FileAccessDeniedError,
@@ -53,7 +65,7 @@ from agent.icao.lds import (
 )
 from agent.icao.lds.files import COM, DATA_GROUPS, SOD, LdsFile
 from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
-from agent.icao.sm import SecureMessagingError
+from agent.icao.sm import SecureMessaging, SecureMessagingError
 from agent.identity import Identity
 from agent.readers.apdu import Channel, Command, Response
 
@@ -132,6 +144,10 @@ class ChipRead:
     timing: Timing = field(default_factory=Timing)
     #: extended length was used for the reads
     extended_length: bool = False
+    #: Chip Authentication run during the read (None: not run, verification runs it)
+    chip_authentication: Any = field(default=None, repr=False)
+    #: why secure messaging had to be opened again mid-read (a failed CA), if it was
+    reopened: str | None = None
 
     @property
     def errors(self) -> dict[str, IdAgentError]:
@@ -311,24 +327,142 @@ def _listed_groups(read: ChipRead) -> list[int]:
     return [1, 2, 13, 14, 15]
 
 
+class ChipAuthStep:
+    """Chip Authentication in the middle of a read (module docstring, step 2).
+
+    ``start`` runs CA once EF.COM, EF.SOD and DG14 are read and switches the reader to
+    the re-keyed session; ``read`` reads a file under it, turning the first failure
+    under the new keys into an invalid CA and re-opening access (``reopen``) once;
+    ``finish`` confirms a CA that no file read has confirmed yet (one APDU)."""
+
+    def __init__(self, rng: Rng, reopen: Callable[[FileReader], None], counters: _Counters,
+                 clock: Callable[[], float]) -> None:
+        self.rng = rng
+        self.reopen = reopen
+        self.counters = counters
+        self.clock = clock
+        self.outcome: Any = None
+        self.check: Any = None
+        self.reopened: str | None = None
+        self.apdus = 0
+        self.seconds = 0.0
+
+    def _timed(self, fn: Callable[[], None]) -> None:
+        started, before = self.clock(), self.counters.apdus()
+        try:
+            fn()
+        finally:
+            self.seconds += self.clock() - started
+            self.apdus += self.counters.apdus() - before
+
+    def start(self, reader: FileReader, read: ChipRead) -> None:
+        from agent.icao import ca
+
+        dg14 = read.files.get("DG14")
+        if dg14 is None:
+            return
+
+        def run() -> None:
+            self.outcome = ca.chip_authentication(reader.channel, dg14, rng=self.rng, confirm=False)
+            if self.outcome.pending:
+                reader.rekey(self.outcome.channel)
+            else:
+                self.check = self.outcome.check
+                logger.info("chip authentication: %s", self.check.status.value)
+
+        try:
+            self._timed(run)
+        except CardRemovedError as exc:
+            # files remain to be read: like a pull during a file read, nothing partial
+            raise ReadInterruptedError("", stage="chip authentication") from exc
+
+    @property
+    def _pending(self) -> bool:
+        return self.outcome is not None and self.outcome.pending and self.check is None
+
+    def read(self, reader: FileReader, ef: LdsFile, read: ChipRead, clock: Callable[[], float]) -> None:
+        from agent.icao import ca
+
+        try:
+            _read_one(reader, ef, read, clock)
+        except SecureMessagingError as exc:
+            if reader.extended_refused or self.reopened is not None:
+                raise  # the short-APDU retry of read_chip, or a session lost twice
+            if self._pending:
+                self.check = ca.failed_under_new_keys(self.outcome, exc)
+            elif self.check is None:
+                raise  # no CA ran: the session was lost for another reason
+            logger.info("secure messaging ended after chip authentication failed: opening access again")
+            self.reopened = f"access opened again after Chip Authentication failed ({exc.message})"
+            self._timed(lambda: self.reopen(reader))
+            _read_one(reader, ef, read, clock)
+            return
+        channel = reader.channel
+        if self._pending and isinstance(channel, SecureMessaging) and channel.macs_verified:
+            self.check = ca.confirm_chip_authentication(self.outcome, read.files.get("DG14", b""))
+            logger.info("chip authentication confirmed by the read of %s", ef.name)
+
+    def finish(self, read: ChipRead) -> None:
+        from agent.icao import ca
+
+        if self._pending:
+            def run() -> None:
+                self.check = ca.confirm_chip_authentication(self.outcome, read.files.get("DG14", b""))
+
+            try:
+                self._timed(run)
+            except IdAgentError as exc:
+                # every file is read: a failure now leaves CA unconfirmed, not the read lost
+                self.check = CheckResult(Status.ERROR, f"Chip Authentication interrupted: {exc.message}")
+        read.chip_authentication = self.check
+        read.reopened = self.reopened
+
+
+def _read_listed(reader: FileReader, read: ChipRead, number: int, *, skip: tuple[int, ...] | list[int],
+                 table: Mapping[str, Parser], clock: Callable[[], float], chip_auth: ChipAuthStep | None) -> None:
+    group = DATA_GROUPS[number]
+    if number in skip:
+        reason = REASON_TERMINAL_AUTH if number in (3, 4) else REASON_SKIPPED
+        read.outcomes[group.name] = FileOutcome(group.name, Outcome.SKIPPED, reason=reason)
+        return
+    if chip_auth is not None:
+        chip_auth.read(reader, group, read, clock)
+    else:
+        _read_one(reader, group, read, clock)
+    if group.name in read.files:
+        _parse_into(read, group.name, table)
+
+
+def _in_order(read: ChipRead, groups: list[int]) -> None:
+    """Outcomes and files in EF.COM's order, whatever order they were read in."""
+    names = [COM.name, SOD.name, *(DATA_GROUPS[n].name for n in groups)]
+    rank = {name: i for i, name in enumerate(names)}
+    read.outcomes = dict(sorted(read.outcomes.items(), key=lambda item: rank.get(item[0], len(rank))))
+    read.files = dict(sorted(read.files.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
 def read_files(reader: FileReader, read: ChipRead, *, skip: tuple[int, ...] | list[int],
-               table: Mapping[str, Parser], clock: Callable[[], float] = time.perf_counter) -> None:
-    """EF.COM and EF.SOD first, then the listed data groups (9303-10 §3.6)."""
+               table: Mapping[str, Parser], clock: Callable[[], float] = time.perf_counter,
+               chip_auth: ChipAuthStep | None = None) -> None:
+    """EF.COM and EF.SOD first, then the listed data groups (9303-10 §3.6). With
+    ``chip_auth``, DG14 comes right after EF.SOD, Chip Authentication runs, and the
+    other data groups are read under its keys (9303-11 §6.2)."""
     for ef in (COM, SOD):
         _read_one(reader, ef, read, clock)
         if ef.name in read.files:
             _parse_into(read, ef.name, table)
-    for number in _listed_groups(read):
-        group = DATA_GROUPS.get(number)
-        if group is None:
-            continue
-        if number in skip:
-            reason = REASON_TERMINAL_AUTH if number in (3, 4) else REASON_SKIPPED
-            read.outcomes[group.name] = FileOutcome(group.name, Outcome.SKIPPED, reason=reason)
-            continue
-        _read_one(reader, group, read, clock)
-        if group.name in read.files:
-            _parse_into(read, group.name, table)
+    groups = [n for n in _listed_groups(read) if n in DATA_GROUPS]
+    early = [14] if chip_auth is not None and 14 in groups else []
+    for number in early:
+        _read_listed(reader, read, number, skip=skip, table=table, clock=clock, chip_auth=None)
+    if chip_auth is not None:
+        chip_auth.start(reader, read)
+    for number in groups:
+        if number not in early:
+            _read_listed(reader, read, number, skip=skip, table=table, clock=clock, chip_auth=chip_auth)
+    if chip_auth is not None:
+        chip_auth.finish(read)
+    _in_order(read, groups)
 
 
 def _verify(read: ChipRead, session: Channel, trust: Any, rng: Rng, options: Mapping[str, Any]) -> Any:
@@ -337,7 +471,11 @@ def _verify(read: ChipRead, session: Channel, trust: Any, rng: Rng, options: Map
 
     info = read.access
     pace_cam = info if getattr(info, "cam_ca_ic", None) is not None else None
-    return verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam, **options)
+    result = verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam,
+                    chip=read.chip_authentication, **options)
+    if read.reopened:
+        result.notes.append(f"{read.reopened}: the files after DG14 were read under the access keys")
+    return result
 
 
 def _not_verified_if_incomplete(read: ChipRead, result: Any) -> Any:
@@ -409,21 +547,33 @@ class _Attempt:
     reader: FileReader | None = None
 
 
+def _reopen_access(policy: LengthPolicy, key: AccessKey, card_access: bytes | None, rng: Rng,
+                   prefer: str) -> Callable[[FileReader], None]:
+    """Open access again on the same chip and point ``reader`` at the new session."""
+
+    def reopen(reader: FileReader) -> None:
+        session, info = access_mod.establish(policy, key, card_access=card_access, rng=rng, prefer=prefer)
+        reader.rekey(session)
+        if info.protocol == "PACE":
+            reader.select_application()
+
+    return reopen
+
+
 def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: Rng, prefer: str,
                   extended: str, chunk: int, on_progress: ProgressCallback | None,
                   skip: tuple[int, ...] | list[int], table: Mapping[str, Parser],
-                  clock: Callable[[], float], counters: _Counters) -> tuple[ChipRead, Channel]:
+                  clock: Callable[[], float], counters: _Counters, chip_auth: bool) -> tuple[ChipRead, Channel]:
     started = clock()
     policy = LengthPolicy(channel, allow_extended=extended != "off")
     try:
         card_access = access_mod.read_card_access(policy)
-        if card_access is None:
-            # BAC only: the eMRTD application is selected before BAC (9303-11 §4.3)
-            FileReader(policy).select_application()
+        # without EF.CardAccess, establish() selects the eMRTD application before BAC
         session, info = access_mod.establish(policy, key, card_access=card_access, rng=rng, prefer=prefer)
         reader = attempt.reader = FileReader(session, extended=extended, chunk=chunk, on_progress=on_progress)
-        if card_access is not None:
-            # after PACE (run in the MF), select the application under SM (9303-11 §4.4)
+        if info.protocol == "PACE":
+            # PACE runs in the MF: select the application under SM (9303-11 §4.4);
+            # BAC ran with the application already selected (9303-11 §4.3)
             reader.select_application()
     except CardRemovedError as exc:
         if isinstance(exc, ReadInterruptedError):
@@ -436,11 +586,18 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
     read = ChipRead(access=info)
     read.timing.access_seconds = clock() - started
     read.timing.access_apdus = counters.apdus()
-    read_files(reader, read, skip=skip, table=table, clock=clock)
+    # PACE-CAM already authenticated the chip (9303-11 §4.4): no CA run, verification
+    # checks the CAM data against DG14
+    step = None
+    if chip_auth and getattr(info, "cam_ca_ic", None) is None:
+        step = ChipAuthStep(rng, _reopen_access(policy, key, card_access, rng, prefer), counters, clock)
+    read_files(reader, read, skip=skip, table=table, clock=clock, chip_auth=step)
+    if step is not None:
+        read.timing.verify_apdus, read.timing.verify_seconds = step.apdus, step.seconds
     read.extended_length = reader.extended_in_use
     if reader.extended_refused:
         policy.allow_extended = False
-    return read, session
+    return read, reader.channel
 
 
 def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust: Any = None,
@@ -462,7 +619,8 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     counters = _Counters(channel)
     started = clock()
     options = {"rng": rng, "prefer": prefer, "chunk": chunk, "on_progress": on_progress, "skip": skip,
-               "table": parsers(today, no_expiry_year), "clock": clock, "counters": counters}
+               "table": parsers(today, no_expiry_year), "clock": clock, "counters": counters,
+               "chip_auth": verify}
     atr = _atr_of(channel)
     if extended == "auto" and memory.refused(atr):
         extended = "off"
@@ -483,8 +641,9 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
         verify_started, before = clock(), counters.apdus()
         verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
         read.verification = _not_verified_if_incomplete(read, _verify(read, session, trust, rng, verify_options))
-        read.timing.verify_seconds = clock() - verify_started
-        read.timing.verify_apdus = counters.apdus() - before
+        # Chip Authentication ran during the read (ChipAuthStep): its share is added
+        read.timing.verify_seconds += clock() - verify_started
+        read.timing.verify_apdus += counters.apdus() - before
     read.timing.seconds = clock() - started
     counters.fill(read.timing)
     logger.info("chip read: %d files, complete=%s, %d APDUs", len(read.files), read.complete, read.timing.apdus)

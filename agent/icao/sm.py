@@ -17,6 +17,8 @@ Public API:
 * An unprotected error status word (no DO99/DO8E, e.g. 6700 to an extended APDU the
   chip cannot take) is returned as it is and not counted in the SSC on either side
   (the virtual chip follows the same rule); an unprotected 9000 is an attack.
+* ``SecureMessaging.macs_verified`` counts the responses whose MAC verified: one such
+  response under Chip Authentication keys proves the chip holds DG14's key.
 * ``max_read_chunk(extended, block)``: the largest READ BINARY Le whose protected
   response still fits a short (256-byte) or extended response.
 * Data-object helpers ``tlv_length`` / ``parse_tlvs`` used by the chip side as well.
@@ -201,6 +203,9 @@ class SecureMessaging:
     cipher: Cipher
     ssc: int = 0
     alive: bool = True
+    #: responses whose MAC verified under these keys: one proves the chip derived the
+    #: same keys (used to confirm Chip Authentication without a dedicated APDU)
+    macs_verified: int = 0
 
     def __post_init__(self) -> None:
         self.keys = SessionKeys(self.ks_enc, self.ks_mac, self.cipher)
@@ -274,6 +279,7 @@ class SecureMessaging:
         expected = self.keys.mac(self.ssc, mac_input)
         if not hmac.compare_digest(expected, found[DO_MAC]):
             raise self._fail("response MAC does not verify")
+        self.macs_verified += 1
         sw_value = found[DO_SW]
         if len(sw_value) != 2:
             raise self._fail("DO99 must hold 2 bytes")

@@ -1,10 +1,17 @@
 """One verification result for a chip read: passive, chip and active authentication
 and what they add up to.
 
-Entry point (called by ``agent.icao.read.read_chip`` while the session is alive)::
+Entry point (``agent.icao.read.read_chip`` calls it at the end of a read, while the
+session is alive)::
 
     result = verify(session, read.files, trust_store=store, rng=rng, pace_cam=pace_result)
     session = result.channel   # CA restarts secure messaging: use this one from now on
+
+``read_chip`` runs Chip Authentication itself, right after EF.COM, EF.SOD and DG14,
+so that the other data groups are read under the CA session keys (9303-11 §6.2,
+9303-10 reading order); it then passes its result as ``chip=`` and ``verify`` does
+not run CA again (only passive and active authentication). Other callers leave
+``chip`` out and get CA run here, confirmed with one READ BINARY under the new keys.
 
 * ``files``: the raw files read, keyed ``"SOD"``, ``"DG1"`` … ``"DG16"`` (``"COM"`` and
   ``"CardAccess"`` are ignored).
@@ -90,8 +97,10 @@ class Verification:
 
 def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: TrustStore | None,
            rng: Rng = os.urandom, pace_cam: Any = None, now: dt.datetime | None = None,
-           check_crl: bool = True, require_chip_auth: bool = True) -> Verification:
-    """Verify a read (see the module docstring)."""
+           check_crl: bool = True, require_chip_auth: bool = True,
+           chip: CheckResult | None = None) -> Verification:
+    """Verify a read (see the module docstring). ``chip``: the Chip Authentication
+    result when the caller already ran CA (``channel`` is then the session after it)."""
     notes: list[str] = []
     if trust_store is None:
         trust_store = TrustStore()
@@ -102,7 +111,8 @@ def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: 
     for number, content in ((14, dg14), (15, dg15)):
         if content is not None and passive.check.ok and number not in passive.verified_dgs:
             notes.append(f"DG{number} is not covered by passive authentication")
-    chip, channel = _chip(channel, dg14, rng, pace_cam)
+    if chip is None:
+        chip, channel = _chip(channel, dg14, rng, pace_cam)
     active = _active(channel, dg14, dg15, rng, chip)
     status, reason = overall(passive.check, chip, active, require_chip_auth)
     logger.info("verification: %s (passive=%s chip=%s active=%s)", status, passive.check.status,

@@ -119,6 +119,12 @@ class ChipQuirks:
     #: after a failed PACE inside a command chain, answer 6883 until a command with
     #: CLA 00 closes the chain (domain.md, reported pitfalls)
     unclosed_chain_6883: bool = False
+    #: READ BINARY by SFI in the MF (EF.CardAccess without SELECT) answers this status
+    #: word instead (e.g. 6A82, 6986, 6D00: no SFI addressing at MF level); 0 = served
+    card_access_sfi_sw: int = 0
+    #: GET CHALLENGE / EXTERNAL AUTHENTICATE (BAC) answer 6985 unless the eMRTD
+    #: application is selected (9303-11 §4.3; real chips after a PACE attempt in the MF)
+    bac_needs_application: bool = False
 
 
 @dataclass(repr=False)
@@ -287,6 +293,9 @@ class VirtualChip(FileSystemCard):
             return self._chip_select(command)
         if ins in (Ins.READ_BINARY, Ins.READ_BINARY_ODD):
             return self._chip_read(command)
+        if ins in (Ins.GET_CHALLENGE, Ins.EXTERNAL_AUTHENTICATE) and self.profile.quirks.bac_needs_application \
+                and self.current_df is self.mf:
+            return Response(b"", SW.CONDITIONS_NOT_SATISFIED)
         if ins == Ins.GET_CHALLENGE:
             return self._get_challenge(command)
         if ins == Ins.EXTERNAL_AUTHENTICATE and self.profile.bac_enabled and self._challenge:
@@ -319,6 +328,9 @@ class VirtualChip(FileSystemCard):
         return self.current_ef
 
     def _chip_read(self, command: Command) -> Response:
+        sfi_sw = self.profile.quirks.card_access_sfi_sw
+        if sfi_sw and command.ins == Ins.READ_BINARY and command.p1 & 0x80 and self.current_df is self.mf:
+            return Response(b"", sfi_sw)
         target = self._target(command)
         if target is not None and target.fid != FID_CARD_ACCESS:
             if self.state.session is None or target.fid == dg_fid(DG3):

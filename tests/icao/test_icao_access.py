@@ -114,12 +114,42 @@ def test_failed_pace_falls_back_to_bac_and_closes_chain(quirk: bool) -> None:
     assert read_dg1(sm) == DG1
 
 
-def test_mf_select_quirk_still_reads_card_access() -> None:
-    chip = make_chip(default_card_access(), quirks=ChipQuirks(mf_select_6d00=True))
+def test_card_access_is_one_sfi_read_in_the_mf() -> None:
+    # 9303-10 §3.11.3: EF.CardAccess (SFI 1C) is readable in the clear; READ BINARY by
+    # SFI from the MF (P1 = 9C) needs no SELECT
+    link = Link(make_chip(default_card_access()))
+    assert read_card_access(ApduChannel(link)) == default_card_access()
+    assert len(link.log) == 1
+    assert link.log[0][0][:4] == H("00B09C00")
+
+
+@pytest.mark.parametrize("sfi_sw", [0x6A82, 0x6986, 0x6D00, 0x6A81])
+def test_chip_without_sfi_in_the_mf_gets_select_and_read(sfi_sw: int) -> None:
+    chip = make_chip(default_card_access(), quirks=ChipQuirks(card_access_sfi_sw=sfi_sw))
     link = Link(chip)
     assert read_card_access(ApduChannel(link)) == default_card_access()
-    assert link.log[0][1] == H("6D00")
-    assert link.log[1][0] == H("00A4020C02011C")
+    assert link.log[0][1] == sfi_sw.to_bytes(2, "big")
+    assert [apdu[:4] for apdu, _ in link.log[1:3]] == [H("00A4000C"), H("00A4020C")]
+
+
+def test_mf_select_quirk_still_reads_card_access() -> None:
+    chip = make_chip(default_card_access(), quirks=ChipQuirks(mf_select_6d00=True, card_access_sfi_sw=0x6A82))
+    link = Link(chip)
+    assert read_card_access(ApduChannel(link)) == default_card_access()
+    assert link.log[1][1] == H("6D00")
+    assert link.log[2][0] == H("00A4020C02011C")
+
+
+def test_sfi_read_refusing_the_length_reads_the_header_first() -> None:
+    # a chip serving fewer bytes per READ BINARY than the file holds (6700 above):
+    # header by SFI, then the rest by offset, still without SELECT
+    blob = default_card_access()
+    chip = make_chip(blob, quirks=ChipQuirks(max_le=len(blob) - 1))
+    link = Link(chip)
+    assert read_card_access(ApduChannel(link)) == blob
+    assert link.log[0][1] == H("6700")
+    assert link.log[1][0] == H("00B09C0004")
+    assert all(apdu[1] == 0xB0 for apdu, _ in link.log)
 
 
 def test_long_card_access_read_in_chunks() -> None:
