@@ -35,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from agent.forward.bhyt import CARD_CODE_RE, CHECK_PATH, ID_RE, TOKEN_PATH
-from agent.forward.testserver import JsonHandler, QuietServer, ServerThread
+from agent.forward.testserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
 
 DEFAULT_REGISTER = Path(__file__).resolve().parents[2] / "fixtures" / "bhyt" / "register.json"
 GATEWAY_TIME_HEADER = "X-Gateway-Time-Ms"
@@ -353,12 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     service = BhytTestService(BhytRegister.load(args.register), host=args.host, port=args.port)
     service.state.control({"variant": args.variant, "token_ttl": args.token_ttl})
     print(f"BHYT test service on {service.url} (register {args.register})", flush=True)
-    try:
-        service.server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        service.server.server_close()
+    serve_until_interrupted(service.server)
     return 0
 
 

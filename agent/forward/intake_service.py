@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from agent.forward.intake import HEADER_IDEMPOTENCY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
 from agent.forward.keyfile import read_secret
-from agent.forward.testserver import JsonHandler, QuietServer, ServerThread
+from agent.forward.testserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
 
 INTAKE_PATH = "/dossiers"
 
@@ -182,12 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                                 host=args.host, port=args.port)
     service.state.control({"fail_before": args.fail_before, "fail_after": args.fail_after})
     print(f"intake test service on {service.intake_url}", flush=True)
-    try:
-        service.server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        service.server.server_close()
+    serve_until_interrupted(service.server)
     return 0
 
 

@@ -87,3 +87,13 @@ class ServerThread:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
+
+
+def serve_until_interrupted(server: ThreadingHTTPServer) -> None:
+    """Serve in the foreground (``python -m ...``) until Ctrl-C, then close the socket."""
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
