@@ -139,8 +139,9 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("api", "port"): (lambda v: 1 <= v <= 65535, "a TCP port between 1 and 65535"),
     ("readers", "read_chunk"): (lambda v: v == 0 or 1 <= v <= 65536, "0 (adaptive) or 1..65536"),
     ("readers", "poll_interval"): (lambda v: 0.01 <= v <= 60, "seconds between 0.01 and 60"),
-    ("readers", "backends"): (lambda v: all(b in ("pcsc", "nfc", "sim") or b.startswith(("replay:", "nfc:"))
-                                            for b in v), 'a list of "pcsc", "nfc", "nfc:<nfcpy path>", "sim", "replay:<file>"'),
+    ("readers", "backends"): (
+        lambda v: all(b in ("pcsc", "nfc", "sim") or b.startswith(("replay:", "nfc:")) for b in v),
+        'a list of "pcsc", "nfc", "nfc:<nfcpy path>", "sim", "replay:<file>"'),
     ("card", "no_expiry_year"): (lambda v: 2000 <= v <= 2199, "a year such as 2099"),
     ("card", "skip_files"): (lambda v: all(1 <= n <= 16 for n in v), "data group numbers 1..16"),
     ("qr", "serial_baud"): (lambda v: v in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200,

@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "identity for reception desks.",
         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"idagent {__version__}")
-    parser.add_argument("--config", metavar="PATH", help="config file (TOML); default: $IDAGENT_CONFIG or built-in defaults")
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (TOML); default: $IDAGENT_CONFIG or built-in defaults")
     parser.add_argument("--json", action="store_true", default=False, help="print machine-readable JSON")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

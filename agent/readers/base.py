@@ -49,7 +49,7 @@ class CardConnection(abc.ABC):
         self.close()
 
 
-class EventKind(str, enum.Enum):
+class EventKind(enum.StrEnum):
     READER_ATTACHED = "reader_attached"
     READER_DETACHED = "reader_detached"
     CARD_INSERTED = "card_inserted"

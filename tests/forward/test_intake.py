@@ -127,8 +127,9 @@ def test_settings_from_config(tmp_path: Path, hmac_key_file: Path) -> None:
         IntakeSettings.from_config(Config.defaults())
     assert not settings.include_photo
     assert IntakeSettings.from_config(config.replace("intake", include_photo=True)).include_photo
+    system = "urn:oid:2.16.704.1"
     assert IntakeSettings.from_config(
-        config.replace("intake", fhir_identifier_system="urn:oid:2.16.704.1")).fhir_identifier_system == "urn:oid:2.16.704.1"
+        config.replace("intake", fhir_identifier_system=system)).fhir_identifier_system == system
     hmac_key_file.chmod(0o644)
     with pytest.raises(KeyFileError, match="0644"):
         IntakeSettings.from_config(config)
