@@ -11,20 +11,23 @@ chip's profile (``ChipProfile.ca_private_key``: a cryptography EC private key or
 * MSE:Set AT (00 22 41 A4, DO80 = an id-CA OID) + GENERAL AUTHENTICATE (7C/80 ephemeral
   key, 9303-11 §6.2): the same for AES;
 * INTERNAL AUTHENTICATE (00 88 00 00, 8-byte challenge, 9303-11 §6.1): RSA ISO/IEC
-  9796-2 scheme 1 or plain ECDSA with the AA key.
+  9796-2 scheme 1 or plain ECDSA with the AA key. The ECDSA nonce is derived from the
+  key and the challenge (RFC 6979 §3.2, deterministic ECDSA), so a recorded read of
+  an ECDSA-AA chip replays byte for byte; the signature verifies like any ECDSA one.
 
 A "cloned" chip is simply this handler holding other keys than DG14/DG15 name.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from asn1crypto import core
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from agent.errors import ParseError
 from agent.icao import aa, ca, certs, params, securityinfo
@@ -78,10 +81,65 @@ def sign_challenge(aa_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, chall
         m1 = rng(aa.m1_length(hash_name, k))
         f = aa.iso9796_2_encode(m1, challenge, hash_name, k)
         return pow(int.from_bytes(f, "big"), numbers.d, n).to_bytes(k, "big")
-    der = aa_key.sign(challenge, ec.ECDSA(certs.HASHES[hash_name]()))
-    r, s = decode_dss_signature(der)
+    r, s = ecdsa_sign_deterministic(aa_key, challenge, hash_name)
     size = (aa_key.curve.key_size + 7) // 8
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def _bits2int(data: bytes, qlen: int) -> int:
+    """RFC 6979 §2.3.2: the leftmost qlen bits of ``data`` as an integer."""
+    value = int.from_bytes(data, "big")
+    excess = len(data) * 8 - qlen
+    return value >> excess if excess > 0 else value
+
+
+def rfc6979_nonces(x: int, q: int, h1: bytes, hash_name: str) -> Iterator[int]:
+    """The candidate nonces k of RFC 6979 §3.2 for private key ``x``, group order
+    ``q`` and message hash ``h1`` (HMAC_DRBG with ``hash_name``), in order."""
+    qlen = q.bit_length()
+    rolen = (qlen + 7) // 8
+    hlen = hashlib.new(hash_name).digest_size
+
+    def mac(key: bytes, data: bytes) -> bytes:
+        return hmac.new(key, data, hash_name).digest()
+
+    seed = x.to_bytes(rolen, "big") + (_bits2int(h1, qlen) % q).to_bytes(rolen, "big")
+    v, k = b"\x01" * hlen, b"\x00" * hlen
+    k = mac(k, v + b"\x00" + seed)
+    v = mac(k, v)
+    k = mac(k, v + b"\x01" + seed)
+    v = mac(k, v)
+    while True:
+        t = b""
+        while len(t) < rolen:
+            v = mac(k, v)
+            t += v
+        candidate = _bits2int(t[:rolen], qlen)
+        if 1 <= candidate < q:
+            yield candidate
+        k = mac(k, v + b"\x00")
+        v = mac(k, v)
+
+
+def ecdsa_sign_deterministic(key: ec.EllipticCurvePrivateKey, message: bytes, hash_name: str) -> tuple[int, int]:
+    """ECDSA (r, s) over ``message`` with the RFC 6979 nonce (SEC 1 §4.1.3 signing)."""
+    group = _ec_group(key)
+    q = group.order
+    x = key.private_numbers().private_value
+    h1 = hashlib.new(hash_name, message).digest()
+    e = _bits2int(h1, q.bit_length())
+    for k in rfc6979_nonces(x, q, h1, hash_name):
+        r = group.mul_generator(k)[0] % q
+        s = pow(k, -1, q) * (e + r * x) % q
+        if r and s:
+            return r, s
+    raise AssertionError("unreachable: the nonce stream is endless")
+
+
+def _ec_group(key: ec.EllipticCurvePrivateKey) -> EcGroup:
+    curve = certs.curve_by_name(key.curve.name.lower())
+    return next((g for g in params.STANDARD.values() if isinstance(g, EcGroup) and g.curve == curve),
+                EcGroup(-1, curve))
 
 
 class ChipAuthHandler:

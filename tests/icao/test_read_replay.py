@@ -23,6 +23,7 @@ EXPECTED = {
     "bac-le-hoang-duc.json": ("BAC", "048060007788", "Lê Hoàng Đức", None, False),
     "pace-tran-thi-bich-ngoc-extended.json": ("PACE", "079185004321", "Trần Thị Bích Ngọc",
                                               dt.date(2045, 7, 4), True),
+    "pace-pham-minh-chau-ecdsa-aa.json": ("PACE", "031303005566", "Phạm Minh Châu", dt.date(2028, 8, 9), False),
 }
 
 
@@ -69,3 +70,18 @@ def test_recordings_rebuild_byte_identically(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "make_fixtures", module)  # dataclasses look their module up
     spec.loader.exec_module(module)
     assert module.main(["--check"]) == 0
+
+
+def test_ecdsa_active_authentication_replays() -> None:
+    """The ECDSA-AA chip (pham-minh-chau) signs with an RFC 6979 nonce, so its recorded
+    INTERNAL AUTHENTICATE answer is the one a replay checks again."""
+    fixture = load_fixture(RECORDINGS / "pace-pham-minh-chau-ecdsa-aa.json")
+    connection = ReplayConnection(fixture)
+    read = read_chip(ApduChannel(connection), _key(dict(fixture.meta)), rng=ReplayRandom(fixture.random),
+                     trust=TrustStore.load(ROOT / "fixtures" / "pki" / "store"),
+                     today=dt.date.fromisoformat(str(fixture.meta["today"])), now=RECORDED_ON)
+    connection.assert_finished()
+    active = read.verification.active
+    assert active.status.value == "valid"
+    assert "ECDSA" in active.reason or "ecdsa" in str(active.details).lower()
+    assert read.verification.chip.status.value == "valid"
