@@ -636,7 +636,8 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     if attempt.reader is not None and attempt.reader.extended_refused:
         memory.remember(atr)
     read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
-                                       read.records.get("DG2"))
+                                       read.records.get("DG2"), dg11=read.records.get("DG11"),
+                                       dg12=read.records.get("DG12"))
     if verify:
         verify_started, before = clock(), counters.apdus()
         verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}

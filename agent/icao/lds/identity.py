@@ -4,12 +4,22 @@ DG13 (the Vietnamese personal data, with diacritics and full dates) wins over th
 MRZ of DG1 where both hold a field: its 12-digit ID is the citizen's number, while the
 MRZ document number is only its last 9 digits (domain.md). The document number comes
 from DG1.
+
+DG11 (additional personal details, 9303-10 §4.7.11) and DG12 (additional document
+details, §4.7.12), when the chip has them, fill what DG13 leaves empty: they come
+between DG1 and DG13 (a DG11 name or full birth date is better than the MRZ's
+transliterated name and two-digit year, DG13 is better than both). Fields without an
+``Identity`` attribute (place of birth, telephone, profession, issuing authority ...)
+go to ``Identity.extra`` under ``dg11_<name>`` / ``dg12_<name>``, unless DG13 or
+another source already set that key.
 """
 
 from __future__ import annotations
 
 from agent.icao.lds.dg1 import Dg1
 from agent.icao.lds.dg2 import Dg2
+from agent.icao.lds.dg11 import Dg11
+from agent.icao.lds.dg12 import Dg12
 from agent.icao.lds.dg13 import Dg13
 from agent.identity import FIELDS, Identity
 
@@ -21,7 +31,20 @@ DG13_FIELDS = ("id_number", "old_id_number", "full_name", "date_of_birth", "sex"
                "date_of_issue", "father_name", "mother_name", "spouse_name", "card_uuid")
 
 
-def identity_from_chip(dg1: Dg1 | None, dg13: Dg13 | None, dg2: Dg2 | None) -> Identity:
+#: DG11 attribute → Identity attribute (9303-10 §4.7.11: 5F0E name, 5F10 personal
+#: number, 5F2B full date of birth, 5F42 address)
+DG11_FIELDS = {"full_name": "full_name", "personal_number": "id_number", "date_of_birth": "date_of_birth",
+               "address": "place_of_residence"}
+#: DG12 attribute → Identity attribute (§4.7.12: 5F26 date of issue)
+DG12_FIELDS = {"date_of_issue": "date_of_issue"}
+#: text details without an Identity attribute, kept in ``extra``
+DG11_EXTRA = ("place_of_birth", "telephone", "profession", "title", "personal_summary", "other_td_numbers",
+              "custody_information")
+DG12_EXTRA = ("issuing_authority", "endorsements", "tax_exit_requirements")
+
+
+def identity_from_chip(dg1: Dg1 | None, dg13: Dg13 | None, dg2: Dg2 | None, *, dg11: Dg11 | None = None,
+                       dg12: Dg12 | None = None) -> Identity:
     ident = Identity()
     if dg1 is not None:
         mrz = dg1.mrz
@@ -32,6 +55,7 @@ def identity_from_chip(dg1: Dg1 | None, dg13: Dg13 | None, dg2: Dg2 | None) -> I
         ident.sex = mrz.sex
         ident.nationality = mrz.nationality or None
         ident.date_of_expiry = mrz.date_of_expiry
+    _additional(ident, dg11, dg12)
     if dg13 is not None:
         for name in DG13_FIELDS:
             value = getattr(dg13, name)
@@ -45,3 +69,23 @@ def identity_from_chip(dg1: Dg1 | None, dg13: Dg13 | None, dg2: Dg2 | None) -> I
         ident.photo_jpeg = dg2.photo_jpeg
     ident.sources = {name: SOURCE_CHIP for name in FIELDS if getattr(ident, name) is not None}
     return ident
+
+
+def _additional(ident: Identity, dg11: Dg11 | None, dg12: Dg12 | None) -> None:
+    """DG11/DG12 over DG1 (DG13, applied after, wins over both); see the docstring."""
+    for record, mapping, extra, prefix in ((dg11, DG11_FIELDS, DG11_EXTRA, "dg11"),
+                                           (dg12, DG12_FIELDS, DG12_EXTRA, "dg12")):
+        if record is None:
+            continue
+        for source, target in mapping.items():
+            value = getattr(record, source)
+            if value is not None and value != "":
+                setattr(ident, target, value)
+        for name in extra:
+            value = getattr(record, name)
+            if value:
+                ident.extra.setdefault(f"{prefix}_{name}", value)
+    if dg11 is not None and dg11.other_names:
+        ident.extra.setdefault("dg11_other_names", "; ".join(dg11.other_names))
+    if dg12 is not None and dg12.other_persons:
+        ident.extra.setdefault("dg12_other_persons", "; ".join(dg12.other_persons))
