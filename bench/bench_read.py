@@ -11,6 +11,11 @@
     106/424/848 kbit/s with a stated per-APDU latency (reader + chip turnaround),
     next to the bare transfer time of the same bytes at that bit rate (the physical
     floor, no latency). Target: within 1.3× of the floor with extended length.
+    "verify" APDUs are Chip Authentication (run mid-read, right after DG14, so the
+    other data groups are read under its keys; confirmed by the next file read, no
+    extra APDU) plus Active Authentication. With extended length a full read is 17
+    APDUs: EF.CardAccess 1 (READ BINARY by SFI), PACE 5, SELECT 1, 7 files, CA 2,
+    AA 1; 1.3× of the floor at 848 kbit/s would need about 12 at 5 ms per APDU.
 
     .venv/bin/python bench/bench_read.py [--runs 30] [--latency-ms 5]
 """

@@ -390,8 +390,10 @@ class ChipAuthStep:
                 raise  # the short-APDU retry of read_chip, or a session lost twice
             if self._pending:
                 self.check = ca.failed_under_new_keys(self.outcome, exc)
-            elif self.check is None:
-                raise  # no CA ran: the session was lost for another reason
+            elif self.check is None or self.check.status is Status.VALID:
+                # no CA ran, or CA was proven and the session broke later (the link):
+                # files are never read under weaker keys than CA gave; the read fails
+                raise
             logger.info("secure messaging ended after chip authentication failed: opening access again")
             self.reopened = f"access opened again after Chip Authentication failed ({exc.message})"
             self._timed(lambda: self.reopen(reader))

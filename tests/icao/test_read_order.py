@@ -181,3 +181,26 @@ def test_sfi_card_access_read_before_application_selection() -> None:
     answer = chip.process(Command(0x00, Ins.READ_BINARY, 0x9C, 0x00, le=0xDF).encode())
     assert answer[-2:] in (b"\x90\x00", b"\x62\x82")
     assert answer[:-2] == load_profile("nguyen-van-an").files[0x011C]
+
+
+def test_session_lost_after_a_proven_chip_authentication_is_not_reopened(backend: SimBackend,
+                                                                         store: TrustStore) -> None:
+    """Once CA is proven, a later secure-messaging failure (here: the chip answers 6988
+    to DG13) ends the read (exit 6): the remaining files are never read under the
+    weaker access keys."""
+    from agent.icao.sm import SecureMessagingError
+
+    chip = virtual_chip(load_profile("nguyen-van-an"))
+    inner = chip.process
+    faults = [bytes.fromhex("6988")]  # once: a reopened session would read DG13 fine
+
+    def process(apdu: bytes) -> bytes:
+        if apdu[1] == Ins.READ_BINARY and apdu[2] == SFI["DG13"] and faults:
+            chip.state.drop_session()
+            return faults.pop()
+        return inner(apdu)
+
+    chip.process = process  # type: ignore[method-assign]
+    backend.insert(DEFAULT_READER, chip)
+    with pytest.raises(SecureMessagingError):
+        read_chip(ApduChannel(backend.connect(DEFAULT_READER)), CanKey("012345"), trust=store, today=TODAY)
