@@ -467,14 +467,19 @@ def read_files(reader: FileReader, read: ChipRead, *, skip: tuple[int, ...] | li
     _in_order(read, groups)
 
 
-def _verify(read: ChipRead, session: Channel, trust: Any, rng: Rng, options: Mapping[str, Any]) -> Any:
+def _verify(read: ChipRead, session: Channel | None, trust: Any, rng: Rng, options: Mapping[str, Any]) -> Any:
     """Passive, chip and active authentication (agent.icao.verify) on the live session."""
     from agent.icao.verify import verify
 
     info = read.access
     pace_cam = info if getattr(info, "cam_ca_ic", None) is not None else None
-    result = verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam,
-                    chip=read.chip_authentication, **options)
+    chip = read.chip_authentication
+    if read.reopened and chip is not None and chip.status is not Status.INVALID:
+        # CA broke off (error) and access was opened again for the files: as when
+        # verification ran at the end, AA is not run on a session CA did not end in
+        # (an invalid CA keeps its own "secure channel ended" reason in verify)
+        session = None
+    result = verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam, chip=chip, **options)
     if read.reopened:
         result.notes.append(f"{read.reopened}: the files after DG14 were read under the access keys")
     return result

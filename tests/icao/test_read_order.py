@@ -204,3 +204,32 @@ def test_session_lost_after_a_proven_chip_authentication_is_not_reopened(backend
     backend.insert(DEFAULT_READER, chip)
     with pytest.raises(SecureMessagingError):
         read_chip(ApduChannel(backend.connect(DEFAULT_READER)), CanKey("012345"), trust=store, today=TODAY)
+
+
+def test_chip_authentication_broken_off_reopens_and_stays_not_verified(backend: SimBackend,
+                                                                       store: TrustStore) -> None:
+    """Secure messaging fails during CA itself (6988 to its GENERAL AUTHENTICATE): CA is
+    an error, access is opened again so the data are shown, AA is not run (as before
+    CA moved mid-read) and the read is not verified."""
+    chip = virtual_chip(load_profile("nguyen-van-an"))
+    inner = chip.process
+    state = {"mse": 0}
+
+    def process(apdu: bytes) -> bytes:
+        if apdu[1] == Ins.MSE:
+            state["mse"] += 1
+        if apdu[1] == Ins.GENERAL_AUTHENTICATE and state["mse"] == 2:  # CA's, not PACE's
+            state["mse"] += 1
+            chip.state.drop_session()
+            return bytes.fromhex("6988")
+        return inner(apdu)
+
+    chip.process = process  # type: ignore[method-assign]
+    backend.insert(DEFAULT_READER, chip)
+    read = read_chip(ApduChannel(backend.connect(DEFAULT_READER)), CanKey("012345"), trust=store, today=TODAY)
+    verification = read.verification
+    assert verification.chip.status.value == "error"
+    assert verification.active.status.value == "not_checked"
+    assert verification.status == "not_verified"
+    assert read.complete and read.reopened
+    assert read.identity is not None and read.identity.id_number == "001099012345"
