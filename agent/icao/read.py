@@ -20,9 +20,13 @@ After a failed Chip Authentication the chip has left secure messaging (on a real
 chip the session is dead: it derived other keys). The read then opens access again
 (PACE or BAC with the same key) and reads the remaining files under the access keys,
 once: the clerk still sees the data, and the verification says ``probable_clone``
-(passive authentication valid) or ``not_verified``, never ``verified``; a note says
-the files were read after access was re-opened. (Stopping instead would leave the
-clerk with nothing to compare against the person at the desk.)
+(CA invalid, passive authentication valid) or ``not_verified``; a note says the
+files were read after access was re-opened, and AA is not run on that session (the
+statuses are those of the former verify-at-the-end flow; only ``require_chip_auth=
+False`` accepts a CA that broke off, as before). Stopping instead would leave the
+clerk with nothing to compare against the person at the desk. A session lost AFTER
+CA was proven is never re-opened (files are not read under weaker keys than CA
+gave): the read fails like any secure-messaging failure (exit 6).
 
 A read whose required files (DG1, and DG13/DG2 when EF.COM lists them) did not all
 read and parse says ``complete: false``: no partial identity passes as a complete one.
