@@ -82,6 +82,12 @@ def unwrap_tag77(raw: bytes) -> bytes:
     return bytes(outer.contents)
 
 
+#: what asn1crypto raises on malformed DER besides ValueError: IndexError for a BIT
+#: STRING without its unused-bits byte, AttributeError for some malformed values of
+#: ANY-typed fields (found by fuzz/fuzz_sod.py, issue 8)
+ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
 def parse_signed_data(content_info_der: bytes, source: str) -> cms.SignedData:
     """A CMS ContentInfo holding SignedData (used by EF.SOD and CSCA master lists)."""
     try:
@@ -90,7 +96,7 @@ def parse_signed_data(content_info_der: bytes, source: str) -> cms.SignedData:
             raise ParseError(f"CMS content is {info['content_type'].native}, not signed data", source=source)
         signed = info["content"]
         signed.native  # noqa: B018 - parse everything now, so later access cannot raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except ASN1_ERRORS as exc:
         raise ParseError(f"malformed CMS SignedData: {exc}", source=source) from exc
     return signed
 
@@ -149,7 +155,7 @@ def parse_sod(raw: bytes) -> Sod:
         signer.native  # noqa: B018
     except ParseError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except ASN1_ERRORS as exc:
         raise ParseError(f"malformed LDSSecurityObject: {exc}", source=SOURCE) from exc
     return Sod(raw=raw, signed_data=signed, signer_info=signer, content_type=content_type,
                econtent=econtent, hash_algorithm=hash_name, dg_hashes=hashes,
