@@ -120,8 +120,14 @@ def select_parameters(infos: SecurityInfos) -> CaParameters | None:
         info, key = None, key_infos[0]
         agreement = "ECDH" if key.protocol == securityinfo.ID_PK_ECDH else "DH"
         cipher = Cipher.DES3
-    spki = keys.PublicKeyInfo.load(key.public_key_info)
-    group, chip_public = group_of(spki)
+    try:
+        spki = keys.PublicKeyInfo.load(key.public_key_info)
+        group, chip_public = group_of(spki)
+    except (KeyError, IndexError, AttributeError, TypeError) as exc:
+        # asn1crypto's answers to a malformed or unknown SubjectPublicKeyInfo (e.g.
+        # KeyError for an algorithm OID it has no name for): a damaged DG14 is a
+        # result, never a crash of the read (found by fuzz/fuzz_dg14_keys.py)
+        raise SignatureError(f"DG14 key is malformed ({type(exc).__name__}: {exc})") from exc
     protocol = info.protocol if info else securityinfo.ca_oid(agreement == "ECDH", cipher)
     key_id = info.key_id if info and info.key_id is not None else key.key_id
     return CaParameters(protocol, agreement, cipher, key_id, group, chip_public)
