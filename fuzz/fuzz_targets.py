@@ -272,6 +272,17 @@ def _config(data: bytes) -> None:
     _typed(lambda: load_config(path, env=env))
 
 
+def _dg14_keys(data: bytes) -> None:
+    """DG14 as verification uses it: SecurityInfos → the Chip Authentication key
+    (asn1crypto SubjectPublicKeyInfo, EC or DH group) → the PACE-CAM check. Verification
+    reports a forged or damaged card as a result: nothing may escape here, not even a
+    typed error."""
+    from agent.icao import ca
+
+    result = ca.verify_pace_cam(bytes(range(1, 33)), b"\x04" + bytes(range(64)), data)
+    assert result.status is not None
+
+
 def _api_body(data: bytes) -> None:
     """A POST /read body as agent.api.server reads it (JSON object → access key); the
     HTTP layer itself is exercised by tests/robustness/test_robust_api.py."""
@@ -330,5 +341,6 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            lambda: [QR_2021.encode(), QR_2021.encode().decode("cp1252", "replace").encode()],
            "QR text repair (qr/repair.py)"),
     Target("config", _config, _config_seeds, "config TOML (config.py load_config)"),
+    Target("dg14_keys", _dg14_keys, _seeds_of("DG14"), "DG14 CA key → PACE-CAM check, never raises (ca.py)"),
     Target("api_body", _api_body, _api_seeds, "local API POST /read body → access key (api/server.py)"),
 ]}
