@@ -283,6 +283,28 @@ def _dg14_keys(data: bytes) -> None:
     assert result.status is not None
 
 
+@functools.lru_cache(maxsize=1)
+def _trust_store() -> object:
+    from agent.icao.trust import TrustStore
+
+    return TrustStore.load(ROOT / "fixtures" / "pki" / "store")
+
+
+def _passive(data: bytes) -> None:
+    """EF.SOD through the whole passive authentication (agent.icao.verify, offline:
+    no channel) with the test PKI's trust store and the card's real data groups: a
+    forged or damaged EF.SOD is a verification result, never an exception."""
+    import datetime
+
+    from agent.icao.verify import verify
+
+    files = {name: content for name, content in _card_files().items() if name.startswith("DG")}
+    files["SOD"] = data
+    result = verify(None, files, trust_store=_trust_store(),  # type: ignore[arg-type]
+                    now=datetime.datetime(2026, 1, 15, tzinfo=datetime.UTC), check_crl=True)
+    assert result.status in ("verified", "not_verified", "probable_clone", "error"), result.status
+
+
 def _api_body(data: bytes) -> None:
     """A POST /read body as agent.api.server reads it (JSON object → access key); the
     HTTP layer itself is exercised by tests/robustness/test_robust_api.py."""
@@ -342,5 +364,6 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
            "QR text repair (qr/repair.py)"),
     Target("config", _config, _config_seeds, "config TOML (config.py load_config)"),
     Target("dg14_keys", _dg14_keys, _seeds_of("DG14"), "DG14 CA key → PACE-CAM check, never raises (ca.py)"),
+    Target("passive", _passive, _seeds_of("SOD"), "EF.SOD through passive authentication, never raises (pa.py)"),
     Target("api_body", _api_body, _api_seeds, "local API POST /read body → access key (api/server.py)"),
 ]}

@@ -78,7 +78,7 @@ def _check(name: str, data: bytes, peak_limit: int | None = INPUT_PEAK) -> None:
 
 def test_every_parser_of_the_issue_has_a_target() -> None:
     expected = {"tlv", "com", "dg1", "dg2", "dg11", "dg12", "dg13", "dg14", "dg15", "sod", "cardaccess",
-                "sm", "qr_payload", "qr_repair", "config", "mrz", "api_body", "dg14_keys"}
+                "sm", "qr_payload", "qr_repair", "config", "mrz", "api_body", "dg14_keys", "passive"}
     assert expected <= set(NAMES)
     # one atheris script per target, for fuzz/run.py
     assert all((ROOT / "fuzz" / f"fuzz_{name}.py").is_file() for name in NAMES)
