@@ -323,3 +323,16 @@ def _stop_types(stack: Any) -> tuple[type, ...]:
     from agent.sim.card import VirtualCard
 
     return (SimBackend, VirtualCard, type(stack.gateway), type(stack.intake))
+
+
+def test_the_scan_finds_a_planted_leak(tmp_path: Path) -> None:
+    # negative control for the scans above: a log line, an SQLite-like binary with a
+    # UTF-16 name, a photo slice and a crash dump are all caught
+    (tmp_path / "a.log").write_text("INFO read 001099012345 ok\n", encoding="utf-8")
+    (tmp_path / "b.sqlite3").write_bytes(b"SQLite format 3\x00\x00\x00" + "Lê Hoàng Đức".encode("utf-16-le"))
+    photo = next(blob for blob, what in NEEDLES.blobs.items() if what == "photo bytes")
+    (tmp_path / "c.bin").write_bytes(b"\x00" * 10 + photo)
+    (tmp_path / "core.1234").write_bytes(b"")
+    hits = scan_tree(tmp_path)
+    assert hits == {"a.log": ["ID number"], "b.sqlite3": ["name"], "c.bin": ["photo bytes"]}
+    assert crash_reports(tmp_path) == [str(tmp_path / "core.1234")]
