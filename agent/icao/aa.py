@@ -28,6 +28,7 @@ from agent.icao import certs
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
 from agent.icao.securityinfo import ActiveAuthenticationInfo
+from agent.icao.sod import ASN1_ERRORS
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, Channel, Command, Ins
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def parse_dg15(data: bytes) -> keys.PublicKeyInfo:
     try:
         spki = keys.PublicKeyInfo.load(body, strict=True)
         spki.native  # noqa: B018 - parse it all now
-    except (ValueError, TypeError, KeyError, IndexError) as exc:  # asn1crypto: IndexError on an empty BIT STRING
+    except ASN1_ERRORS as exc:
         raise ParseError(f"DG15 holds no SubjectPublicKeyInfo: {exc}", source="DG15", offset=offset) from exc
     return spki
 
