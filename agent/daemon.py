@@ -547,6 +547,7 @@ class Daemon:
         self.hub.publish(EventType.READ_STARTED, {"reader": reader})
         outcome: ReadOutcome | None = None
         last_denied: IdAgentError | None = None
+        interrupted: IdAgentError | None = None
         for key in keys:
             try:
                 with backend.connect(reader) as connection:
@@ -556,10 +557,21 @@ class Daemon:
                 if getattr(err, "exit_code", None) == ACCESS_DENIED_EXIT:
                     last_denied = err
                     continue
+                if err.code == "pace_interrupted" and key is not keys[-1]:
+                    # PACE broke off: the QR's MRZ candidates (BAC) may still open the chip
+                    interrupted = err
+                    continue
                 self.metrics.read_failures.inc(reason=err.code)
                 self.metrics.reads.inc(outcome="error")
                 self.publish_error(err, reader=reader)
                 return
+        if outcome is None and interrupted is not None:
+            # the CAN's PACE broke off and no other key opened the chip: the card most
+            # likely moved; "wrong number" would send the clerk the wrong way
+            self.metrics.read_failures.inc(reason=interrupted.code)
+            self.metrics.reads.inc(outcome="error")
+            self.publish_error(interrupted, reader=reader)
+            return
         if outcome is None:
             denied = last_denied or AccessNeededError("the card refused the access key")
             self.metrics.read_failures.inc(reason="access_denied")

@@ -14,7 +14,8 @@ Public API (used by agent.icao.read / files):
 * ``AccessInfo``: what was negotiated; ``to_dict()`` for the ``read --json`` output.
 * Errors: ``AccessDeniedError`` (exit 5: wrong CAN/MRZ, never retried with BAC: the
   chip would count another failed attempt), ``CanNotAcceptedError`` (exit 5: a CAN
-  for a chip without PACE), ``PaceError``/``ApduError`` for other failures.
+  for a chip without PACE), ``PaceInterruptedError`` (exit 6: PACE with the CAN started
+  and broke off, usually a moved card), ``PaceError``/``ApduError`` for other failures.
 
 Preference (9303-11 §4.2 leaves the choice to the terminal; we take the strongest):
 mapping CAM > ECDH-GM > ECDH-IM > DH-GM > DH-IM (CAM authenticates the chip within
@@ -74,8 +75,18 @@ EMRTD_AID = bytes.fromhex("A0000002471001")
 PACE_PREFERENCE: tuple[Mapping, ...] = (Mapping.ECDH_CAM, Mapping.ECDH_GM, Mapping.ECDH_IM, Mapping.DH_GM,
                                          Mapping.DH_IM)
 
-__all__ = ["AccessDeniedError", "AccessInfo", "CanNotAcceptedError", "PACE_PREFERENCE", "choose_pace",
-           "establish", "read_card_access", "select_application"]
+__all__ = ["AccessDeniedError", "AccessInfo", "CanNotAcceptedError", "PACE_PREFERENCE", "PaceInterruptedError",
+           "choose_pace", "establish", "read_card_access", "select_application"]
+
+
+class PaceInterruptedError(ProtocolError):
+    """PACE with the CAN started but broke off (an error status word, a garbled or
+    missing answer): most often the card moved. Not a verdict on the CAN."""
+
+    code = "pace_interrupted"
+    exit_code = 6
+    hint = ("The card did not finish opening: lay it flat on the reader, keep it still and try again. "
+            "If this repeats with the right number, the card may be damaged.")
 
 
 class CanNotAcceptedError(AccessDeniedError):
@@ -246,10 +257,15 @@ def _bac_info(key: MrzKey, pace_failure: str | None) -> AccessInfo:
     return AccessInfo("BAC", "3DES", "MRZ", pace_failure=pace_failure)
 
 
+class _PaceBrokeOff(str):
+    """Why PACE failed, when it was started and broke off (rather than not offered)."""
+
+
 def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | str | None, rng: Rng
               ) -> tuple[SecureMessaging, AccessInfo] | str:
     """Run PACE; return the session, or why it could not be used (BAC may follow).
-    ``infos`` is the parsed EF.CardAccess, None when absent, or why it is unusable."""
+    ``infos`` is the parsed EF.CardAccess, None when absent, or why it is unusable.
+    A ``_PaceBrokeOff`` reason means PACE was attempted and did not finish."""
     if infos is None:
         return "the chip has no EF.CardAccess"
     if isinstance(infos, str):
@@ -262,7 +278,9 @@ def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | str | Non
         result = pace.authenticate(channel, key, choice, rng=rng, send_parameter_id=ambiguous)
     except (pace.PaceError, UnsupportedParametersError, ApduError, SecureMessagingError) as exc:
         logger.info("PACE failed: %s", exc)
-        return f"PACE failed: {exc}"
+        if isinstance(exc, UnsupportedParametersError):
+            return f"PACE failed: {exc}"
+        return _PaceBrokeOff(f"PACE failed: {exc}")
     info = AccessInfo("PACE", result.cipher.label, result.key_type, result.oid, result.mapping.label,
                       result.parameter_id, result.cam_data, result.cam_ca_ic, result.chip_mapping_key)
     return result.sm, info
@@ -293,6 +311,8 @@ def establish(channel: Channel, key: AccessKey, *, card_access: bytes | None, rn
     if not isinstance(outcome, str):
         return outcome
     if isinstance(key, CanKey):
+        if isinstance(outcome, _PaceBrokeOff):
+            raise PaceInterruptedError(f"PACE with the CAN broke off: {outcome}")
         raise CanNotAcceptedError(f"cannot use the CAN: {outcome}")
     try:
         select_application(channel)

@@ -7,6 +7,7 @@ import base64
 import json
 import time
 
+import pytest
 import requests
 from api_fakes import FakeForwards, FakePipeline, Harness, wait_for
 
@@ -186,6 +187,26 @@ def test_altered_data_are_not_sent_to_intake(harness_factory) -> None:  # type: 
     refused = h.post("/intake")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "altered_data"
     assert h.forwards.intakes == []
+    conn.close()
+
+
+def test_pace_broken_off_says_lay_the_card_again_not_wrong_number(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    from agent.icao.access import PaceInterruptedError
+
+    class MovedCard(FakePipeline):
+        def read(self, connection, key, on_progress):  # type: ignore[no-untyped-def]
+            self.calls.append(connection.reader)
+            raise PaceInterruptedError("PACE with the CAN broke off: PACE failed: 6F00")
+
+    h = harness_factory(pipeline=MovedCard())
+    conn = h.ws()
+    h.post("/read", {"can": "012345"})
+    h.backend.insert("Reader A")
+    err = wait_for(conn, _type("error"))
+    assert err["code"] == "pace_interrupted" and "keep it still" in err["hint"]
+    with pytest.raises((AssertionError, TimeoutError)):
+        wait_for(conn, lambda m: m.get("type") == "need_access" and m.get("reason") == "key_refused", timeout=0.5)
+    assert h.daemon.metrics.read_failures.value(reason="pace_interrupted") == 1
     conn.close()
 
 

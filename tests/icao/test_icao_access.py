@@ -220,3 +220,20 @@ def test_card_pulled_at_any_apdu_is_card_removed(protocol: str) -> None:
         channel = ApduChannel(link)
         with pytest.raises(CardRemovedError):
             establish(channel, MRZ, card_access=read_card_access(channel))
+
+
+def test_can_pace_broken_off_is_not_reported_as_a_refused_can() -> None:
+    """A chip that answers garbage in the middle of PACE (the card moved) gets "lay the
+    card down again", exit 6, not "this card does not accept the CAN"."""
+    from agent.icao.access import PaceInterruptedError
+
+    class BreaksOff(Link):
+        def transmit(self, apdu: bytes) -> bytes:
+            if apdu[1] == 0x86 and apdu[0] & 0x10:  # a chained GENERAL AUTHENTICATE step
+                return H("6F00")
+            return super().transmit(apdu)
+
+    with pytest.raises(PaceInterruptedError) as err:
+        establish(ApduChannel(BreaksOff(make_chip(default_card_access()))), CAN,
+                  card_access=default_card_access())
+    assert err.value.exit_code == 6 and "keep it still" in err.value.hint
