@@ -66,7 +66,7 @@ from agent.icao.keys import AccessKey, CanKey  # noqa: E402
 from agent.icao.read import ChipRead, read_chip  # noqa: E402
 from agent.icao.trust import TrustStore  # noqa: E402
 from agent.readers.apdu import ApduChannel  # noqa: E402
-from agent.readers.base import CardConnection  # noqa: E402
+from agent.readers.base import CardConnection, WrappedConnection  # noqa: E402
 from agent.readers.sim import DEFAULT_READER, SimBackend  # noqa: E402
 from agent.sim.card import sw_bytes  # noqa: E402
 from agent.sim.chip import VirtualChip  # noqa: E402
@@ -134,31 +134,20 @@ def watchdog(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-class FaultyConnection(CardConnection):
+class FaultyConnection(WrappedConnection):
     """Wraps the connection to a virtual card and injects ``case``'s fault at APDU
     number ``case.index`` (1-based). ``chip`` and ``backend`` are the card and the
     virtual reader behind ``inner`` (the fault acts on them, as a hand or a cable would)."""
 
     def __init__(self, inner: CardConnection, case: Case | None, chip: VirtualChip, backend: SimBackend,
                  reader: str = DEFAULT_READER) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.case = case
         self.chip = chip
         self.backend = backend
         self.reader = reader
         self.count = 0
         self.fired = False
-
-    @property
-    def extended_length(self) -> bool:
-        return self.inner.extended_length
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    def close(self) -> None:
-        self.inner.close()
 
     def transmit(self, apdu: bytes) -> bytes:
         self.count += 1
@@ -590,23 +579,12 @@ class PcscDesk:
         self.pcscd.stop()
 
 
-class _PcscFault(CardConnection):
+class _PcscFault(WrappedConnection):
     def __init__(self, inner: CardConnection, case: Case | None, desk: PcscDesk) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.case = case
         self.desk = desk
         self.count = 0
-
-    @property
-    def extended_length(self) -> bool:
-        return self.inner.extended_length
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
-
-    def close(self) -> None:
-        self.inner.close()
 
     def transmit(self, apdu: bytes) -> bytes:
         self.count += 1

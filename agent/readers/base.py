@@ -49,6 +49,29 @@ class CardConnection(abc.ABC):
         self.close()
 
 
+class WrappedConnection(CardConnection):
+    """A connection that wraps another (recording, fault injection, metering): it
+    passes everything through; subclasses override ``transmit``."""
+
+    def __init__(self, inner: CardConnection) -> None:
+        self.inner = inner
+        self.reader = inner.reader
+
+    @property
+    def extended_length(self) -> bool:
+        return self.inner.extended_length
+
+    @property
+    def atr(self) -> bytes:
+        return self.inner.atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        return self.inner.transmit(apdu)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class EventKind(enum.StrEnum):
     READER_ATTACHED = "reader_attached"
     READER_DETACHED = "reader_detached"

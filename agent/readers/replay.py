@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import NoCardError, NoReaderError, ParseError, ProtocolError
-from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo
+from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo, WrappedConnection
 from agent.readers.events import SlotState, diff_states
 
 FORMAT = "idagent-apdu/1"
@@ -203,29 +203,17 @@ class ReplayRandom:
 
 # --- recording ------------------------------------------------------------------------------------
 
-class RecordingConnection(CardConnection):
+class RecordingConnection(WrappedConnection):
     """Wraps any connection and keeps every successful exchange."""
 
     def __init__(self, inner: CardConnection) -> None:
-        self.inner = inner
-        self.reader = inner.reader
+        super().__init__(inner)
         self.exchanges: list[tuple[bytes, bytes]] = []
-
-    @property
-    def extended_length(self) -> bool:
-        return self.inner.extended_length
-
-    @property
-    def atr(self) -> bytes:
-        return self.inner.atr
 
     def transmit(self, apdu: bytes) -> bytes:
         response = self.inner.transmit(apdu)
         self.exchanges.append((bytes(apdu), bytes(response)))
         return response
-
-    def close(self) -> None:
-        self.inner.close()
 
     def fixture(self, meta: Mapping[str, Any], rng: RecordingRandom | None = None,
                 now: Callable[[], _dt.datetime] | None = None) -> ApduFixture:
