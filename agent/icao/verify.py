@@ -111,9 +111,13 @@ def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: 
     for number, content in ((14, dg14), (15, dg15)):
         if content is not None and passive.check.ok and number not in passive.verified_dgs:
             notes.append(f"DG{number} is not covered by passive authentication")
+    # EF.COM is not signed: a clone can hide DG14/DG15 from the terminal. When EF.SOD
+    # lists them, the chip is meant to support CA/AA, so an unread one is not_checked,
+    # never not_supported (which would pass as "no clone detection offered").
+    signed = set(passive.sod.dg_hashes) if passive.sod is not None else set()
     if chip is None:
-        chip, channel = _chip(channel, dg14, rng, pace_cam)
-    active = _active(channel, dg14, dg15, rng, chip)
+        chip, channel = _chip(channel, dg14, rng, pace_cam, 14 in signed)
+    active = _active(channel, dg14, dg15, rng, chip, 15 in signed)
     status, reason = overall(passive.check, chip, active, require_chip_auth)
     logger.info("verification: %s (passive=%s chip=%s active=%s)", status, passive.check.status,
                 chip.status, active.status)
@@ -131,7 +135,10 @@ def _passive(files: Mapping[str, bytes], store: TrustStore, now: dt.datetime | N
         return PassiveResult(CheckResult(Status.ERROR, f"EF.SOD could not be checked: {exc}"))
 
 
-def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng, pace_cam: Any) -> tuple[CheckResult, Channel | None]:
+def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng, pace_cam: Any,
+          signed: bool = False) -> tuple[CheckResult, Channel | None]:
+    if dg14 is None and signed:
+        return CheckResult.not_checked("EF.SOD lists DG14 but it was not read: Chip Authentication not run"), channel
     if dg14 is None:
         return CheckResult.not_supported("no DG14: the chip offers no Chip Authentication"), channel
     if pace_cam is not None and getattr(pace_cam, "cam_ca_ic", None) is not None:
@@ -156,7 +163,9 @@ def _aa_info(dg14: bytes | None) -> ActiveAuthenticationInfo | None:
 
 
 def _active(channel: Channel | None, dg14: bytes | None, dg15: bytes | None, rng: Rng,
-            chip: CheckResult) -> CheckResult:
+            chip: CheckResult, signed: bool = False) -> CheckResult:
+    if dg15 is None and signed:
+        return CheckResult.not_checked("EF.SOD lists DG15 but it was not read: Active Authentication not run")
     if dg15 is None:
         return CheckResult.not_supported("no DG15: the chip offers no Active Authentication")
     if channel is None:

@@ -187,3 +187,21 @@ def _run_with_dg14(pki, store, card, dg14):
     card.files["DG14"] = dg14
     card.files["SOD"] = sod
     return run(card, store)
+
+
+def test_dg14_dg15_signed_but_not_read_is_not_verified(pki, store):
+    # A clone copies EF.SOD and the data groups of a genuine card but cannot copy its
+    # CA/AA private keys; it hides DG14/DG15 (EF.COM is not signed, 9303-10 §4.6.1), so
+    # the terminal reads neither. EF.SOD still lists their hashes: the chip is meant to
+    # support CA/AA, so "no clone detection offered" must not pass as verified.
+    card = make_card(pki, clone_ca_key=derive_ec_key(b"forger", "brainpoolp256r1"),
+                     clone_aa_key=rsa_key(1024, slot=1))
+    hidden = {k: v for k, v in card.files.items() if k not in ("DG14", "DG15")}
+    result = verify(open_session(card), hidden, trust_store=store, rng=counter_rng(b"verify"), now=NOW)
+    assert result.passive.status is Status.VALID, result.passive.reason
+    assert result.chip.status is Status.NOT_CHECKED and "DG14" in result.chip.reason
+    assert result.active.status is Status.NOT_CHECKED and "DG15" in result.active.reason
+    assert result.status == "not_verified"
+    # a card whose EF.SOD lists neither still passes on passive authentication alone
+    plain = make_card(pki, with_dg14=False, with_dg15=False)
+    assert verify(None, plain.files, trust_store=store, rng=counter_rng(b"x"), now=NOW).status == "verified"
