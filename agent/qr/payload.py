@@ -152,7 +152,7 @@ class PayloadResult:
 
 def looks_like_cccd(text: str) -> bool:
     """Cheap test: 12 digits, then the separator."""
-    return bool(re.match(r"\s*\d{12}\|", text))
+    return bool(re.match(r"\s*[0-9]{12}\|", text))
 
 
 def read_payload(data: bytes | str, *, strict: bool = True) -> PayloadResult:
@@ -182,7 +182,7 @@ def parse_cccd(text: str, *, strict: bool = True) -> CccdQr:
     date or sex raise; otherwise they become warnings."""
     text = unicodedata.normalize("NFC", text).strip("\r\n\t ")
     parts = text.split(SEPARATOR)
-    if len(parts) < 2 or not re.fullmatch(r"\d{12}", parts[0].strip()):
+    if len(parts) < 2 or not re.fullmatch(r"[0-9]{12}", parts[0].strip()):
         raise NotCccdError("not a CCCD QR: it does not start with a 12-digit ID number and '|'",
                            field_name="id_number", offset=0)
     if len(parts) < len(CORE_FIELDS):
@@ -239,7 +239,7 @@ def _old_id(value: str, offset: int) -> str | None:
     value = value.strip()
     if not value:
         return None
-    if not re.fullmatch(r"\d{9}|\d{12}", value):
+    if not re.fullmatch(r"[0-9]{9}|[0-9]{12}", value):
         raise QrPayloadError("the old ID number must be 9 digits (CMND) or 12 digits, or empty",
                              field_name="old_id_number", offset=offset)
     return value
@@ -247,7 +247,7 @@ def _old_id(value: str, offset: int) -> str | None:
 
 def _date(value: str, name: str, offset: int) -> dt.date:
     value = value.strip()
-    if not re.fullmatch(r"\d{8}", value):
+    if not re.fullmatch(r"[0-9]{8}", value):
         raise QrPayloadError("expected a date as ddMMyyyy (8 digits)", field_name=name, offset=offset)
     try:
         return dt.date(int(value[4:]), int(value[2:4]), int(value[:2]))

@@ -129,3 +129,19 @@ def test_bytes_payload_and_terminator() -> None:
     assert result.kind == "cccd"
     assert isinstance(result.card, CccdQr)
     assert result.raw is not None and result.raw.endswith(b"\r\n")
+
+
+@pytest.mark.parametrize("text", [
+    # Arabic-Indic digits in the ID number (positions 5-6 left ASCII so the year check passes)
+    "\u0660\u0660\u0661\u066099\u0660\u0661\u0662\u0663\u0664\u0665"
+    "|123456789|Nguyen Van An|15031999|Nam|Ha Noi|20042021",
+    # full-width digits in the birth date
+    "001099012345|123456789|Nguyen Van An|\uff11\uff15\uff10\uff13\uff11\uff19\uff19\uff19|Nam|Ha Noi|20042021",
+])
+def test_only_ascii_digits_count_as_digits(text: str) -> None:
+    # domain.md: the ID is 12 digits 0-9 and the CAN its last 6; Python's \d also matches
+    # Arabic-Indic and full-width digits, which must not become an ID, a date or a CAN
+    result = read_payload(text)
+    assert result.card is None, result
+    with pytest.raises(QrPayloadError):
+        parse_cccd(text, strict=False)
