@@ -157,11 +157,19 @@ class ChipRead:
     def errors(self) -> dict[str, IdAgentError]:
         return {name: o.error for name, o in self.outcomes.items() if o.error is not None}
 
+    def _listed(self) -> set[int] | None:
+        """The data groups EF.COM or EF.SOD list; None when neither parsed. EF.SOD
+        counts too: EF.COM is not signed (9303-10 §4.6.1) and could hide a group."""
+        com = self.records.get("COM")
+        sod = self.records.get("SOD")
+        if com is None and sod is None:
+            return None
+        return set(com.data_groups if com is not None else ()) | set(sod.dg_hashes if sod is not None else ())
+
     @property
     def complete(self) -> bool:
         """Every required data group the card lists was read and parsed."""
-        com = self.records.get("COM")
-        listed = com.data_groups if com is not None else None
+        listed = self._listed()
         for number in REQUIRED_DGS:
             name = f"DG{number}"
             if name in self.records:
@@ -181,8 +189,7 @@ class ChipRead:
 
     def missing(self) -> list[str]:
         """The required data groups (see ``complete``) that were not read and parsed."""
-        com = self.records.get("COM")
-        listed = com.data_groups if com is not None else None
+        listed = self._listed()
         return [f"DG{n}" for n in REQUIRED_DGS
                 if f"DG{n}" not in self.records and (n == 1 or listed is None or n in listed)]
 
@@ -325,10 +332,14 @@ def _read_one(reader: FileReader, ef: LdsFile, read: ChipRead, clock: Callable[[
 
 def _listed_groups(read: ChipRead) -> list[int]:
     com = read.records.get("COM")
-    if com is not None:
-        return list(com.data_groups)
     # without a usable EF.COM, try the groups a Vietnamese card carries (domain.md)
-    return [1, 2, 13, 14, 15]
+    groups = list(com.data_groups) if com is not None else [1, 2, 13, 14, 15]
+    # EF.COM is not signed (9303-10 §4.6.1): what the signed EF.SOD lists is read too,
+    # so a chip cannot hide its photo or its CA/AA keys (DG14/DG15) from the terminal
+    sod = read.records.get("SOD")
+    if sod is not None:
+        groups += sorted(set(sod.dg_hashes) - set(groups))
+    return groups
 
 
 class ChipAuthStep:

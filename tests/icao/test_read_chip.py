@@ -330,3 +330,18 @@ def test_debug_log_of_a_full_read_holds_no_personal_data(backend: SimBackend, st
     assert caplog.records
     for secret in ("048060007788", "060007788", "Lê Hoàng Đức", "LE<<HOANG", "201234567", "601120", "991120"):
         assert secret not in text, secret
+
+
+def test_groups_ef_sod_lists_are_read_even_when_ef_com_omits_them(backend: SimBackend, store: TrustStore) -> None:
+    # EF.COM is not signed (9303-10 §4.6.1): a chip listing only DG1 there must not end
+    # in a "complete, verified" read without the photo (DG2), DG13 or CA/AA (DG14/DG15)
+    # that its signed EF.SOD lists. The terminal reads what EF.SOD lists as well.
+    from agent.icao.lds.com import build_com
+    from agent.icao.lds.files import COM
+
+    profile = load_profile("nguyen-van-an")
+    hiding = dataclasses.replace(profile, files={**profile.files, COM.fid: build_com([1])})
+    read = _read(backend, hiding, None, store)
+    assert {"DG1", "DG2", "DG13", "DG14", "DG15"} <= set(read.records) | set(read.files)
+    assert read.chip_authentication is not None and read.chip_authentication.status.value == "valid"
+    assert read.complete and read.verified
