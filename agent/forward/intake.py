@@ -15,6 +15,9 @@ Wire format (what a receiver implements):
 
 Receiver answers: 2xx delivered; 408, 425, 429 and 5xx retried with backoff; any other
 4xx is permanent (the item is marked failed and kept for ``idagent outbox retry``).
+Redirects are not followed (a POST redirected by 301/302/303 becomes a GET without the
+dossier, whose 2xx would wrongly count as delivered): a 3xx is permanent too, the
+configured url must be the receiver's final address.
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ class IntakeSender:
     def __call__(self, item: OutboxItem) -> Outcome:
         try:
             response = self._session().post(self.settings.url, data=item.body, headers=self.headers(item),
-                                            timeout=self.settings.timeout)
+                                            timeout=self.settings.timeout, allow_redirects=False)
         except requests.Timeout:
             return Outcome(False, "timeout")
         except requests.RequestException as exc:
@@ -171,5 +174,5 @@ class IntakeSender:
         _ = response.content
         if 200 <= status < 300:
             return Outcome(True)
-        permanent = 400 <= status < 500 and status not in RETRYABLE_STATUS
+        permanent = 300 <= status < 500 and status not in RETRYABLE_STATUS
         return Outcome(False, f"HTTP {status}", permanent=permanent)

@@ -133,3 +133,44 @@ def test_settings_from_config(tmp_path: Path, hmac_key_file: Path) -> None:
     hmac_key_file.chmod(0o644)
     with pytest.raises(KeyFileError, match="0644"):
         IntakeSettings.from_config(config)
+
+
+def test_a_redirect_is_not_delivery() -> None:
+    """A receiver answering 302 (an http→https move, a login page) must not count as
+    delivered: requests would follow it with a GET, drop the dossier, and the 200 of
+    the GET would delete the only copy from the outbox."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            seen.append("POST " + self.path)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(302)
+            self.send_header("Location", "/moved")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append("GET " + self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/dossiers"
+        outcome = IntakeSender(IntakeSettings(url=url, hmac_key=HMAC_KEY))(_item(b'{"dossier":1}'))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (outcome.ok, outcome.permanent, outcome.error) == (False, True, "HTTP 302")
+    assert seen == ["POST /dossiers"]
