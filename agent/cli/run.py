@@ -3,7 +3,8 @@
 Runs in the foreground until SIGTERM or Ctrl-C; SIGHUP re-reads the config file.
 Prints the counter page's address with the API token in the URL fragment (the
 fragment is never sent over the network nor logged; the page moves it to the tab's
-session storage). The token is also in ``[api] token_file`` for desk software.
+session storage) when stdout is a terminal, or in ``--json`` output (a program's pipe).
+The token is also in ``[api] token_file`` for desk software.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 out["page_url"] = url
             print(json.dumps(out), flush=True)
         else:
-            if not args.no_url:
+            # only to a terminal: under systemd stdout is the journal, readable by more
+            # users than the 0600 token file
+            if not args.no_url and sys.stdout.isatty():
                 print(f"Counter page: {url}", flush=True)
             print(f"Local API on http://{daemon.config.api.host}:{daemon.port}/ "
                   f"(token in {daemon.config.api.token_file}). Stop with Ctrl-C.", file=sys.stderr, flush=True)
