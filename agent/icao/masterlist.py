@@ -20,7 +20,7 @@ from agent.errors import IdAgentError, ParseError
 from agent.icao import certs
 from agent.icao.certs import SignatureError
 from agent.icao.pa import check_signed_data, find_signer_cert, signing_time_of
-from agent.icao.sod import certificates_of, econtent_bytes, only_signer, parse_signed_data
+from agent.icao.sod import ASN1_ERRORS, certificates_of, econtent_bytes, only_signer, parse_signed_data
 
 #: 9303-12 §9: id-icao-cscaMasterList
 OID_CSCA_MASTER_LIST = "2.23.136.1.1.2"
@@ -69,7 +69,8 @@ def _parse(raw: bytes) -> tuple[list[x509.Certificate], tuple[cms.SignedData, cm
         members = list(listing["cert_list"])
         for member in members:
             member.native  # noqa: B018 - a corrupt member is a parse error now
-    except (ValueError, TypeError, KeyError) as exc:
+    except ASN1_ERRORS as exc:
+        # IndexError/AttributeError too: asn1crypto's answers to some malformed DER (sod.py)
         raise ParseError(f"malformed CscaMasterList: {exc}", source=SOURCE) from exc
     return members, (signed, signer), content_type, econtent
 

@@ -132,3 +132,25 @@ def test_cli_import_and_list(pki, tmp_path, capsys):
     assert main(["trust", "import", str(pki.directory / "test_bad_signature.ml"), "--trust", store]) == 3
     captured = capsys.readouterr()
     assert "signature does not verify" in captured.err + captured.out
+
+
+def _cert_with_empty_signature_bits(pki) -> bytes:
+    """A CSCA certificate whose signature BIT STRING lacks its unused-bits byte
+    (03 00): asn1crypto loads it lazily and raises IndexError on first access."""
+    from asn1crypto import x509
+    good = x509.Certificate.load(pki.cert("csca_ecdsa").public_bytes(_der()))
+    body = good["tbs_certificate"].dump() + good["signature_algorithm"].dump() + b"\x03\x00"
+    return b"\x30\x82" + len(body).to_bytes(2, "big") + body
+
+
+def test_master_list_with_a_malformed_member_is_a_parse_error(pki):
+    # a downloaded master list is outside input: malformed DER is a ParseError, not IndexError
+    from asn1crypto import x509
+
+    from agent.icao.masterlist import OID_CSCA_MASTER_LIST, CscaMasterList
+    from agent.sim.signing import build_signed_data
+    bad = x509.Certificate.load(_cert_with_empty_signature_bits(pki))
+    content = CscaMasterList({"version": 0, "cert_list": [bad]}).dump()
+    signer = pki.dsc("ml_signer")
+    with pytest.raises(ParseError):
+        read_master_list(build_signed_data(OID_CSCA_MASTER_LIST, content, signer.cert, signer.key))
