@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from agent.errors import ParseError
 from agent.icao import params
 from agent.icao.ec import Curve
+from agent.icao.sod import ASN1_ERRORS
 
 #: hash names as asn1crypto spells them → cryptography hash classes
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -85,11 +86,11 @@ def load_certificate(data: bytes, source: str = "certificate") -> x509.Certifica
         data = blocks[0][1]
     try:
         cert = x509.Certificate.load(data, strict=True)
-        cert["tbs_certificate"]["subject_public_key_info"]["algorithm"].native  # noqa: B018 - forces parsing
-        cert.subject.native  # noqa: B018
-        cert.issuer.native  # noqa: B018
+        # parse it all now (signature included): asn1crypto parses lazily, and a part
+        # left unparsed raised IndexError later, out of passive authentication
+        cert.native  # noqa: B018
         cert.not_valid_after  # noqa: B018
-    except (ValueError, TypeError, KeyError) as exc:
+    except ASN1_ERRORS as exc:
         raise ParseError(f"not an X.509 certificate: {exc}", source=source) from exc
     return cert
 

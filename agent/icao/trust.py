@@ -21,6 +21,7 @@ from asn1crypto import x509
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import certs
+from agent.icao.sod import ASN1_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def load_crl(data: bytes, source: str = "CRL") -> asn1_crl.CertificateList:
     try:
         crl = asn1_crl.CertificateList.load(data, strict=True)
         crl.native  # noqa: B018 - parse it all now
-    except (ValueError, TypeError, KeyError) as exc:
+    except ASN1_ERRORS as exc:
         raise ParseError(f"not a CRL: {exc}", source=source) from exc
     return crl
 

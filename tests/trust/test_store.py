@@ -154,3 +154,16 @@ def test_master_list_with_a_malformed_member_is_a_parse_error(pki):
     signer = pki.dsc("ml_signer")
     with pytest.raises(ParseError):
         read_master_list(build_signed_data(OID_CSCA_MASTER_LIST, content, signer.cert, signer.key))
+
+
+def test_malformed_certificate_in_the_store_is_a_problem_not_a_crash(pki, tmp_path):
+    # load_certificate must parse the whole certificate: one accepted lazily raised
+    # IndexError later, out of passive authentication, when its signature was looked at
+    bad = _cert_with_empty_signature_bits(pki)
+    with pytest.raises(ParseError):
+        certs.load_certificate(bad)
+    (tmp_path / "broken.der").write_bytes(bad)
+    store = TrustStore.load(tmp_path)
+    assert len(store) == 0 and "broken.der" in store.problems[0]
+    check = passive_authentication(files_for(pki, "dsc_ecdsa"), store, now=NOW).check
+    assert check.status is Status.UNTRUSTED
