@@ -283,17 +283,33 @@ class Outbox:
         return n
 
     def claim(self, limit: int, lease: float = 120.0) -> list[OutboxItem]:
-        """Due items, marked as taken for ``lease`` seconds; each claim counts as an attempt."""
+        """Due items, marked as taken for ``lease`` seconds; each claim counts as an attempt.
+
+        An item that does not decrypt (wrong key file, tampered row) fails for good at
+        once, its payload kept for ``idagent outbox retry`` with the right key: raising
+        here would stop every other item behind it (and the worker thread with them)."""
         now = self._clock()
+        items: list[OutboxItem] = []
+        broken: list[tuple[float, str, int]] = []
         with self._tx() as db:
             rows = db.execute(
                 "SELECT id, idem_key, kind, content_type, payload, attempts FROM outbox"
                 " WHERE state = ? AND next_try_at <= ? AND (lease_until IS NULL OR lease_until <= ?)"
                 " AND attempts < ? ORDER BY next_try_at, id LIMIT ?",
                 (State.PENDING.value, now, now, self.policy.max_attempts, limit)).fetchall()
+            for r in rows:
+                try:
+                    items.append(OutboxItem(r[0], r[1], r[2], r[3], self._open(r[2], r[1], r[4]), r[5] + 1))
+                except OutboxError as err:
+                    broken.append((now, err.message[:200], r[0]))
             db.executemany("UPDATE outbox SET lease_until = ?, attempts = attempts + 1, updated_at = ?"
-                           " WHERE id = ?", [(now + lease, now, r[0]) for r in rows])
-        return [OutboxItem(r[0], r[1], r[2], r[3], self._open(r[2], r[1], r[4]), r[5] + 1) for r in rows]
+                           " WHERE id = ?", [(now + lease, now, item.id) for item in items])
+            db.executemany("UPDATE outbox SET state = 'failed', attempts = attempts + 1, updated_at = ?,"
+                           " last_error = ? WHERE id = ?", broken)
+        if broken:
+            logger.error("outbox: %d item(s) do not decrypt with this key file (wrong key, or tampered): "
+                         "marked failed", len(broken))
+        return items
 
     def record(self, results: Sequence[tuple[OutboxItem, Outcome]]) -> None:
         """Mark a batch of attempts in one transaction."""

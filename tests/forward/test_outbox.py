@@ -83,8 +83,34 @@ def test_payloads_are_bound_to_their_key(outbox: Outbox) -> None:
     db.execute("UPDATE outbox SET payload = ? WHERE idem_key = 'key-a'", (b,))
     db.commit()
     db.close()
-    with pytest.raises(OutboxError, match="does not decrypt"):
-        outbox.claim(10)
+    # the row that does not open fails for good (payload kept for a retry with the right
+    # key file); the others are still delivered: one bad row must not stop the queue
+    assert [i.body for i in outbox.claim(10)] == [b"second"]
+    (info,) = outbox.list_items(["failed"])
+    assert info.idem_key == "key-a" and "does not decrypt" in (info.last_error or "")
+    assert outbox.claim(10) == []
+
+
+def test_an_item_that_does_not_decrypt_does_not_stop_the_worker(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite3", KEY)
+    bad = box.put(KIND, b"tampered")
+    box._db.execute("UPDATE outbox SET payload = zeroblob(40) WHERE idem_key = ?", (bad,))
+    good = box.put(KIND, b"fine")
+    seen: list[str] = []
+
+    def sender(item: OutboxItem) -> Outcome:
+        seen.append(item.idem_key)
+        return Outcome(True)
+
+    worker = OutboxWorker(box, {KIND: sender})
+    worker.acquire()
+    try:
+        worker.run_once()
+    finally:
+        worker.stop()
+    assert seen == [good]
+    assert box.counts() == {"pending": 0, "delivered": 1, "failed": 1}
+    box.close()
 
 
 def test_same_idempotency_key_is_stored_once(outbox: Outbox) -> None:
