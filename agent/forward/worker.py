@@ -16,6 +16,7 @@ import fcntl
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -153,11 +154,18 @@ class OutboxWorker:
     def run(self, *, until_empty: bool = False) -> None:
         """Loop until stopped (or, with ``until_empty``, until nothing is pending)."""
         while not self._stop.is_set():
-            if self.run_once():
-                continue
-            if until_empty and self.outbox.counts()["pending"] == 0:
-                return
-            self._wait()
+            try:
+                if self.run_once():
+                    continue
+                if until_empty and self.outbox.counts()["pending"] == 0:
+                    return
+                self._wait()
+            except (sqlite3.Error, OSError, OutboxError):
+                # a passing database or disk failure: this thread is the only deliverer,
+                # so it logs and tries again after the idle wait rather than dying
+                logger.exception("outbox: batch failed; retrying")
+                self._wake.wait(self.idle_wait)
+                self._wake.clear()
 
     def request_stop(self) -> None:
         self._stop.set()

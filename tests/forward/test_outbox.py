@@ -342,3 +342,33 @@ def test_dead_receiver_gets_a_trickle_not_a_flood(tmp_path: Path, intake: Intake
     assert box.counts() == {"pending": 0, "delivered": 300, "failed": 0}
     assert intake.state.stats()["unique_dossiers"] == 300
     box.close()
+
+
+def test_worker_thread_survives_a_database_error(tmp_path: Path) -> None:
+    """SQLite can fail for a moment (disk full, locked past busy_timeout): the worker
+    thread must log it and carry on, not die and leave every dossier queued."""
+    box = Outbox(tmp_path / "o.sqlite3", KEY)
+    real_claim = box.claim
+    calls = [0]
+
+    def flaky_claim(limit: int, lease: float = 120.0) -> list[OutboxItem]:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_claim(limit, lease)
+
+    box.claim = flaky_claim  # type: ignore[method-assign]
+    delivered = threading.Event()
+
+    def sender(item: OutboxItem) -> Outcome:
+        delivered.set()
+        return Outcome(True)
+
+    box.put(KIND, b"x")
+    worker = OutboxWorker(box, {KIND: sender}, idle_wait=0.01).start()
+    try:
+        assert delivered.wait(3.0)
+    finally:
+        worker.stop()
+    assert calls[0] >= 2
+    box.close()
