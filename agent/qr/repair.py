@@ -4,7 +4,9 @@ The card's payload is UTF-8. What arrives is sometimes not:
 
 * **UTF-8 read as Latin-1 / CP1252** ("Nguyá»…n"): a decoder or a scanner's
   "Alt+code" keyboard output turned each UTF-8 byte into one character. Reversed by
-  encoding each run of such characters back to bytes and decoding UTF-8.
+  encoding each run of such characters back to bytes and decoding UTF-8; only in a
+  text that holds nothing a CP1252 misreading cannot produce (one "ư" or "đ" shows
+  the text was decoded right, and its "Ô”" is a letter and a quote, not mojibake).
 * **UTF-8 read as Shift-JIS** (kanji/kana where Vietnamese letters were): ZBar's
   charset guess (domain.md, "ZBar mangles 2.7-30 % of such payloads"). Reversed by
   encoding the whole text back to Shift-JIS (or Big5, its next guess) and decoding
@@ -77,6 +79,9 @@ _MOJIBAKE_RUN = re.compile("(?:" + _MOJIBAKE_CHARS + "|(?<=[\u00c2-\u00f4]) |(?<
                            + _MOJIBAKE_CHARS + ") )+")
 #: a UTF-8 lead byte read as Latin-1 (Â-ô) followed by a continuation byte's character
 _MOJIBAKE_SIGN = re.compile("[\u00c2-\u00f4][\u0080-\u00bf" + re.escape(_CP1252_HIGH) + "]")
+#: a character no CP1252/Latin-1 misreading can produce ("ư", "đ", "ộ" …): its presence
+#: means the text was decoded right, and a mojibake look-alike in it is genuine text
+_BEYOND_CP1252 = re.compile("[^\u0000-\u00ff" + re.escape(_CP1252_HIGH) + "]")
 _CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 
@@ -105,7 +110,7 @@ def repair_text(text: str) -> Repaired:
         text = text.rstrip("\r\n")
         repairs.append(Repair.TERMINATOR)
     for _ in range(2):  # double mojibake (decoded wrongly twice) happens
-        if not _MOJIBAKE_SIGN.search(text):
+        if not _MOJIBAKE_SIGN.search(text) or _BEYOND_CP1252.search(text):
             break
         fixed = _undo_cp1252(text)
         if fixed == text:

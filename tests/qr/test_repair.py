@@ -149,3 +149,25 @@ def test_cp1252_mojibake_always_reverses(text: str) -> None:
     text = unicodedata.normalize("NFC", text)
     garbled = "".join(bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in text.encode())
     assert repair_text(garbled).text == text
+
+
+@pytest.mark.parametrize("text", [
+    "001099012345||Lê Thị Ý|15031999|Nữ|Thôn “ĐÔ” xã Yên Mỹ, Hưng Yên|20042021",
+    "001099012345||Trần Văn Tú|15031999|Nam|Số 5 phố TRẦN HƯNG ĐẠO, NGÕ Ý…, Hà Nội|20042021",
+    "001099012345||Ngô Thị Hà|15031999|Nữ|Tổ 3 – xóm ‘ĐÊ’, Hà Nam|20042021",
+])
+def test_clean_text_with_typographic_marks_is_not_repaired(text: str) -> None:
+    """An uppercase letter of the Latin-1 range ("Ô", "À", "Ý") followed by a curly
+    quote, an ellipsis or a dash looks like one UTF-8 sequence read as CP1252
+    ("Ô”" = D4 94), but a text that also holds letters CP1252 cannot produce ("ư",
+    "đ", "ộ") was decoded right: it must come back as it was."""
+    fixed = repair_text(text)
+    assert fixed.text == text
+    assert Repair.LATIN1 not in fixed.repairs
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_ALPHABET + "“”‘’…–—°", min_size=1, max_size=60))
+def test_clean_vietnamese_with_typographic_marks_is_never_rewritten(text: str) -> None:
+    text = unicodedata.normalize("NFC", "Đặng " + text)  # "Đ", "ặ": beyond CP1252
+    assert repair_text(text).text == text
