@@ -337,7 +337,8 @@ class Outbox:
 
     def backoff(self, attempts: int) -> float:
         p = self.policy
-        ceiling = min(p.max_backoff, p.base_backoff * 2.0 ** max(0, attempts - 1))
+        # the exponent is capped: 2.0 ** 1024 overflows, and 2 ** 60 s is past any max_backoff
+        ceiling = min(p.max_backoff, p.base_backoff * 2.0 ** min(max(0, attempts - 1), 60))
         return ceiling / 2 + self._jitter() * ceiling / 2
 
     def next_due(self) -> float | None:

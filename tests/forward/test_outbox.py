@@ -372,3 +372,14 @@ def test_worker_thread_survives_a_database_error(tmp_path: Path) -> None:
         worker.stop()
     assert calls[0] >= 2
     box.close()
+
+
+def test_backoff_after_a_long_outage_stays_capped(tmp_path: Path) -> None:
+    """The worker's pause count grows by one per failed probe batch (every 150-300 s):
+    after ~1025 of them (a receiver down over a long weekend) 2.0 ** 1024 overflowed
+    and killed the delivery thread."""
+    box = Outbox(tmp_path / "o.sqlite3", KEY, jitter=lambda: 1.0,
+                 policy=Policy(base_backoff=1.0, max_backoff=300.0, max_attempts=5000))
+    assert box.backoff(1025) == 300.0
+    assert box.backoff(10**6) == 300.0
+    box.close()
