@@ -230,13 +230,17 @@ def build_dg2_for(person: Person, card: CardSpec, seed_offset: int = 0) -> bytes
     return build_dg2(image, face.width, face.height, jpeg2000=card.jpeg2000, gender=person.sex)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BuiltCard:
     """The files (by FID) and the chip's keys of a profile."""
 
     files: dict[int, bytes]
     ca_private_key: Any
     aa_private_key: Any
+
+    def __repr__(self) -> str:
+        # the files hold DG1/DG13 (MRZ, name, ID number): show only which files there are
+        return f"BuiltCard(files={[f'{fid:04X}' for fid in sorted(self.files)]})"
 
 
 def _signing_time(card: CardSpec) -> dt.datetime:

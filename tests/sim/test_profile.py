@@ -116,3 +116,15 @@ def test_card_access_like_the_cccd() -> None:
     assert [(p.protocol, p.version, p.parameter_id) for p in infos.pace] == [("0.4.0.127.0.7.2.2.4.2.2", 2, 13)]
     assert [c.protocol for c in infos.chip_authentication] == ["0.4.0.127.0.7.2.2.3.2.2"]
     assert len(infos.terminal_authentication) == 1
+
+
+def test_built_card_repr_shows_no_personal_data() -> None:
+    # style.md: the repr of anything holding personal data is masked; a BuiltCard holds
+    # DG1 (the MRZ) and DG13 (name, ID number) as bytes
+    from agent.sim.profile import build_card
+
+    card = build_card("nguyen-van-an")
+    person = load_spec("nguyen-van-an").person
+    text = repr(card)
+    assert person.id_number not in text and person.document_number not in text
+    assert "NGUYEN" not in text and "\\x" not in text
