@@ -172,3 +172,22 @@ def test_progress_bar_while_reading(page: Any, desk_factory: Any, tmp_path: Path
     assert page.locator("#progress-text").inner_text() == "Đang đọc ảnh chân dung: 4500 / 9000 byte"
     assert page.locator(".progress").get_attribute("aria-valuenow") == "50"
     _shot(page, tmp_path, "reading")
+
+
+def test_identity_dropped_while_disconnected_leaves_the_screen(page: Any, desk_factory: Any) -> None:
+    """The identity is dropped (TTL, card removed, another desk's DELETE) while the
+    page's WebSocket is down: the identity_cleared event is lost, so on reconnecting
+    the page must clear what GET /identity no longer has, not show the last person on."""
+    desk = desk_factory()
+    _open(page, desk)
+    desk.tap()
+    page.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
+    api = desk.daemon._api
+    for client in list(api._sockets):
+        api._loop.call_soon_threadsafe(desk.daemon.hub.remove_client, client)
+    page.wait_for_selector("#link.link-off", timeout=TIMEOUT_MS)
+    assert desk.daemon.clear_identity("ttl")
+    page.wait_for_selector("#link.link-on", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#idle:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.locator("#fields dd").count() == 0
+    assert page.js_errors == []

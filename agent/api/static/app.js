@@ -311,7 +311,10 @@
     try {
       renderCurrent(await api("GET", "/identity"), false);
     } catch (e) {
+      // dropped while the socket was down (its identity_cleared event was lost):
+      // what the agent no longer holds leaves the screen too
       if (e.code !== "no_identity") showError(e);
+      else if (state.readId !== null) { state.readId = null; clearView(); }
     }
   }
 
