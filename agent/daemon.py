@@ -529,6 +529,8 @@ class Daemon:
                         self.publish_error(err, reader="")
             except IdAgentError as err:  # the device is gone or unusable: say so, retry later
                 self.publish_error(err, reader="")
+            except Exception:  # noqa: BLE001 - keep watching: one bad frame must not end QR scanning
+                logger.exception("QR source %s: unexpected failure", source.name)
             self._stop.wait(2.0)
 
     def _recent_qr_identity(self) -> Identity | None:

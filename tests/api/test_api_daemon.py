@@ -384,3 +384,39 @@ def test_every_qr_key_is_tried_in_order(harness: Harness) -> None:
     assert wait_for(conn, _type("identity_ready"))["reader"] == "Reader A"
     assert harness.pipeline.calls == ["Reader A", "Reader A"]  # refused, then opened
     conn.close()
+
+
+def test_a_bug_in_a_qr_source_does_not_stop_qr_scanning(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Like the reader monitor: an unexpected exception out of a scanner or camera
+    (a decoder bug on an odd frame) must not end that source's thread for good."""
+    import threading
+
+    from api_fakes import FakeBackend, FakeQrDecoder
+    from conftest import make_config
+
+    from agent.daemon import Daemon
+
+    class FlakySource:
+        name = "flaky"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def payloads(self, stop: threading.Event):  # type: ignore[no-untyped-def]
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("decoder bug on an odd frame")
+            yield QR_TEXT
+            stop.wait(10)
+
+    source = FlakySource()
+    daemon = Daemon(make_config(tmp_path), pipeline=FakePipeline(), backends=[FakeBackend(["Reader A"])],
+                    qr_decoder=FakeQrDecoder(), qr_sources=[source], forwards=FakeForwards(), port=0)
+    daemon.start()
+    try:
+        deadline = time.monotonic() + 8
+        while daemon.metrics.qr_scans.value(result="ok") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daemon.metrics.qr_scans.value(result="ok") == 1
+    finally:
+        daemon.stop()
