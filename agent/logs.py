@@ -26,6 +26,9 @@ from typing import Any
 REDACTED = "[redacted]"
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # credentials in a query string (the BHYT gateway takes token, id_token and password
+    # there; urllib3 logs the request line at DEBUG): the whole value, whatever its alphabet
+    ("query_secret", re.compile(r"(?i)(?<=[?&;])((?:access_|id_|api_?)?token|password|apikey)=[^&\s\"']+")),
     # MRZ lines (TD1 30, TD2 36, TD3 44 characters of A-Z 0-9 <) and fragments of them
     ("mrz", re.compile(r"[A-Z0-9<]{8,}<[A-Z0-9<]*")),
     # PEM blocks (private keys must never be logged; certificates need not be either)
