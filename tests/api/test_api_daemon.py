@@ -392,8 +392,8 @@ def test_a_bug_in_a_qr_source_does_not_stop_qr_scanning(tmp_path) -> None:  # ty
     import threading
 
     from api_fakes import FakeBackend, FakeQrDecoder
-    from conftest import make_config
 
+    from agent.config import Config
     from agent.daemon import Daemon
 
     class FlakySource:
@@ -410,7 +410,9 @@ def test_a_bug_in_a_qr_source_does_not_stop_qr_scanning(tmp_path) -> None:  # ty
             stop.wait(10)
 
     source = FlakySource()
-    daemon = Daemon(make_config(tmp_path), pipeline=FakePipeline(), backends=[FakeBackend(["Reader A"])],
+    config = Config.defaults().replace("api", token_file=str(tmp_path / "api.token"))
+    config = config.replace("readers", backends=["sim"], poll_interval=0.05)
+    daemon = Daemon(config, pipeline=FakePipeline(), backends=[FakeBackend(["Reader A"])],
                     qr_decoder=FakeQrDecoder(), qr_sources=[source], forwards=FakeForwards(), port=0)
     daemon.start()
     try:
