@@ -225,7 +225,7 @@ def run_read(args: argparse.Namespace, config: Config) -> int:
         read = read_with_keys(conn, keys, rng, trust, config, today)
     photo_path = None
     if args.photo and read.identity is not None and read.identity.photo_jpeg:
-        Path(args.photo).write_bytes(read.identity.photo_jpeg)
+        _write_private(Path(args.photo), read.identity.photo_jpeg)
         photo_path = args.photo
     if args.json:
         out = read.to_dict()
@@ -244,6 +244,15 @@ def _show(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.strftime("%d/%m/%Y")
     return str(value)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """A face photo is personal data: owner-only (0600) whatever the umask, even when
+    the file already existed with a wider mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(data)
 
 
 def print_human(read: ChipRead, photo_path: str | None, out: Any = None) -> None:
