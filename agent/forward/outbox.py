@@ -267,9 +267,11 @@ class Outbox:
             return db.execute("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL").rowcount
 
     def expire(self) -> int:
-        """Give up items past max_attempts or older than the retention period."""
+        """Give up items past max_attempts or older than the retention period.
+        ``retention_days = 0`` purges delivered items at once; it sets no age limit on
+        pending ones (they would all be given up before their first attempt)."""
         now = self._clock()
-        oldest = now - self.policy.retention_days * DAY_S
+        oldest = now - self.policy.retention_days * DAY_S if self.policy.retention_days > 0 else float("-inf")
         with self._tx() as db:
             n = db.execute(
                 "UPDATE outbox SET state = ?, updated_at = ?, lease_until = NULL,"

@@ -383,3 +383,23 @@ def test_backoff_after_a_long_outage_stays_capped(tmp_path: Path) -> None:
     assert box.backoff(1025) == 300.0
     assert box.backoff(10**6) == 300.0
     box.close()
+
+
+def test_retention_zero_purges_delivered_but_does_not_give_up_pending(tmp_path: Path) -> None:
+    """config: retention_days = 0 (allowed, "0..365") reads as "purge delivered items at
+    once"; it made every queued dossier older than 'now' fail for good at the worker's
+    first housekeeping pass, before a single delivery attempt."""
+    now = [1_764_000_000.0]
+    box = Outbox(tmp_path / "o.sqlite3", KEY, clock=lambda: now[0], policy=Policy(retention_days=0))
+    box.put(KIND, b"queued", idem_key="queued")
+    box.put(KIND, b"sent", idem_key="sent")
+    now[0] += 1.0
+    (first, second) = box.claim(10)
+    box.record([(second, Outcome(True))])
+    now[0] += 5.0
+    box.record([(first, Outcome(False, "HTTP 503"))])
+    now[0] += 60.0
+    assert box.expire() == 0
+    assert [i.idem_key for i in box.claim(10)] == ["queued"]
+    assert box.purge_expired() == 1  # the delivered item's metadata goes at once
+    box.close()
