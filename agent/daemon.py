@@ -264,6 +264,7 @@ class Daemon:
         self._pending_key: tuple[AccessKey, float] | None = None
         self._last_qr: QrScan | None = None
         self._key_lock = threading.Lock()
+        self._intake_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="forward")
@@ -692,13 +693,18 @@ class Daemon:
         if isinstance(passive, dict) and passive.get("status") == "invalid":
             raise AlteredDataRefusedError("the card's data were altered after signing: they are not sent on "
                                           "as a dossier")
-        try:
-            receipt = self.forwards.intake(current.identity)
-        except IdAgentError:
-            self.metrics.intakes.inc(result="error")
-            raise
-        self.metrics.intakes.inc(result="queued")
-        self.store.update(current.read_id, intake=receipt)
+        with self._intake_lock:
+            # one read is one dossier: a client retrying POST /intake gets the first
+            # receipt (same idempotency key), not a second dossier the receiver cannot dedup
+            if current.intake is not None:
+                return current.intake
+            try:
+                receipt = self.forwards.intake(current.identity)
+            except IdAgentError:
+                self.metrics.intakes.inc(result="error")
+                raise
+            self.metrics.intakes.inc(result="queued")
+            self.store.update(current.read_id, intake=receipt)
         self.hub.publish(EventType.INTAKE_RESULT, {"read_id": current.read_id, **receipt})
         return receipt
 

@@ -422,3 +422,21 @@ def test_a_bug_in_a_qr_source_does_not_stop_qr_scanning(tmp_path) -> None:  # ty
         assert daemon.metrics.qr_scans.value(result="ok") == 1
     finally:
         daemon.stop()
+
+
+def test_intake_twice_for_one_read_is_one_dossier(harness: Harness) -> None:
+    """Desk software retrying POST /intake (its request timed out) must not queue a
+    second dossier for the same read: the receiver dedups by idempotency key, and a
+    new request used to get a new key."""
+    import concurrent.futures
+
+    harness.post("/read", {"can": "012345"})
+    harness.backend.insert("Reader A")
+    deadline = time.monotonic() + 5
+    while harness.get("/identity").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: harness.post("/intake"), range(4)))
+    assert [a.status_code for a in answers] == [202] * 4
+    assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
+    assert len(harness.forwards.intakes) == 1
