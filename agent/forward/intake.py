@@ -7,10 +7,12 @@ Wire format (what a receiver implements):
   dossier always carries the same key, so the receiver must treat a repeated key as
   the same dossier (answer 2xx, do nothing again).
 - ``X-Idagent-Timestamp``: Unix seconds at the time of this attempt.
-- ``X-Idagent-Signature``: ``sha256=`` + hex HMAC-SHA256(key, timestamp + "." + body),
-  with the key from ``intake.hmac_key_file``. The timestamp is signed with the body so
-  a captured request cannot be replayed later; receivers should refuse a timestamp more
-  than 5 minutes off. Signing happens at each attempt, so a dossier retried hours later
+- ``X-Idagent-Signature``: ``sha256=`` + hex HMAC-SHA256(key, timestamp + "." +
+  idempotency key + "." + body), with the key from ``intake.hmac_key_file``. The
+  timestamp is signed with the body so a captured request cannot be replayed later
+  (receivers should refuse a timestamp more than 5 minutes off), and the idempotency key
+  is signed so a captured request cannot be replayed within that window under another
+  key to file the same dossier twice. Signing happens at each attempt, so a dossier retried hours later
   still carries a fresh timestamp.
 
 Receiver answers: 2xx delivered; 408, 425, 429 and 5xx retried with backoff; any other
@@ -61,12 +63,12 @@ class IntakeConfigError(ConfigError):
 
 # --------------------------------------------------------------------------- signing
 
-def sign(key: bytes, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(key, timestamp.encode("ascii") + b"." + body, hashlib.sha256).hexdigest()
-    return SIGNATURE_PREFIX + mac
+def sign(key: bytes, timestamp: str, idem_key: str, body: bytes) -> str:
+    message = timestamp.encode("ascii") + b"." + idem_key.encode("ascii") + b"." + body
+    return SIGNATURE_PREFIX + hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def verify(key: bytes, timestamp: str, body: bytes, signature: str, *, now: float,
+def verify(key: bytes, timestamp: str, idem_key: str, body: bytes, signature: str, *, now: float,
            max_skew: float = MAX_SKEW_S) -> bool:
     """Receiver side (used by the local intake test server; a model for real receivers)."""
     try:
@@ -75,7 +77,9 @@ def verify(key: bytes, timestamp: str, body: bytes, signature: str, *, now: floa
         return False
     if abs(now - ts) > max_skew:
         return False
-    return hmac.compare_digest(sign(key, timestamp, body), signature)
+    if not idem_key.isascii():
+        return False
+    return hmac.compare_digest(sign(key, timestamp, idem_key, body), signature)
 
 
 # --------------------------------------------------------------------------- payload
@@ -159,7 +163,8 @@ class IntakeSender:
     def headers(self, item: OutboxItem) -> dict[str, str]:
         timestamp = str(int(self._clock()))
         return {"Content-Type": item.content_type + "; charset=utf-8", HEADER_IDEMPOTENCY: item.idem_key,
-                HEADER_TIMESTAMP: timestamp, HEADER_SIGNATURE: sign(self.settings.hmac_key, timestamp, item.body)}
+                HEADER_TIMESTAMP: timestamp,
+                HEADER_SIGNATURE: sign(self.settings.hmac_key, timestamp, item.idem_key, item.body)}
 
     def __call__(self, item: OutboxItem) -> Outcome:
         try:

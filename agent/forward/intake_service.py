@@ -98,7 +98,7 @@ class IntakeState:
             if not idem:
                 self.counters.missing_key += 1
                 return 400, {"error": "Idempotency-Key required"}, {}
-            if not verify(self.key, timestamp, body, signature, now=self.clock()):
+            if not verify(self.key, timestamp, idem, body, signature, now=self.clock()):
                 self.counters.bad_signature += 1
                 return 401, {"error": "bad signature or timestamp"}, {}
             if self.fail_before and self.rng.random() < self.fail_before:

@@ -37,10 +37,11 @@ def test_every_accepted_date_form_gives_the_same_gateway_values(date: dt.date) -
 
 @given(st.binary(min_size=16, max_size=64), st.binary(max_size=2000), st.integers(0, 2**40))
 def test_signature_round_trip_and_tamper(key: bytes, body: bytes, ts: int) -> None:
-    signature = sign(key, str(ts), body)
-    assert verify(key, str(ts), body, signature, now=ts)
-    assert not verify(key, str(ts), body + b"x", signature, now=ts)
-    assert not verify(key, str(ts + 1), body, signature, now=ts)
+    signature = sign(key, str(ts), "k-1", body)
+    assert verify(key, str(ts), "k-1", body, signature, now=ts)
+    assert not verify(key, str(ts), "k-1", body + b"x", signature, now=ts)
+    assert not verify(key, str(ts + 1), "k-1", body, signature, now=ts)
+    assert not verify(key, str(ts), "k-2", body, signature, now=ts)
 
 
 @given(names)

@@ -34,14 +34,17 @@ def _item(body: bytes, key: str = "5f0c6a4e-8d5b-4b8e-9a51-0d6c1f3e2a10",
     return OutboxItem(1, key, "intake", content_type, body, 1)
 
 
-def test_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+def test_signature_is_hmac_sha256_over_timestamp_key_and_body() -> None:
     body = b'{"a":1}'
-    expected = hmac.new(HMAC_KEY, b"1764000000." + body, hashlib.sha256).hexdigest()
-    assert sign(HMAC_KEY, "1764000000", body) == "sha256=" + expected
-    assert verify(HMAC_KEY, "1764000000", body, "sha256=" + expected, now=1764000100)
-    assert not verify(HMAC_KEY, "1764000000", body + b" ", "sha256=" + expected, now=1764000100)
-    assert not verify(HMAC_KEY, "1764000000", body, "sha256=" + expected, now=1764000000 + 301)  # stale
-    assert not verify(b"other-key-other-key-other-key!!", "1764000000", body, "sha256=" + expected,
+    idem = "5f0c6a4e-8d5b-4b8e-9a51-0d6c1f3e2a10"
+    expected = hmac.new(HMAC_KEY, b"1764000000." + idem.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert sign(HMAC_KEY, "1764000000", idem, body) == "sha256=" + expected
+    assert verify(HMAC_KEY, "1764000000", idem, body, "sha256=" + expected, now=1764000100)
+    assert not verify(HMAC_KEY, "1764000000", idem, body + b" ", "sha256=" + expected, now=1764000100)
+    # the same request replayed under another idempotency key does not verify
+    assert not verify(HMAC_KEY, "1764000000", "another-key", body, "sha256=" + expected, now=1764000100)
+    assert not verify(HMAC_KEY, "1764000000", idem, body, "sha256=" + expected, now=1764000000 + 301)  # stale
+    assert not verify(b"other-key-other-key-other-key!!", "1764000000", idem, body, "sha256=" + expected,
                       now=1764000000)
 
 
@@ -114,7 +117,7 @@ def test_sender_outcomes_against_the_receiver(intake: IntakeTestService) -> None
 
 def test_receiver_refuses_unsigned_and_keyless_requests(intake: IntakeTestService) -> None:
     assert requests.post(intake.intake_url, data=b"{}", timeout=5).status_code == 400
-    headers = {"Idempotency-Key": "k", HEADER_TIMESTAMP: "1", HEADER_SIGNATURE: sign(HMAC_KEY, "1", b"{}")}
+    headers = {"Idempotency-Key": "k", HEADER_TIMESTAMP: "1", HEADER_SIGNATURE: sign(HMAC_KEY, "1", "k", b"{}")}
     assert requests.post(intake.intake_url, data=b"{}", headers=headers, timeout=5).status_code == 401  # stale
 
 
