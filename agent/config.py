@@ -188,8 +188,16 @@ class Config:
     def bhyt_password(self) -> str:
         """The gateway password: inline, or read from ``password_file``."""
         if self.bhyt.password_file:
+            path = Path(self.bhyt.password_file)
             try:
-                return Path(self.bhyt.password_file).read_text(encoding="utf-8").strip()
+                mode = path.stat().st_mode & 0o777
+                if mode & 0o077:
+                    # the same rule as the outbox and intake key files: a secret readable by
+                    # other users is refused, not used
+                    raise ConfigValueError(
+                        f"[bhyt] password_file: {path} has mode {mode:04o}; other users can read it",
+                        hint=f"chmod 600 {path}")
+                return path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise ConfigValueError(
                     f"[bhyt] password_file: cannot read {self.bhyt.password_file}: {exc.strerror}",

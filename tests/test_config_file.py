@@ -84,7 +84,11 @@ def test_replace_validates() -> None:
 def test_password_file(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n", encoding="utf-8")
+    secret.chmod(0o644)
     config = Config.defaults().replace("bhyt", password_file=str(secret))
+    with pytest.raises(ConfigValueError, match="mode 0644"):
+        config.bhyt_password()
+    secret.chmod(0o600)
     assert config.bhyt_password() == "s3cret"
     assert "s3cret" not in repr(config)
     with pytest.raises(ConfigValueError, match="cannot read"):
