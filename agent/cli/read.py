@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.errors import (
     ConfigError,
@@ -69,9 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     source.add_argument("--sim", metavar="PROFILE",
                         help="read the in-process virtual chip built from a profile (never implied)")
     keys = parser.add_argument_group("access data (one of)")
-    keys.add_argument("--can", metavar="N", help="Card Access Number: last 6 digits of the 12-digit ID")
-    keys.add_argument("--mrz", metavar="TEXT", help="the MRZ lines (newline-separated or run together)")
-    keys.add_argument("--qr", metavar="TEXT", help="the card's QR text (tries the CAN, then MRZ data)")
+    keys.add_argument("--can", metavar="N", help="Card Access Number: last 6 digits of the 12-digit ID "
+                                                 "('-': read it from standard input)")
+    keys.add_argument("--mrz", metavar="TEXT", help="the MRZ lines (newline-separated or run together; '-': stdin)")
+    keys.add_argument("--qr", metavar="TEXT", help="the card's QR text (tries the CAN, then MRZ data; '-': stdin)")
     keys.add_argument("--document-number", metavar="D", help="MRZ document number (last 9 digits of the ID)")
     keys.add_argument("--birth-date", metavar="YYMMDD")
     keys.add_argument("--expiry-date", metavar="YYMMDD")
@@ -83,9 +84,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 # -- access data ----------------------------------------------------------------------
 
 
-def access_keys(args: argparse.Namespace, config: Config, fallback: list[AccessKey]) -> list[AccessKey]:
+def _from_stdin(args: argparse.Namespace, stdin: TextIO) -> None:
+    """``--can -`` (or --mrz/--qr): read the value from standard input, so that it does
+    not show in ``ps`` or the shell history (it is personal data)."""
+    for name in ("can", "mrz", "qr"):
+        if getattr(args, name, None) == "-":
+            text = stdin.read()
+            if not text.strip():
+                raise UsageError(f"--{name} -: standard input was empty",
+                                  hint=f"Pipe the value in, e.g. idagent read --{name} - < file")
+            setattr(args, name, text.strip("\r\n") if name != "can" else text.strip())
+
+
+def access_keys(args: argparse.Namespace, config: Config, fallback: list[AccessKey],
+                stdin: TextIO | None = None) -> list[AccessKey]:
     """The keys to try, in order. ``fallback`` (a profile's or recording's own key)
     serves only when no access data is given."""
+    _from_stdin(args, stdin or sys.stdin)
     given = [name for name in ("can", "mrz", "qr", "document_number") if getattr(args, name, None)]
     if len(given) > 1:
         raise UsageError(f"give one kind of access data, not {', '.join('--' + g.replace('_', '-') for g in given)}")

@@ -114,3 +114,19 @@ def test_no_card_exit_4(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     code, out, _ = _run(capsys, "--config", str(config), "read", "--can", "012345", "--json")
     assert code == 4
     assert json.loads(out)["error"]["code"] == "no_card"
+
+
+def test_access_data_from_stdin_keeps_it_off_the_command_line(capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("000000\n"))
+    code, out, _ = _run(capsys, "read", "--sim", "nguyen-van-an", "--can", "-", "--json")
+    assert code == 5  # the piped CAN was used (and is wrong), not the profile's own
+    mrz = "IDVNM0990123459001099012345<<0\n9903159M3903157VNM<<<<<<<<<<<0\nNGUYEN<<VAN<AN<<<<<<<<<<<<<<<<\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(mrz))
+    code, out, _ = _run(capsys, "read", "--sim", "nguyen-van-an", "--mrz", "-", "--trust", TRUST, "--json")
+    assert code == 0 and json.loads(out)["access"]["key_type"] == "MRZ"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, _, err = _run(capsys, "read", "--sim", "nguyen-van-an", "--can", "-")
+    assert code == 3 and "standard input was empty" in err
