@@ -500,6 +500,32 @@ def _verify(read: ChipRead, session: Channel | None, trust: Any, rng: Rng, optio
     return result
 
 
+def _note_pace_downgrade(read: ChipRead) -> None:
+    """EF.CardAccess travels unsigned, so someone between card and reader can hide its
+    PACE entry and push the terminal to BAC (weaker session keys: an eavesdropping
+    risk, not an authenticity one, since passive and chip authentication still run).
+    DG14 is signed: when it lists PACE (9303-11 §9.2.7: the PACE SecurityInfos are
+    repeated in DG14) and passive authentication vouched for it, a BAC read is noted
+    for the clerk and the log."""
+    from agent.icao.securityinfo import parse_security_infos
+    from agent.icao.verify import Verification
+
+    result = read.verification
+    dg14 = read.files.get("DG14")
+    if (not isinstance(result, Verification) or dg14 is None or getattr(read.access, "protocol", None) != "BAC"
+            or not result.passive.ok):
+        return
+    try:
+        offers_pace = bool(parse_security_infos(dg14, source="DG14").pace)
+    except ParseError:
+        return
+    if offers_pace:
+        why = getattr(read.access, "pace_failure", None) or "PACE was not tried"
+        result.notes.append(f"the chip's signed DG14 lists PACE but this read used BAC ({why}): "
+                            "EF.CardAccess may have been altered on the way, or PACE failed")
+        logger.warning("PACE listed in the signed DG14 but the read used BAC")
+
+
 def _not_verified_if_incomplete(read: ChipRead, result: Any) -> Any:
     """A read missing a required data group is never "verified", even when every file
     that was read checks out (e.g. an error status word answered to a READ BINARY of
@@ -664,6 +690,7 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
         verify_started, before = clock(), counters.apdus()
         verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
         read.verification = _not_verified_if_incomplete(read, _verify(read, session, trust, rng, verify_options))
+        _note_pace_downgrade(read)
         # Chip Authentication ran during the read (ChipAuthStep): its share is added
         read.timing.verify_seconds += clock() - verify_started
         read.timing.verify_apdus += counters.apdus() - before
