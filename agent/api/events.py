@@ -23,6 +23,7 @@ import enum
 import itertools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,6 +144,10 @@ class EventHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: set[Client] = set()
         self._seq = itertools.count(1)
+        self._last_seq = 0
+        #: seq assignment and hand-over to the loop under one lock: clients receive the
+        #: events in seq order even when several threads publish at once
+        self._publish_lock = threading.Lock()
         self._on_drop = on_drop
         self.max_clients = max_clients
         self.queue_max = queue_max
@@ -150,6 +155,14 @@ class EventHub:
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last event published. An API answer that reads this BEFORE
+        reading the state it returns reflects at least every event up to it (the daemon
+        changes its state before it publishes), so a client can order that answer
+        against the events it receives (the counter page's refresh on connect)."""
+        return self._last_seq
 
     @property
     def client_count(self) -> int:
@@ -168,16 +181,19 @@ class EventHub:
 
     def publish(self, type_: EventType, data: dict[str, Any] | None = None, *,
                 compat: dict[str, Any] | None = None) -> Event:
-        """Called from any thread. Sequence numbers are assigned here, in call order."""
-        event = Event(type_, data or {}, compat, time.time(), next(self._seq))
+        """Called from any thread. Sequence numbers are assigned here, in call order,
+        and the events reach the loop (so every client) in that order."""
+        with self._publish_lock:
+            event = Event(type_, data or {}, compat, time.time(), next(self._seq))
+            self._last_seq = event.seq
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(self._fanout, event)
+                except RuntimeError:  # loop closed between the check and the call (shutdown)
+                    logger.debug("event %s dropped: loop closed", event.type.value)
         for listener in list(self.listeners):
             listener(event)
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._fanout, event)
-            except RuntimeError:  # loop closed between the check and the call (shutdown)
-                logger.debug("event %s dropped: loop closed", event.type.value)
         return event
 
     def _fanout(self, event: Event) -> None:

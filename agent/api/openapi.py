@@ -50,7 +50,11 @@ lookup_started, lookup_result, intake_result, identity_cleared {reason}, error {
 `?shape=compat` sends `{"event": ..., "data": ...}` (first `{"event":"connected"}`) with the field
 names of the reader kits sold in Vietnam (idCode, personName, ...): new_card, card_removed,
 reading, card_data (with faceImage, base64 JPEG), verify_result, bhyt_result, error.
-A client that falls 256 events behind is disconnected."""
+A client that falls 256 events behind is disconnected. Every event has a `seq` (increasing;
+it starts again at 1 when the agent restarts); every API answer has the header `X-Event-Seq`:
+the seq of the last event published before the request was handled. An answer stamped with a
+seq lower than an event already applied is older than that event: drop it (e.g. a `GET
+/identity` made on connect that answers 404 after an identity_ready has arrived)."""
 
 
 def openapi_document(server_url: str) -> dict[str, Any]:

@@ -43,6 +43,9 @@ STATIC_DIR = Path(__file__).with_name("static")
 STATIC_FILES = {"app.js": "application/javascript", "app.css": "text/css"}
 MAX_BODY = 64 * 1024
 KEEPALIVE_S = 15.0
+#: on every API answer: the seq of the last event published before the request was
+#: handled (the answer reflects at least the events up to it)
+SEQ_HEADER = "X-Event-Seq"
 #: the CAN printed on the Vietnamese card: 6 digits (domain.md)
 CAN_RE = re.compile(r"^[0-9]{6}$")
 ID12_RE = re.compile(r"^[0-9]{12}$")
@@ -306,6 +309,9 @@ class ApiServer:
                 refusal.headers["WWW-Authenticate"] = 'Bearer realm="idagent"'
                 return self._cors(refusal, origin)
         response: web.StreamResponse
+        # read before the handler reads any state: the answer reflects at least every
+        # event up to this seq (EventHub.last_seq), so a client can order it against events
+        seq = self.daemon.hub.last_seq
         try:
             response = await handler(request)
         except IdAgentError as err:
@@ -327,6 +333,7 @@ class ApiServer:
         self.daemon.metrics.http_requests.inc(route=route, status=str(response.status))
         if route not in self.PUBLIC and not isinstance(response, web.WebSocketResponse):
             response.headers["Cache-Control"] = "no-store"
+            response.headers[SEQ_HEADER] = str(seq)
         if not isinstance(response, web.WebSocketResponse):
             self._cors(response, origin)
         return response
@@ -343,6 +350,7 @@ class ApiServer:
     def _cors(self, response: web.StreamResponse, origin: str | None, *, preflight: bool = False) -> web.StreamResponse:
         if origin is not None:  # already checked against the allow-list
             response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = SEQ_HEADER
             response.headers["Vary"] = "Origin"
             if preflight:
                 response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"

@@ -4,6 +4,7 @@ test's tmp dir and checked by pixel colour (the badge) and layout (no scrolling)
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import time
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 from PIL import Image
 
 from agent.api.events import EventType
+from agent.daemon import Current
+from agent.identity import Identity
 
 #: the badge colours of app.css (--ok, --warn, --bad)
 GREEN = (0x1E, 0x7B, 0x34)
@@ -138,15 +141,25 @@ def test_can_prompt_when_no_qr(page: Any, desk_factory: Any, tmp_path: Path) -> 
     page.wait_for_selector("#badge[data-status=verified]", timeout=TIMEOUT_MS)
 
 
+def _show_identity(desk: Any, identity: Identity, verification: dict[str, Any]) -> int:
+    """What the daemon does when a card was read: hold the identity, then publish it.
+    (An event for an identity the agent does not hold would be contradicted, rightly,
+    by the page's GET /identity.)"""
+    daemon = desk.daemon
+    current = Current(read_id=daemon.store.next_id(), reader="x", identity=identity,
+                      verification=verification, created=daemon.clock())
+    daemon.store.put(current)
+    daemon.hub.publish(EventType.IDENTITY_READY, {**current.to_dict(), "lookup_pending": False})
+    return current.read_id
+
+
 def test_html_in_payload_is_shown_as_text(page: Any, desk_factory: Any, tmp_path: Path) -> None:
     desk = desk_factory()
     _open(page, desk)
     evil = '<img src=x onerror="window.__pwned=1">Trần <b>Bình</b>'
-    identity = {"full_name": evil, "id_number": "001099012345", "date_of_birth": "1999-03-15",
-                "place_of_residence": "<script>window.__pwned=2</script>", "sources": {}, "conflicts": []}
-    desk.daemon.hub.publish(EventType.IDENTITY_READY, {
-        "read_id": 999, "reader": "x", "identity": identity, "has_photo": False, "photo_url": None,
-        "verification": {"status": "not_verified", "plain": "<i>lý do</i>"}, "lookup": None})
+    identity = Identity(full_name=evil, id_number="001099012345", date_of_birth=dt.date(1999, 3, 15),
+                        place_of_residence="<script>window.__pwned=2</script>")
+    _show_identity(desk, identity, {"status": "not_verified", "plain": "<i>lý do</i>"})
     page.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
     assert page.locator("dd[data-field=full_name]").inner_text() == evil
     assert page.locator("#badge-reason").inner_text() == "<i>lý do</i>"
@@ -190,4 +203,39 @@ def test_identity_dropped_while_disconnected_leaves_the_screen(page: Any, desk_f
     page.wait_for_selector("#link.link-on", timeout=TIMEOUT_MS)
     page.wait_for_selector("#idle:not([hidden])", timeout=TIMEOUT_MS)
     assert page.locator("#fields dd").count() == 0
+    assert page.js_errors == []
+
+
+def test_refresh_answer_older_than_the_identity_event_does_not_clear_it(page: Any, desk_factory: Any) -> None:
+    """The race of issue 13, made deterministic: the page's GET /identity on connect is
+    answered 404 by the agent, a card is read and its identity_ready reaches the page,
+    and only then does the stale 404 arrive. The page must keep the identity (the
+    answer's X-Event-Seq is older than the event), not clear it."""
+    desk = desk_factory()
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        if route.request.method == "GET" and not held:
+            held.append((route, route.fetch()))  # answered by the agent now, delivered later
+        else:
+            route.continue_()
+
+    page.route("**/identity", hold)
+    _open(page, desk)
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(20)
+    assert held, "the page did not ask GET /identity on connect"
+    route, stale = held[0]
+    assert stale.status == 404 and int(stale.headers["x-event-seq"]) >= 0
+    identity = Identity(full_name="Trần Thị Bình", id_number="001199054321", date_of_birth=dt.date(1999, 1, 2))
+    _show_identity(desk, identity, {"status": "verified", "plain": "Chip thật"})
+    page.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
+    with page.expect_response("**/identity"):
+        route.fulfill(response=stale)
+    # the old page cleared the screen within milliseconds of this answer
+    for _ in range(20):
+        page.wait_for_timeout(50)
+        assert page.locator("#result").is_visible(), "a stale GET /identity answer cleared a newer identity"
+    assert page.locator("dd[data-field=full_name]").inner_text() == "Trần Thị Bình"
     assert page.js_errors == []

@@ -57,7 +57,16 @@
   };
 
   const $ = (id) => document.getElementById(id);
-  const state = { token: null, ws: null, readers: {}, readId: null, retry: 1000 };
+  // seq: the event sequence number the identity on screen reflects (an event's seq,
+  // or the X-Event-Seq of a GET /identity answer); readersSeq: the same for the
+  // reader list. An answer older than an event already shown is dropped, never drawn
+  // over it (the refresh on connect racing an identity_ready: issue 13).
+  const state = { token: null, ws: null, readers: {}, readId: null, retry: 1000, seq: 0, readersSeq: 0 };
+  const IDENTITY_EVENTS = new Set(["identity_ready", "verification", "lookup_started", "lookup_result",
+                                   "intake_queued", "intake_result", "intake_delivered", "intake_failed",
+                                   "identity_cleared"]);
+  const READER_EVENTS = new Set(["reader_attached", "reader_detached", "card_present", "card_removed",
+                                 "read_started"]);
 
   // ---- token ------------------------------------------------------------------
   function takeToken() {
@@ -70,7 +79,8 @@
     return sessionStorage.getItem(TOKEN_KEY);
   }
 
-  async function api(method, path, body) {
+  // fetch + the X-Event-Seq of the answer: {data, seq}; errors are thrown with .seq
+  async function apiSeq(method, path, body) {
     const opts = { method, headers: { Authorization: "Bearer " + state.token }, cache: "no-store" };
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
@@ -80,12 +90,16 @@
     let data = null;
     const type = resp.headers.get("Content-Type") || "";
     if (type.startsWith("application/json")) data = await resp.json();
+    const seq = Number(resp.headers.get("X-Event-Seq") || "0") || 0;
     if (!resp.ok) {
-      const err = (data && data.error) || { message: "HTTP " + resp.status, hint: "" };
+      const err = Object.assign({}, (data && data.error) || { message: "HTTP " + resp.status, hint: "" });
+      err.seq = seq;
       throw err;
     }
-    return data;
+    return { data, seq };
   }
+
+  async function api(method, path, body) { return (await apiSeq(method, path, body)).data; }
 
   // ---- views --------------------------------------------------------------------
   function show(view) {
@@ -234,6 +248,15 @@
 
   // ---- events -------------------------------------------------------------------
   function onEvent(ev) {
+    const seq = Number(ev.seq) || 0;
+    if (IDENTITY_EVENTS.has(ev.type)) {
+      if (seq && seq <= state.seq) return;  // a GET /identity answer already reflected it
+      state.seq = Math.max(state.seq, seq);
+    }
+    if (READER_EVENTS.has(ev.type)) {
+      if (seq && seq <= state.readersSeq) return;
+      state.readersSeq = Math.max(state.readersSeq, seq);
+    }
     const r = ev.reader ? (state.readers[ev.reader] = state.readers[ev.reader] || {}) : null;
     switch (ev.type) {
       case "reader_attached": renderReaders(); break;
@@ -288,7 +311,12 @@
     ws.onmessage = (msg) => {
       let ev;
       try { ev = JSON.parse(msg.data); } catch (e) { return; }
-      if (ev.type === "hello") { setLink(true); state.retry = 1000; refresh(); return; }
+      if (ev.type === "hello") {
+        // a new socket (perhaps to a restarted agent, whose seq starts again at 1):
+        // order from here on only
+        state.seq = 0; state.readersSeq = 0;
+        setLink(true); state.retry = 1000; refresh(); return;
+      }
       onEvent(ev);
     };
     ws.onclose = (e) => {
@@ -299,23 +327,40 @@
     };
   }
 
+  // What the agent holds now, after a (re)connect: events published while the socket
+  // was down are lost. Each answer is applied only if no newer event was shown
+  // meanwhile (its X-Event-Seq against state.seq / state.readersSeq).
   async function refresh() {
+    await Promise.all([refreshReaders(), refreshIdentity()]);
+  }
+
+  async function refreshReaders() {
     try {
-      const data = await api("GET", "/readers");
+      const { data, seq } = await apiSeq("GET", "/readers");
+      if (seq < state.readersSeq) return;
+      state.readersSeq = seq;
       state.readers = {};
       for (const r of data.readers || []) {
         if (r.name) state.readers[r.name] = { card: !!r.card_present, busy: !!r.busy };
       }
       renderReaders();
     } catch (e) { showError(e); }
+  }
+
+  async function refreshIdentity() {
+    let answer = null;
     try {
-      renderCurrent(await api("GET", "/identity"), false);
+      answer = await apiSeq("GET", "/identity");
     } catch (e) {
-      // dropped while the socket was down (its identity_cleared event was lost):
-      // what the agent no longer holds leaves the screen too
-      if (e.code !== "no_identity") showError(e);
-      else if (state.readId !== null) { state.readId = null; clearView(); }
+      if (e.code !== "no_identity") { showError(e); return; }
+      answer = { data: null, seq: e.seq || 0 };
     }
+    if (answer.seq < state.seq) return;  // an event newer than this answer is on screen
+    state.seq = answer.seq;
+    if (answer.data) renderCurrent(answer.data, false);
+    // dropped while the socket was down (its identity_cleared event was lost): what
+    // the agent no longer holds leaves the screen too
+    else if (state.readId !== null) { state.readId = null; clearView(); }
   }
 
   // ---- actions ------------------------------------------------------------------
