@@ -18,8 +18,17 @@ for p in $DEB_PACKAGES; do
 done
 if [ -n "$missing" ]; then
   echo "setup: installing Debian packages:$missing"
+  pcscd_before=$(pidof pcscd || true)
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  # Without systemd, the pcscd package starts the daemon from its init script: a pcscd
+  # nobody asked for, still running after the tests and the demo (which start and stop
+  # their own, agent/sim/pcscd.py). Stop the one this install started, and only that
+  # one. (With systemd, pcscd.socket starts it on demand and it exits when idle.)
+  if [ ! -d /run/systemd/system ] && [ -z "$pcscd_before" ] && [ -n "$(pidof pcscd || true)" ]; then
+    echo "setup: stopping the pcscd the package install started (tests and demo start their own)"
+    $SUDO invoke-rc.d pcscd stop >/dev/null 2>&1 || $SUDO /etc/init.d/pcscd stop >/dev/null 2>&1 || true
+  fi
 fi
 
 PY=${PYTHON:-python3}
