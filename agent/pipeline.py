@@ -84,6 +84,13 @@ class Forwards(Protocol):
     def intake(self, identity: Identity) -> dict[str, Any]:
         """Queue the identity for intake; a JSON-ready receipt."""
 
+    def watch_intake(self, listener: Callable[[Any], None]) -> None:
+        """Call ``listener`` with each delivery report of a queued dossier
+        (``agent.forward.worker.DeliveryReport``), from the delivering thread."""
+
+    def retry_intake(self, idempotency_key: str) -> None:
+        """Queue again a dossier whose delivery failed for good."""
+
     def close(self) -> None: ...
 
 
@@ -239,6 +246,15 @@ class ConfiguredForwards:
             raise IdAgentError("intake is not configured")
         key = self._intake.forward(identity)
         return {"status": "queued", "idempotency_key": key}
+
+    def watch_intake(self, listener: Callable[[Any], None]) -> None:
+        if self._intake is not None:
+            self._intake.watch(listener)
+
+    def retry_intake(self, idempotency_key: str) -> None:
+        if self._intake is None:
+            raise IdAgentError("intake is not configured")
+        self._intake.retry(idempotency_key)
 
     def close(self) -> None:
         if self._intake is not None:

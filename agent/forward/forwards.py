@@ -10,6 +10,7 @@ worker thread delivers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from agent.errors import IdAgentError
@@ -74,6 +75,15 @@ class ConfiguredForwards:
         key = self._intake.forward(identity)
         return {"status": "queued", "outbox_id": self._intake.outbox.item_id(key), "idempotency_key": key,
                 "format": self._intake.settings.format}
+
+    def watch_intake(self, listener: Callable[[Any], None]) -> None:
+        if self._intake is not None:
+            self._intake.watch(listener)
+
+    def retry_intake(self, idempotency_key: str) -> None:
+        if self._intake is None:
+            raise IntakeConfigError("intake is not configured", hint="Set [intake] enabled = true and url.")
+        self._intake.retry(idempotency_key)
 
     def close(self) -> None:
         if self._intake is not None:

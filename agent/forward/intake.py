@@ -15,7 +15,8 @@ Wire format (what a receiver implements):
   key to file the same dossier twice. Signing happens at each attempt, so a dossier retried hours later
   still carries a fresh timestamp.
 
-Receiver answers: 2xx delivered; 408, 425, 429 and 5xx retried with backoff; any other
+Receiver answers: 2xx delivered (a JSON answer may name the dossier's receipt number in
+one of ``RECEIPT_KEYS``; the counter page shows it to the clerk); 408, 425, 429 and 5xx retried with backoff; any other
 4xx is permanent (the item is marked failed and kept for ``idagent outbox retry``).
 Redirects are not followed (a POST redirected by 301/302/303 becomes a GET without the
 dossier, whose 2xx would wrongly count as delivered): a 3xx is permanent too, the
@@ -52,6 +53,10 @@ HEADER_IDEMPOTENCY = "Idempotency-Key"
 SIGNATURE_PREFIX = "sha256="
 MAX_SKEW_S = 300
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+#: where a receiver's 2xx JSON answer may carry its receipt (the reference the citizen
+#: is given), first match wins; a longer or non-text value is ignored
+RECEIPT_KEYS = ("receipt", "receipt_number", "dossier_number", "reference")
+MAX_RECEIPT_LEN = 64
 DOSSIER_VERSION = 1
 
 
@@ -142,6 +147,23 @@ def enqueue_dossier(outbox: Outbox, identity: Identity, settings: IntakeSettings
 
 # --------------------------------------------------------------------------- delivery
 
+def receipt_from(body: bytes) -> str | None:
+    """The receipt number in a receiver's JSON answer (``RECEIPT_KEYS``), or None."""
+    try:
+        answer = json.loads(body[:4096]) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(answer, dict):
+        return None
+    for key in RECEIPT_KEYS:
+        value = answer.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            text = str(value).strip()
+            if text and len(text) <= MAX_RECEIPT_LEN and text.isprintable():
+                return text
+    return None
+
+
 class IntakeSender:
     """Delivers outbox items of kind ``intake``. Thread-safe: one HTTP session per thread."""
 
@@ -176,8 +198,8 @@ class IntakeSender:
             return Outcome(False, f"connection failed ({exc.__class__.__name__})")
         status = response.status_code
         # read the (small) body so the connection goes back to the pool; never store it
-        _ = response.content
+        body = response.content
         if 200 <= status < 300:
-            return Outcome(True)
+            return Outcome(True, receipt=receipt_from(body))
         permanent = 300 <= status < 500 and status not in RETRYABLE_STATUS
         return Outcome(False, f"HTTP {status}", permanent=permanent)

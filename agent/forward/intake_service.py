@@ -57,6 +57,8 @@ class IntakeState:
     dossiers: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     #: idempotency key → signed requests that reached the dedup check (first + replays)
     arrivals: dict[str, int] = field(default_factory=dict)
+    #: idempotency key → the receipt number answered for it ("TN-000001", …)
+    receipts: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
@@ -107,13 +109,16 @@ class IntakeState:
             self.arrivals[idem] = self.arrivals.get(idem, 0) + 1
             if idem in self.dossiers:
                 self.counters.replays += 1
-                return 200, {"status": "accepted", "dossier": idem, "replay": True}, {"Idempotent-Replay": "true"}
+                return 200, {"status": "accepted", "dossier": idem, "receipt": self.receipts[idem], "replay": True}, \
+                    {"Idempotent-Replay": "true"}
             self.dossiers[idem] = (hashlib.sha256(body).hexdigest(), body)
             self.counters.accepted += 1
+            # the receiver's own number for the dossier, as a one-stop office gives one
+            self.receipts[idem] = f"TN-{self.counters.accepted:06d}"
             if self.fail_after and self.rng.random() < self.fail_after:
                 self.counters.failed_after += 1
                 return 500, {"error": "injected failure (after storing)"}, {}
-            return 201, {"status": "accepted", "dossier": idem}, {}
+            return 201, {"status": "accepted", "dossier": idem, "receipt": self.receipts[idem]}, {}
 
 
 class _Handler(JsonHandler):

@@ -127,6 +127,9 @@ class Outcome:
     ok: bool
     error: str = ""
     permanent: bool = False
+    #: the receiver's own reference for a delivered item (its receipt or dossier
+    #: number), when it gives one: shown to the clerk, never stored in the outbox
+    receipt: str | None = None
 
 
 @dataclass(frozen=True)

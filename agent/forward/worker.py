@@ -22,12 +22,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.errors import IdAgentError
 from agent.forward.intake import KIND, IntakeSender, IntakeSettings, enqueue_dossier
-from agent.forward.outbox import Outbox, OutboxError, OutboxItem, Outcome
+from agent.forward.outbox import Outbox, OutboxError, OutboxItem, OutboxItemNotFound, Outcome
 from agent.identity import Identity
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,24 @@ class WorkerBusyError(OutboxError):
     code = "outbox_busy"
     exit_code = 3
     hint = "Another outbox worker (the daemon, or idagent outbox run) is using this outbox; stop it first."
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What became of one delivery attempt, for whoever shows the dossier's state (the
+    daemon turns it into an ``intake_status`` event). No personal data."""
+
+    idem_key: str
+    kind: str
+    #: "delivered", "retrying" (will be tried again) or "failed" (for good)
+    state: str
+    attempts: int
+    receipt: str | None = None
+    #: the receiver's or the transport's error (English, for logs and the API)
+    error: str = ""
+
+
+ReportListener = Callable[[DeliveryReport], None]
 
 
 class OutboxWorker:
@@ -65,6 +84,8 @@ class OutboxWorker:
         self._paused_until = float("-inf")
         self.delivered = 0
         self.failed_attempts = 0
+        #: called on the worker thread after each batch is recorded, one report per item
+        self.listeners: list[ReportListener] = []
 
     # ------------------------------------------------------------------ ownership
 
@@ -115,6 +136,7 @@ class OutboxWorker:
             return 0
         outcomes = list(self._pool.map(self._deliver, items))
         self.outbox.record(list(zip(items, outcomes, strict=True)))
+        self._report(items, outcomes)
         ok = sum(1 for o in outcomes if o.ok)
         self.delivered += ok
         self.failed_attempts += len(outcomes) - ok
@@ -133,6 +155,21 @@ class OutboxWorker:
                 log("outbox: receiver failing (%s); pausing %.2f s", outcomes[0].error, pause)
         logger.debug("outbox: batch of %d, %d delivered", len(items), ok)
         return len(items)
+
+    def _report(self, items: list[OutboxItem], outcomes: list[Outcome]) -> None:
+        if not self.listeners:
+            return
+        for item, outcome in zip(items, outcomes, strict=True):
+            # the same rule as Outbox.record: permanent, or out of attempts, is failed for good
+            given_up = outcome.permanent or item.attempts >= self.outbox.policy.max_attempts
+            state = "delivered" if outcome.ok else "failed" if given_up else "retrying"
+            report = DeliveryReport(item.idem_key, item.kind, state, item.attempts, outcome.receipt,
+                                    outcome.error)
+            for listener in list(self.listeners):
+                try:
+                    listener(report)
+                except Exception:  # noqa: BLE001 - a listener bug must not stop deliveries
+                    logger.exception("outbox: delivery listener failed")
 
     def _housekeeping(self) -> None:
         now = self._monotonic()
@@ -228,6 +265,19 @@ class ForwardingService:
         key = enqueue_dossier(self.worker.outbox, identity, self.settings)
         self.worker.wake()
         return key
+
+    def retry(self, idem_key: str) -> None:
+        """Queue a dossier that failed for good again, due now, with fresh attempts."""
+        item_id = self.worker.outbox.item_id(idem_key)
+        if item_id is None:
+            raise OutboxItemNotFound("this dossier is no longer in the outbox (purged)",
+                                     hint="Read the card again and send a new dossier.")
+        self.worker.outbox.retry(item_id)
+        self.worker.wake()
+
+    def watch(self, listener: ReportListener) -> None:
+        """Call ``listener`` with each delivery report (on the worker thread)."""
+        self.worker.listeners.append(listener)
 
     def stop(self) -> None:
         self.worker.stop()

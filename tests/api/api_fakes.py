@@ -155,6 +155,8 @@ class FakeForwards:
     def __init__(self, bhyt: bool = True, intake: bool = True, delay: float = 0.0, fail: bool = False) -> None:
         self._bhyt, self._intake, self.delay, self.fail = bhyt, intake, delay, fail
         self.intakes: list[str] = []
+        self.intake_listeners: list[Callable[[Any], None]] = []
+        self.retried: list[str] = []
 
     def bhyt_enabled(self) -> bool:
         return self._bhyt
@@ -176,7 +178,18 @@ class FakeForwards:
 
     def intake(self, identity: Identity) -> dict[str, Any]:
         self.intakes.append(identity.id_number or "")
-        return {"status": "queued", "outbox_id": len(self.intakes)}
+        return {"status": "queued", "outbox_id": len(self.intakes), "idempotency_key": f"key-{len(self.intakes)}"}
+
+    def watch_intake(self, listener: Callable[[Any], None]) -> None:
+        self.intake_listeners.append(listener)
+
+    def retry_intake(self, idempotency_key: str) -> None:
+        self.retried.append(idempotency_key)
+
+    def report(self, report: Any) -> None:
+        """What the outbox worker does after a delivery attempt."""
+        for listener in self.intake_listeners:
+            listener(report)
 
     def close(self) -> None:
         pass

@@ -127,7 +127,7 @@ def test_delete_identity(harness: Harness) -> None:
     deadline = time.monotonic() + 5
     while harness.get("/identity").status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert harness.post("/intake").json() == {"status": "queued", "outbox_id": 1}
+    assert harness.post("/intake").json() == {"status": "queued", "outbox_id": 1, "idempotency_key": "key-1"}
     assert requests.delete(harness.base + "/identity", headers=harness.headers(), timeout=5).json() == {"cleared": True}
     assert harness.get("/identity").status_code == 404
     assert harness.post("/intake").status_code == 404
