@@ -104,7 +104,7 @@ def passive_authentication(files: Mapping[str, bytes] | Mapping[int, bytes], sto
     notes: list[str] = []
     details: dict[str, object] = {"hash_algorithm": sod.hash_algorithm, "data_groups": matched}
     try:
-        dsc = _check_signature(sod)
+        dsc = _check_signature(sod, notes)
         details["document_signer"] = certs.subject_text(dsc)
         signing_time = signing_time_of(sod.signer_info)
         if signing_time is not None:
@@ -181,15 +181,48 @@ def check_signed_data(signer: cms.SignerInfo, content_type: str, econtent: bytes
                            bytes(signer["signature"].native), signed_bytes, digest_fallback=digest_name)
 
 
-def _check_signature(sod: Sod) -> x509.Certificate:
+def _check_signature(sod: Sod, notes: list[str]) -> x509.Certificate:
     dsc = find_signer_cert(sod.signer_info, sod.certificates)
     if dsc is None:
-        raise _Failure(Status.ERROR, "EF.SOD carries no Document Signer certificate matching its SignerInfo")
+        dsc = _sole_certificate_fallback(sod, notes)
     try:
         check_signed_data(sod.signer_info, sod.content_type, sod.econtent, dsc)
     except SignatureError as exc:
         raise _Failure(Status.INVALID, f"EF.SOD signature by {certs.short_subject(dsc)} is not valid: {exc}") from exc
     return dsc
+
+
+def _sole_certificate_fallback(sod: Sod, notes: list[str]) -> x509.Certificate:
+    """Some genuine SODs name their signer with the issuer's RDNs in another order than
+    the certificate carries them (seen on Malaysian passports). Then the single
+    certificate in the SOD stands in, when it has the serial number and the same name
+    parts as the SignerInfo says; the caller still checks the signature with it, which
+    is what proves it is the signer. Anything else that does not match stays an error."""
+    only = sod.certificates[0] if len(sod.certificates) == 1 else None
+    if only is None or not _same_signer_reordered(sod.signer_info, only):
+        raise _Failure(Status.ERROR, "EF.SOD carries no Document Signer certificate matching its SignerInfo "
+                                     f"({len(sod.certificates)} certificate(s) in EF.SOD)")
+    try:
+        check_signed_data(sod.signer_info, sod.content_type, sod.econtent, only)
+    except SignatureError as exc:
+        raise _Failure(Status.INVALID, f"EF.SOD signature by {certs.short_subject(only)} is not valid: "
+                                       f"{exc}") from exc
+    notes.append("EF.SOD's SignerInfo names the Document Signer's issuer with its name parts in another order "
+                 "than the certificate; the only certificate in EF.SOD has that serial number and verifies the "
+                 "signature, so it was used")
+    return only
+
+
+def _same_signer_reordered(signer: cms.SignerInfo, cert: x509.Certificate) -> bool:
+    sid = signer["sid"]
+    if sid.name != "issuer_and_serial_number" or cert.serial_number != sid.chosen["serial_number"].native:
+        return False
+    return _rdn_multiset(sid.chosen["issuer"]) == _rdn_multiset(cert.issuer)
+
+
+def _rdn_multiset(name: x509.Name) -> list[str]:
+    """The name's RDNs in asn1crypto's normalized form, order ignored."""
+    return sorted(rdn.hashable for rdn in name.chosen)
 
 
 def signing_time_of(signer: cms.SignerInfo) -> dt.datetime | None:
@@ -220,10 +253,12 @@ def _build_chain(dsc: x509.Certificate, store: TrustStore,
         for anchor in anchors:
             if _signed_by(current, anchor.cert):
                 chain.append(anchor.cert)
-                _extend_link_to_root(chain, store)
+                if anchor.is_link:
+                    _extend_link_to_root(chain, store)
                 return chain
-        step = next((c for c in extra if c.subject == current.issuer and c not in chain
-                     and c is not current and _signed_by(current, c)), None)
+        issuer_key = current.issuer.hashable
+        step = next((c for c in extra if all(c is not link for link in chain)
+                     and c.subject.hashable == issuer_key and _signed_by(current, c)), None)
         if step is None:
             break
         chain.append(step)
@@ -239,12 +274,11 @@ def _build_chain(dsc: x509.Certificate, store: TrustStore,
 def _extend_link_to_root(chain: list[x509.Certificate], store: TrustStore) -> None:
     """A trusted link certificate is an anchor by itself; when the old root it hangs
     from is in the store too, add it so that its validity is checked as well
-    (9303-12 §5.5.2)."""
+    (9303-12 §5.5.2). Only reached when the store holds no renewed root for the
+    link's key (``TrustStore.issuers_of`` tries roots first)."""
     link = chain[-1]
-    if certs.is_root(link):
-        return
     for anchor in store.issuers_of(link):
-        if anchor.cert is not link and certs.is_root(anchor.cert) and _signed_by(link, anchor.cert):
+        if anchor.cert is not link and not anchor.is_link and _signed_by(link, anchor.cert):
             chain.append(anchor.cert)
             return
 

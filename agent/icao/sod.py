@@ -16,6 +16,16 @@ from agent.errors import ParseError
 
 #: 9303-10 §4.6.2.2: id-icao-mrtd-security-ldsSecurityObject
 OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
+#: eContent types genuine documents use for the LDSSecurityObject besides ICAO's own
+#: (shared/real-emrtd/README.md): older Belgian/French, Dutch (Sdu), id-data (China).
+#: The content is an LDSSecurityObject all the same; the signed content-type attribute
+#: must still name the type used (agent.icao.pa).
+LDS_CONTENT_TYPES = {
+    OID_LDS_SECURITY_OBJECT: "id-icao-ldsSecurityObject",
+    "1.3.27.1.1.1": "1.3.27.1.1.1 (older Belgian/French documents)",
+    "1.2.528.1.1006.1.20.1": "1.2.528.1.1006.1.20.1 (Dutch documents)",
+    "1.2.840.113549.1.7.1": "id-data (Chinese documents)",
+}
 #: tag of EF.SOD (application 23, constructed) 9303-10 §4.6.2
 SOD_TAG = 0x77
 SOURCE = "SOD"
@@ -136,8 +146,9 @@ def parse_sod(raw: bytes) -> Sod:
     signed = parse_signed_data(unwrap_tag77(raw), SOURCE)
     signer = only_signer(signed, SOURCE)
     content_type, econtent = econtent_bytes(signed, SOURCE)
-    if content_type != OID_LDS_SECURITY_OBJECT:
-        raise ParseError(f"content type {content_type} is not an LDSSecurityObject", source=SOURCE)
+    if content_type not in LDS_CONTENT_TYPES:
+        raise ParseError(f"content type {content_type} is not an LDSSecurityObject (known: "
+                         f"{', '.join(LDS_CONTENT_TYPES)})", source=SOURCE)
     try:
         lds = LdsSecurityObject.load(econtent, strict=True)
         hash_name = str(lds["hash_algorithm"]["algorithm"].native)
