@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -112,6 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(getattr(err, "exit_code", 1))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (``idagent trust list | head``): no
+        # traceback; point stdout at /dev/null so the exit-time flush stays quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
 
 
 def run() -> None:

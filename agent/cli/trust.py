@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 from agent.config import Config
 from agent.icao.trust import TrustStore, crl_summary, import_file
@@ -36,13 +38,19 @@ def run_import(args: argparse.Namespace, config: Config) -> int:
     if getattr(args, "json", False):
         print(json.dumps({"directory": directory, **report.to_dict()}, indent=2, ensure_ascii=False))
         return 0
-    print(f"{report.kind}: {len(report.added)} added to {directory}, {report.already_present} already there")
+    counts = f"{len(report.added)} added to {directory}, {report.already_present} already there"
+    if report.total > 1:
+        counts += f", {len(report.skipped)} refused, of {report.total} certificates in the file"
+    print(f"{report.kind}: {counts}")
     if report.signer:
         print(f"signed by: {report.signer} (signature and signer chain verified)")
     for name in report.added:
         print(f"  + {name}")
     for reason in report.skipped:
-        print(f"  skipped {reason}")
+        print(f"  refused {reason}")
+    if report.skipped:
+        print(f"warning: {len(report.skipped)} certificate(s) of {Path(args.file).name} were not imported "
+              "(reasons above); the others were", file=sys.stderr)
     return 0
 
 

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from asn1crypto import core, keys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec as cec
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import certs, crypto, params, securityinfo
@@ -199,9 +201,7 @@ def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng, confirm: boo
         return CaOutcome(CheckResult(Status.ERROR, "Chip Authentication needs a secure messaging session"), channel)
     details = {"protocol": ca.protocol, "agreement": ca.agreement, "cipher": ca.cipher.label,
                "group": ca.group.name}
-    private = ca.group.random_private(rng)
-    ephemeral = ca.group.encode(ca.group.mul_generator(private))
-    shared = ca.group.shared_secret(ca.group.mul(private, ca.chip_public))
+    ephemeral, shared = agree(ca.group, ca.group.random_private(rng), ca.chip_public)
     try:
         for command in ca_commands(ca, ephemeral):
             response = channel.send(command)
@@ -217,6 +217,22 @@ def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng, confirm: boo
     pending = CaOutcome(CheckResult.not_checked("Chip Authentication keys not yet confirmed"), rekeyed,
                         pending=True, details=details)
     return CaOutcome(confirm_chip_authentication(pending, dg14), rekeyed) if confirm else pending
+
+
+def agree(group: EcGroup | DhGroup, private: int, chip_public: Element) -> tuple[bytes, bytes]:
+    """(our ephemeral public key encoded, the shared secret) of CA's key agreement.
+    On curves OpenSSL knows, its constant-time ECDH does the work (a few times faster
+    than the pure-Python arithmetic, which stays for the others); the scalar, the
+    encodings and the secret (the x-coordinate, 9303-11 §9.6) are the same."""
+    curve_class = certs.CURVES.get(certs.curve_asn1_name(group.curve.name)) if isinstance(group, EcGroup) else None
+    if curve_class is None:
+        return group.encode(group.mul_generator(private)), group.shared_secret(group.mul(private, chip_public))
+    curve = curve_class()
+    key = cec.derive_private_key(private, curve)
+    peer = cec.EllipticCurvePublicKey.from_encoded_point(curve, group.encode(chip_public))
+    ephemeral = key.public_key().public_bytes(serialization.Encoding.X962,
+                                              serialization.PublicFormat.UncompressedPoint)
+    return ephemeral, key.exchange(cec.ECDH(), peer)
 
 
 def _step(command: Command) -> str:

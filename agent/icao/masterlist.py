@@ -35,6 +35,17 @@ class CscaMasterList(core.Sequence):
     _fields = [("version", core.Integer), ("cert_list", CertificateSet)]
 
 
+class _RawSet(core.SetOf):
+    _child_spec = core.Any
+
+
+class _RawMasterList(core.Sequence):
+    """CscaMasterList with members left as raw TLVs, so that each one is parsed (and
+    refused) on its own: real lists hold a few members that are not strict DER."""
+
+    _fields = [("version", core.Integer), ("cert_list", _RawSet)]
+
+
 class MasterListError(IdAgentError):
     """A master list whose signature or signer chain does not verify: nothing is imported."""
 
@@ -50,6 +61,8 @@ class MasterList:
     signer_country: str
     signed_by: str
     signing_time: dt.datetime | None = None
+    #: members that could not be parsed: "member N: reason"
+    refused: tuple[str, ...] = ()
 
 
 def build_master_list_content(certificate_ders: Iterable[bytes]) -> bytes:
@@ -58,27 +71,37 @@ def build_master_list_content(certificate_ders: Iterable[bytes]) -> bytes:
                            "cert_list": [x509.Certificate.load(d) for d in certificate_ders]}).dump()
 
 
-def _parse(raw: bytes) -> tuple[list[x509.Certificate], tuple[cms.SignedData, cms.SignerInfo], str, bytes]:
+def _parse(raw: bytes) -> tuple[list[x509.Certificate], list[str], tuple[cms.SignedData, cms.SignerInfo], str,
+                                bytes]:
     signed = parse_signed_data(raw, SOURCE)
     signer = only_signer(signed, SOURCE)
     content_type, econtent = econtent_bytes(signed, SOURCE)
     if content_type != OID_CSCA_MASTER_LIST:
         raise ParseError(f"content type {content_type} is not a CSCA master list", source=SOURCE)
     try:
-        listing = CscaMasterList.load(econtent, strict=True)
-        members = list(listing["cert_list"])
-        for member in members:
-            member.native  # noqa: B018 - a corrupt member is a parse error now
+        listing = _RawMasterList.load(econtent, strict=True)
+        raw_members = [member.dump() for member in listing["cert_list"]]
     except ASN1_ERRORS as exc:
         # IndexError/AttributeError too: asn1crypto's answers to some malformed DER (sod.py)
         raise ParseError(f"malformed CscaMasterList: {exc}", source=SOURCE) from exc
-    return members, (signed, signer), content_type, econtent
+    members: list[x509.Certificate] = []
+    refused: list[str] = []
+    for number, member in enumerate(raw_members, 1):
+        try:
+            members.append(certs.load_certificate(member, f"member {number}"))
+        except ParseError as exc:
+            refused.append(f"member {number} of {len(raw_members)}: {_first_line(exc.message)}")
+    return members, refused, (signed, signer), content_type, econtent
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
 
 
 def read_master_list(raw: bytes) -> MasterList:
     """Parse and verify a master list. Raises ``ParseError`` (malformed) or
     ``MasterListError`` (signature or signer chain fails)."""
-    members, (signed, signer), content_type, econtent = _parse(raw)
+    members, refused, (signed, signer), content_type, econtent = _parse(raw)
     carried = certificates_of(signed)
     signer_cert = find_signer_cert(signer, carried) or find_signer_cert(signer, tuple(members))
     if signer_cert is None:
@@ -93,7 +116,7 @@ def read_master_list(raw: bytes) -> MasterList:
             f"the master list signer {certs.subject_text(signer_cert)} is not issued by any CSCA in the list")
     signing_time = signing_time_of(signer)
     return MasterList(tuple(members), certs.subject_text(signer_cert), certs.country(signer_cert.subject),
-                      certs.subject_text(issuer), signing_time)
+                      certs.subject_text(issuer), signing_time, tuple(refused))
 
 
 def _issuer_in(cert: x509.Certificate, members: list[x509.Certificate]) -> x509.Certificate | None:

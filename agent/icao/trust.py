@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from asn1crypto import crl as asn1_crl
@@ -43,7 +44,7 @@ class Anchor:
     cert: x509.Certificate = field(repr=False)
     source: str = ""
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         return certs.fingerprint(self.cert)
 
@@ -55,11 +56,21 @@ class Anchor:
     def country(self) -> str:
         return certs.country(self.cert.subject)
 
-    @property
+    @cached_property
     def is_link(self) -> bool:
         """A CSCA link certificate (9303-12 §5.5.2): a new CSCA key signed by the old
-        one. It often has the same name as the root, so the signature decides."""
+        one. It often has the same name as the root, so the signature decides (checked
+        once per anchor: the chain builder asks on every read)."""
         return not certs.is_root(self.cert)
+
+    @cached_property
+    def name_key(self) -> str:
+        """The subject in asn1crypto's normalized comparison form (RFC 5280 §7.1)."""
+        return str(self.cert.subject.hashable)
+
+    @cached_property
+    def key_identifier(self) -> bytes | None:
+        return self.cert.key_identifier
 
     @property
     def common_name(self) -> str:
@@ -99,6 +110,9 @@ class TrustStore:
                  problems: Iterable[str] = (), directory: Path | None = None) -> None:
         self.anchors: list[Anchor] = []
         self._seen: set[str] = set()
+        # anchors by normalized subject name: a linear scan comparing names took most
+        # of passive authentication's time with a real master list (~600 anchors)
+        self._by_subject: dict[str, list[Anchor]] = {}
         for anchor in anchors:
             self.add(anchor)
         self.crls: list[asn1_crl.CertificateList] = list(crls)
@@ -148,6 +162,7 @@ class TrustStore:
             return False
         self._seen.add(fp)
         self.anchors.append(anchor)
+        self._by_subject.setdefault(anchor.name_key, []).append(anchor)
         return True
 
     def __len__(self) -> int:
@@ -156,14 +171,25 @@ class TrustStore:
     def issuers_of(self, cert: x509.Certificate) -> list[Anchor]:
         """Anchors whose subject is ``cert``'s issuer (signature not checked here).
         Several may match: a CSCA's renewed root and its link certificate share the name."""
-        issuer = cert.issuer
-        return [a for a in self.anchors if a.cert.subject == issuer]
+        candidates = self._by_subject.get(str(cert.issuer.hashable), [])
+        return sorted(candidates, key=lambda anchor: _preference(anchor, cert))
 
     def crls_for(self, issuer_name: x509.Name) -> list[asn1_crl.CertificateList]:
         return [c for c in self.crls if c["tbs_cert_list"]["issuer"] == issuer_name]
 
     def summaries(self) -> list[dict[str, str | bool]]:
         return [a.summary() for a in sorted(self.anchors, key=lambda a: (a.country, a.subject, a.fingerprint))]
+
+
+def _preference(anchor: Anchor, cert: x509.Certificate) -> tuple[bool, bool, float, str]:
+    """The order in which same-named anchors are tried, independent of file names:
+    the one whose key identifier is the certificate's authority key identifier first,
+    then roots before link certificates (a renewed root proves the same key as its
+    link certificate without dragging in the old, maybe expired, root: 9303-12
+    §5.5.2), then the newest, then by fingerprint."""
+    authority = cert.authority_key_identifier
+    kid_mismatch = not (authority is not None and anchor.key_identifier == authority)
+    return (kid_mismatch, anchor.is_link, -anchor.cert.not_valid_after.timestamp(), anchor.fingerprint)
 
 
 def crl_summary(crl: asn1_crl.CertificateList) -> dict[str, str | int]:
@@ -181,15 +207,16 @@ def crl_summary(crl: asn1_crl.CertificateList) -> dict[str, str | int]:
 
 @dataclass(frozen=True)
 class ImportReport:
-    kind: str                       # "master list", "certificate" or "CRL"
+    kind: str                       # "master list", "certificate bundle", "certificate" or "CRL"
     added: tuple[str, ...]          # file names written
     already_present: int
     signer: str = ""                # master lists: who signed it
     skipped: tuple[str, ...] = ()   # members not imported, with the reason
+    total: int = 1                  # members in the file (certificates of a list or bundle)
 
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind, "added": list(self.added), "already_present": self.already_present,
-                "signer": self.signer, "skipped": list(self.skipped)}
+                "signer": self.signer, "skipped": list(self.skipped), "total": self.total}
 
 
 def _write_once(directory: Path, name: str, data: bytes) -> bool:
@@ -206,27 +233,84 @@ def cert_file_name(cert: x509.Certificate) -> str:
     return f"{certs.country(cert.subject) or 'XX'}_{certs.fingerprint(cert)[:16]}.der"
 
 
+def anchor_problem(cert: x509.Certificate) -> str | None:
+    """Why ``cert`` must not become a trust anchor, or None. A CSCA is a CA
+    (basicConstraints cA, 9303-12 §7.1.1 table); a self-issued one must verify with its
+    own key, unless it is a link certificate (signed by the old key, checked at use)."""
+    if not certs.is_ca(cert):
+        return "not a CA certificate (basicConstraints cA not set): refused as a trust anchor"
+    try:
+        certs.cert_public_key(cert)
+    except certs.SignatureError as exc:
+        return f"its key cannot be used: {exc}"
+    return None
+
+
+def _store_members(members: Iterable[tuple[str, x509.Certificate | str]], folder: Path,
+                   ) -> tuple[list[str], int, list[str]]:
+    """Write each good member; (written, already present, refused with reasons)."""
+    written: list[str] = []
+    present = 0
+    refused: list[str] = []
+    for label, member in members:
+        if isinstance(member, str):
+            refused.append(f"{label}: {member}")
+            continue
+        problem = anchor_problem(member)
+        if problem is not None:
+            refused.append(f"{label} ({certs.short_subject(member)}): {problem}")
+            continue
+        if _write_once(folder, cert_file_name(member), member.dump()):
+            written.append(cert_file_name(member))
+        else:
+            present += 1
+    return written, present, refused
+
+
+def _bundle_members(blocks: list[bytes]) -> list[tuple[str, x509.Certificate | str]]:
+    out: list[tuple[str, x509.Certificate | str]] = []
+    for number, der in enumerate(blocks, 1):
+        label = f"certificate {number} of {len(blocks)}"
+        try:
+            out.append((label, certs.load_certificate(der, label)))
+        except ParseError as exc:
+            out.append((label, exc.message.removeprefix(f"{label}: ")))
+    return out
+
+
 def import_file(path: str | Path, directory: str | Path) -> ImportReport:
-    """Import a CSCA certificate, a CRL or a CSCA master list into ``directory``.
+    """Import CSCA certificates (one, or a PEM file holding many), a CRL or a CSCA
+    master list into ``directory``.
 
-    A master list is imported only if its signature and signer chain verify
-    (``agent.icao.masterlist``); otherwise ``MasterListError`` and nothing is written.
-    Certificates are stored as DER named ``<country>_<fingerprint>.der``."""
-    from agent.icao import masterlist
-
+    Every certificate is checked on its own (``anchor_problem``): good ones are written,
+    the others listed in ``skipped`` with the reason. A master list is imported only if
+    its signature and signer chain verify (``agent.icao.masterlist``); otherwise
+    ``MasterListError`` and nothing is written. Certificates are stored as DER named
+    ``<country>_<fingerprint>.der``."""
     source = Path(path)
     try:
         data = source.read_bytes()
     except OSError as exc:
         raise TrustStoreError(f"cannot read {source}: {exc.strerror}", hint="Check the file name.") from exc
     folder = Path(directory)
+    blocks = [der for label, der in certs.pem_blocks(data) if label.endswith("CERTIFICATE")]
+    if len(blocks) > 1:
+        folder.mkdir(parents=True, exist_ok=True)
+        written, present, refused = _store_members(_bundle_members(blocks), folder)
+        logger.info("certificate bundle imported: %d new, %d already present, %d refused",
+                    len(written), present, len(refused))
+        return ImportReport("certificate bundle", tuple(written), present, "", tuple(refused), len(blocks))
     try:
         cert = certs.load_certificate(data, source.name)
-    except ParseError:
+    except ParseError as exc:
+        if len(blocks) == 1 or certs.looks_like_certificate(data):
+            raise TrustStoreError(f"{source.name} is a certificate that cannot be used: {exc.message}",
+                                  hint="Get a well-formed copy of this CSCA certificate from its publisher.") from exc
         cert = None
     if cert is not None:
-        if not certs.is_ca(cert):
-            raise TrustStoreError(f"{source.name} is not a CSCA certificate (it is not a CA)",
+        problem = anchor_problem(cert)
+        if problem is not None:
+            raise TrustStoreError(f"{source.name} is not a CSCA certificate usable as a trust anchor: {problem}",
                                   hint="Import CSCA certificates or a CSCA master list, not document signers.")
         folder.mkdir(parents=True, exist_ok=True)
         added = _write_once(folder, cert_file_name(cert), cert.dump())
@@ -241,21 +325,22 @@ def import_file(path: str | Path, directory: str | Path) -> ImportReport:
         folder.mkdir(parents=True, exist_ok=True)
         added = _write_once(folder, name, crl.dump())
         return ImportReport("CRL", (name,) if added else (), 0 if added else 1)
+    return _import_master_list(data, source, folder)
+
+
+def _import_master_list(data: bytes, source: Path, folder: Path) -> ImportReport:
+    from agent.icao import masterlist
+
     try:
         listing = masterlist.read_master_list(data)
     except ParseError as exc:
         raise TrustStoreError(f"{source.name} is not a certificate, a CRL or a CSCA master list ({exc.message})",
                               hint="Give a CSCA certificate (PEM/DER), a CRL or an ICAO master list (.ml).") from exc
     folder.mkdir(parents=True, exist_ok=True)
-    written, present, skipped = [], 0, []
-    for member in listing.certificates:
-        if not certs.is_ca(member):
-            skipped.append(f"{certs.subject_text(member)}: not a CA certificate")
-            continue
-        name = cert_file_name(member)
-        if _write_once(folder, name, member.dump()):
-            written.append(name)
-        else:
-            present += 1
-    logger.info("master list imported: %d new CSCA certificate(s), %d already present", len(written), present)
-    return ImportReport("master list", tuple(written), present, listing.signer_subject, tuple(skipped))
+    total = len(listing.certificates) + len(listing.refused)
+    members = [("member", c) for c in listing.certificates]
+    written, present, refused = _store_members(members, folder)
+    refused = list(listing.refused) + refused
+    logger.info("master list imported: %d new CSCA certificate(s), %d already present, %d refused",
+                len(written), present, len(refused))
+    return ImportReport("master list", tuple(written), present, listing.signer_subject, tuple(refused), total)

@@ -143,17 +143,20 @@ def _cert_with_empty_signature_bits(pki) -> bytes:
     return b"\x30\x82" + len(body).to_bytes(2, "big") + body
 
 
-def test_master_list_with_a_malformed_member_is_a_parse_error(pki):
-    # a downloaded master list is outside input: malformed DER is a ParseError, not IndexError
+def test_master_list_with_a_malformed_member_lists_it_and_keeps_the_others(pki):
+    # a downloaded master list is outside input: a malformed member is refused with a
+    # reason (not IndexError, and not the whole list: issue 11)
     from asn1crypto import x509
 
     from agent.icao.masterlist import OID_CSCA_MASTER_LIST, CscaMasterList
     from agent.sim.signing import build_signed_data
     bad = x509.Certificate.load(_cert_with_empty_signature_bits(pki))
-    content = CscaMasterList({"version": 0, "cert_list": [bad]}).dump()
+    good = certs.load_certificate((pki.directory / "csca_rsa.pem").read_bytes())
+    content = CscaMasterList({"version": 0, "cert_list": [good, bad]}).dump()
     signer = pki.dsc("ml_signer")
-    with pytest.raises(ParseError):
-        read_master_list(build_signed_data(OID_CSCA_MASTER_LIST, content, signer.cert, signer.key))
+    listing = read_master_list(build_signed_data(OID_CSCA_MASTER_LIST, content, signer.cert, signer.key))
+    assert [c.dump() for c in listing.certificates] == [good.dump()]
+    assert len(listing.refused) == 1 and "not an X.509 certificate" in listing.refused[0]
 
 
 def test_malformed_certificate_in_the_store_is_a_problem_not_a_crash(pki, tmp_path):
