@@ -1,0 +1,178 @@
+"""Decode rate, wrong decodes, latency and give-up time on the desk corpus
+(bench/qr/desk.py), every decoder side by side.
+
+    .venv/bin/python -m bench.qr.desk_run [--per-cell 3] [--decoders zxing,zbar,opencv,ours]
+        [--conditions plain,rot45] [--geometries webcam720,phone2560] [--cache DIR] [--json out.json]
+
+Each decoder gets the grey frame. A decode counts only when the exact payload bytes
+come back; any other payload is a *wrong* decode (there is one code per frame). ``ours``
+runs with the budget a real caller uses: the library default (60 ms) on webcam
+frames, the CLI's file budget (``PHOTO_BUDGET_MS``) on phone photos. ``--cache`` keeps
+the generated grey frames (.npz) so repeated runs skip the rendering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from agent.qr.decode import DEFAULT_BUDGET_MS, decode_frame
+from agent.qr.enhance import to_grey
+from bench.qr import desk
+
+#: the budget `idagent qr decode` uses for files (agent/cli/qr.py)
+PHOTO_BUDGET_MS = 250.0
+
+
+def budget_for(geometry: str) -> float:
+    return PHOTO_BUDGET_MS if geometry.startswith("phone") else DEFAULT_BUDGET_MS
+
+
+class Frame:
+    __slots__ = ("grey", "payload", "condition", "geometry", "width_px")
+
+    def __init__(self, grey: np.ndarray, payload: bytes, condition: str, geometry: str, width_px: float) -> None:
+        self.grey, self.payload, self.condition, self.geometry, self.width_px = (grey, payload, condition,
+                                                                                   geometry, width_px)
+
+
+def load_frames(seed: int, per_cell: int, conditions: tuple[str, ...], geometries: tuple[str, ...],
+                cache: str | None) -> Iterator[Frame]:
+    """The corpus frames as grey arrays, from the cache when it holds them."""
+    for condition in conditions:
+        for geometry in geometries:
+            path = os.path.join(cache, f"{seed}-{condition}-{geometry}-{per_cell}.npz") if cache else ""
+            if path and os.path.exists(path):
+                data = np.load(path, allow_pickle=False)
+                for i in range(len(data["widths"])):
+                    yield Frame(data[f"g{i}"], bytes(data[f"p{i}"]), condition, geometry, float(data["widths"][i]))
+                continue
+            made = [Frame(to_grey(s.image), s.payload, condition, geometry, s.width_px)
+                    for s in desk.frames(seed=seed, per_cell=per_cell, conditions=(condition,),
+                                         geometries=(geometry,))]
+            if path:
+                os.makedirs(cache or ".", exist_ok=True)
+                arrays = {f"g{i}": f.grey for i, f in enumerate(made)}
+                arrays.update({f"p{i}": np.frombuffer(f.payload, np.uint8) for i, f in enumerate(made)})
+                np.savez(path, widths=np.array([f.width_px for f in made]), **arrays)  # type: ignore[arg-type]
+            yield from made
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-cell", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=20261202)
+    parser.add_argument("--decoders", default="zxing,zbar,opencv,ours")
+    parser.add_argument("--conditions", default=",".join(desk.CONDITIONS + (desk.NO_CODE,)))
+    parser.add_argument("--geometries", default=",".join(desk.GEOMETRIES))
+    parser.add_argument("--cache", metavar="DIR", help="keep generated frames here (.npz)")
+    parser.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
+    args = parser.parse_args(argv)
+    names = args.decoders.split(",")
+    conditions = tuple(args.conditions.split(","))
+    geometries = tuple(args.geometries.split(","))
+    decoders = {name: _payloads(name) for name in names}
+    hits: dict[tuple[str, str, str], list[int]] = collections.defaultdict(lambda: [0, 0, 0])
+    times: dict[tuple[str, str, str], list[float]] = collections.defaultdict(list)
+    stages: collections.Counter[str] = collections.Counter()
+    started = time.monotonic()
+    for frame in load_frames(args.seed, args.per_cell, conditions, geometries, args.cache):
+        kind = "nocode" if frame.condition == desk.NO_CODE else "code"
+        for name, fn in decoders.items():
+            t0 = time.perf_counter()
+            got, stage = fn(frame.grey, frame.geometry)
+            times[(name, frame.geometry, kind)].append((time.perf_counter() - t0) * 1000.0)
+            cell = hits[(name, frame.condition, frame.geometry)]
+            cell[0] += int(bool(frame.payload) and frame.payload in got)
+            cell[1] += 1
+            cell[2] += sum(1 for p in got if p != frame.payload)
+            if name == "ours" and kind == "code":
+                stages[stage or "-"] += 1
+    print(_table(names, conditions, geometries, hits))
+    print()
+    print(_latency(names, times))
+    if "ours" in names:
+        print("\nours, decoded at stage: " + ", ".join(f"{k} {v}" for k, v in stages.most_common()))
+    print(f"\nseed {args.seed}, {args.per_cell} per cell, {time.monotonic() - started:.0f} s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({"hits": {"/".join(k): v for k, v in hits.items()},
+                       "latency_ms": {"/".join(k): v for k, v in times.items()},
+                       "stages": dict(stages)}, out)
+    return 0
+
+
+def _payloads(name: str):  # type: ignore[no-untyped-def]
+    """name → fn(grey, geometry) -> (payloads, stage)."""
+    if name == "ours":
+        def ours(grey: np.ndarray, geometry: str) -> tuple[tuple[bytes, ...], str]:
+            result = decode_frame(grey, budget_ms=budget_for(geometry))
+            return result.payloads, result.stage
+        return ours
+    if name == "wechat":
+        raise SystemExit("wechat: use bench.qr.run (needs an OpenCV 4.x contrib venv)")
+    from agent.qr import decoders
+
+    fn = decoders.LIBRARIES[name]
+
+    def library(grey: np.ndarray, geometry: str) -> tuple[tuple[bytes, ...], str]:
+        return tuple(f.payload for f in fn(grey) if f.payload is not None), name
+    return library
+
+
+def _pct(ok: int, total: int) -> str:
+    return f"{100 * ok / total:.0f}%" if total else "-"
+
+
+def _table(names: list[str], conditions: tuple[str, ...], geometries: tuple[str, ...],
+           hits: dict[tuple[str, str, str], list[int]]) -> str:
+    lines = ["| condition | geometry | " + " | ".join(names) + " |", "|---|---|" + "---:|" * len(names)]
+    totals: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0])
+    per_geometry: dict[tuple[str, str], list[int]] = collections.defaultdict(lambda: [0, 0])
+    for condition in conditions:
+        for geometry in geometries:
+            cells = []
+            for name in names:
+                ok, total, wrong = hits.get((name, condition, geometry), [0, 0, 0])
+                if condition == desk.NO_CODE:
+                    cells.append(f"{wrong} wrong" if wrong else "ok")
+                    totals[name][2] += wrong
+                    continue
+                totals[name][0] += ok
+                totals[name][1] += total
+                totals[name][2] += wrong
+                per_geometry[(name, geometry)][0] += ok
+                per_geometry[(name, geometry)][1] += total
+                cells.append(_pct(ok, total) + (f" ({wrong} wrong)" if wrong else ""))
+            lines.append(f"| {condition} | {geometry} | " + " | ".join(cells) + " |")
+    for geometry in geometries:
+        cells = [_pct(*per_geometry[(name, geometry)]) for name in names]
+        lines.append(f"| **all** | {geometry} | " + " | ".join(cells) + " |")
+    lines.append("| **all** | **all** | " + " | ".join(
+        f"**{_pct(totals[n][0], totals[n][1])}** ({totals[n][0]}/{totals[n][1]}, {totals[n][2]} wrong)"
+        for n in names) + " |")
+    return "\n".join(lines)
+
+
+def _latency(names: list[str], times: dict[tuple[str, str, str], list[float]]) -> str:
+    lines = ["| decoder | geometry | frames | median ms | p95 ms | max ms |", "|---|---|---|---:|---:|---:|"]
+    for name in names:
+        for (who, geometry, kind), values in sorted(times.items()):
+            if who != name:
+                continue
+            arr = np.array(values)
+            label = "with code" if kind == "code" else "no code"
+            lines.append(f"| {name} | {geometry} | {label} | {np.median(arr):.1f} | {np.percentile(arr, 95):.1f} | "
+                         f"{arr.max():.1f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
