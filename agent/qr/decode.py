@@ -25,14 +25,17 @@ the scale). The clock is injected, so tests can check the budget logic.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from agent.qr import decoders, enhance
+from agent.qr import regions as regions_mod
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ MAX_UPSCALE = 6.0
 #: below this many px a card code (45-57 modules) has < 1 px per module
 MIN_READABLE_SIDE = 45.0
 #: frames larger than this are located on a downscaled copy (crops stay full size)
-LOCATE_MAX_PIXELS = 1920 * 1080
+LOCATE_MAX_PIXELS = 1280 * 720
 
 
 class Reason:
@@ -95,44 +98,166 @@ class DecodeResult:
                 f"reason={self.reason!r}, ms={self.elapsed_ms:.1f})")
 
 
-Step = tuple[str, np.ndarray]
+@dataclass
+class TraceStep:
+    """One ladder step on one region: for ``--explain`` and the step bench."""
+
+    step: str
+    rank: int
+    ms: float
+    decoded: bool
 
 
-def ladder(crop: np.ndarray, side: float) -> Iterator[Step]:
-    """Enhanced versions of a crop, cheapest first, lazily (a step is only computed
-    when the previous one failed)."""
-    factor = min(MAX_UPSCALE, max(TARGET_SIDE_PX / max(side, 1.0), 0.5))
-    module_px = factor * side / 50.0
-    cubic = enhance.rescale(crop, factor)
-    yield "upscale", cubic
-    lanczos = enhance.rescale(crop, factor, lanczos=True)
-    yield "lanczos+otsu", enhance.otsu(lanczos)
-    sharp = enhance.unsharp(lanczos, max(0.8, module_px * 0.7), 1.5)
-    yield "unsharp+otsu", enhance.otsu(sharp)
+@dataclass
+class Trace:
+    """What ``decode_frame`` tried, filled when the caller passes one: the ranked
+    regions (with code-likeness and whether they were worth the ladder) and each step."""
+
+    regions: list[tuple[regions_mod.Scored, bool]] = field(default_factory=list)
+    steps: list[TraceStep] = field(default_factory=list)
+
+
+class _Crop:
+    """One candidate region's crop and its intermediate images, computed on demand and
+    shared between steps (the Lanczos upscale feeds four of them)."""
+
+    def __init__(self, grey: np.ndarray, scored: regions_mod.Scored, rank: int) -> None:
+        self.scored, self.rank = scored, rank
+        self.side = scored.side
+        box = scored.region.expanded(0.25, grey.shape)
+        if scored.finder_side and scored.finder_side > scored.region.side * 1.1:
+            # the finders say the code is larger than the box: grow the crop to hold it
+            grow = (scored.finder_side - scored.region.side) / max(scored.region.side, 1.0) + 0.25
+            box = scored.region.expanded(grow, grey.shape)
+        self.crop = box.crop(grey)
+        self.factor = min(MAX_UPSCALE, max(TARGET_SIDE_PX / max(self.side, 1.0), 0.5))
+        self.module_px = self.factor * self.side / 50.0
+        self._cache: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        if name not in self._cache:
+            self._cache[name] = make()
+        return self._cache[name]
+
+    @property
+    def lanczos(self) -> np.ndarray:
+        return self.get("lanczos", lambda: enhance.rescale(self.crop, self.factor, lanczos=True))
+
+    @property
+    def sharp(self) -> np.ndarray:
+        return self.get("sharp", lambda: enhance.unsharp(self.lanczos, max(0.8, self.module_px * 0.7), 1.5))
+
+
+def _upscale(c: _Crop) -> Iterator[np.ndarray]:
+    yield c.get("cubic", lambda: enhance.rescale(c.crop, c.factor))
+
+
+def _lanczos_otsu(c: _Crop) -> Iterator[np.ndarray]:
+    yield enhance.otsu(c.lanczos)
+
+
+def _unsharp_otsu(c: _Crop) -> Iterator[np.ndarray]:
+    yield enhance.otsu(c.sharp)
+
+
+def _flatten(c: _Crop) -> Iterator[np.ndarray]:
+    """Divide out the light: sleeve glare streaks and hot spots that do not saturate
+    add a smooth brightness that pulls any global threshold off (issue 12)."""
+    yield enhance.otsu(enhance.flatten(c.lanczos, max(3, int(c.module_px * 3))))
+
+
+def _down(c: _Crop) -> Iterator[np.ndarray]:
+    """0.75x of the crop for large codes: zxing's local binarizer then sees a wider
+    neighbourhood in modules (issue 12: recovered a real photo with a glare streak)."""
+    if c.side >= 100:
+        yield enhance.rescale(c.crop, 0.75)
+
+
+def _deblur(c: _Crop) -> Iterator[np.ndarray]:
     for sigma in (1.0, 1.4):
-        deblurred = enhance.rescale(enhance.wiener_deblur(crop, sigma), factor, lanczos=True)
-        yield "deblur", deblurred
-        yield "deblur", enhance.otsu(deblurred)
-    yield "clahe+adaptive", enhance.adaptive(enhance.clahe(lanczos), int(module_px * 5))
-    for binary in enhance.thresholds(sharp):
-        yield "thresholds", binary
+        deblurred = enhance.rescale(enhance.wiener_deblur(c.crop, sigma), c.factor, lanczos=True)
+        yield deblurred
+        yield enhance.otsu(deblurred)
+
+
+def _clahe_adaptive(c: _Crop) -> Iterator[np.ndarray]:
+    yield enhance.adaptive(enhance.clahe(c.lanczos), int(c.module_px * 5))
+
+
+def _thresholds(c: _Crop) -> Iterator[np.ndarray]:
+    yield from enhance.thresholds(c.sharp)
+
+
+def _upscale_x2(c: _Crop) -> Iterator[np.ndarray]:
     # twice the scale (~9 px per module): zxing's local binarizer then sees fewer
     # modules per window, which reads glared and JPEG-blocky codes it missed at 4.5
     # (bench/qr: glare 50 px 2/16 → 7/16, 60 px 13/16 → 16/16)
-    big = enhance.rescale(crop, min(2 * factor, 2 * MAX_UPSCALE), lanczos=True)
-    yield "upscale x2", big
-    yield "upscale x2", enhance.otsu(enhance.unsharp(big, max(0.8, module_px * 1.4), 1.5))
+    big = enhance.rescale(c.crop, min(2 * c.factor, 2 * MAX_UPSCALE), lanczos=True)
+    yield big
+    yield enhance.otsu(enhance.unsharp(big, max(0.8, c.module_px * 1.4), 1.5))
+
+
+def _zbar_image(c: _Crop) -> Iterator[np.ndarray]:
+    """ZBar (binary mode) on the region, upscaled: its own binarizer sometimes reads
+    what zxing's did not (issue 12: on every region, not only the first)."""
+    yield c.get("cubic", lambda: enhance.rescale(c.crop, c.factor)) if c.factor >= 1 else c.crop
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    images: Callable[[_Crop], Iterator[np.ndarray]]
+    library: str = "zxing"
+
+
+#: the ladder, run step by step over every plausible region (cheap steps reach every
+#: region before a heavy one runs anywhere). Order: greedy by frames newly decoded per
+#: millisecond, measured with bench/qr/steps.py on the 95 frames of bench/qr/desk.py and
+#: bench/qr/corpus.py that direct zxing missed (bench/qr/README.md): upscale +29,
+#: unsharp+otsu +10, clahe+adaptive +6, deblur +5, thresholds +1; the rest added none
+#: there but read codes the earlier steps miss on other frames (upscale x2: legacy
+#: glare 50-60 px), so they run last, while budget is left.
+STEPS: tuple[Step, ...] = (
+    Step("upscale", _upscale),
+    Step("unsharp+otsu", _unsharp_otsu),
+    Step("clahe+adaptive", _clahe_adaptive),
+    Step("deblur", _deblur),
+    Step("thresholds", _thresholds),
+    Step("lanczos+otsu", _lanczos_otsu),
+    Step("flatten+otsu", _flatten),
+    Step("down0.75", _down),
+    Step("zbar", _zbar_image, "zbar"),
+    Step("upscale x2", _upscale_x2),
+)
+STEP_NAMES = tuple(step.name for step in STEPS)
+
+
+def ladder(crop: np.ndarray, side: float) -> Iterator[tuple[str, np.ndarray]]:
+    """Every step's images for one crop, in ladder order, lazily (for tests and the
+    step bench)."""
+    region = enhance.Region(0, 0, crop.shape[1], crop.shape[0], 1.0, side)
+    c = _Crop(crop, regions_mod.Scored(region, 1.0), 0)
+    c.crop = crop
+    for step in STEPS:
+        for image in step.images(c):
+            yield step.name, image
+
+
+def _run(step: Step, image: np.ndarray) -> list[bytes]:
+    fn = decoders.zbar if step.library == "zbar" else (lambda g: decoders.zxing(g, downscale=False))
+    return [f.payload for f in fn(image) if f.payload is not None]
 
 
 def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
                  clock: Callable[[], float] = time.perf_counter,
                  prefer: Callable[[bytes], bool] | None = None,
-                 max_candidates: int = 3) -> DecodeResult:
+                 max_candidates: int = 8, trace: Trace | None = None) -> DecodeResult:
     """Decode the QR code(s) in one frame (BGR or grey array).
 
     ``prefer`` picks the payload to report when several codes decode (e.g. "looks
-    like a CCCD QR"); the others are in ``payloads``. Never raises for a frame with no
-    code, several codes or an unreadable one: the result says so."""
+    like a CCCD QR"); the others are in ``payloads``. ``trace`` (optional) records the
+    regions and steps tried. Never raises for a frame with no code, several codes or
+    an unreadable one: the result says so."""
     start = clock()
     grey = enhance.to_grey(image)
 
@@ -144,52 +269,105 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
     if decoded:
         return _result([f.payload for f in decoded if f.payload is not None], "direct", "zxing", elapsed(),
                        prefer, decoded[0].corners, grey.shape, 1)
-
-    regions = _candidates(grey, found, max_candidates)
+    ranked = _candidates(grey, found, max_candidates)
+    worth = [s for s in ranked if regions_mod.plausible(s)]
+    if trace is not None:
+        trace.regions = [(s, regions_mod.plausible(s)) for s in ranked]
+    crops = [_Crop(grey, s, i) for i, s in enumerate(worth)]
     attempts = 1
-    for region in regions:
-        crop = region.expanded(0.25, grey.shape).crop(grey)
-        for stage, enhanced in ladder(crop, region.side):
-            attempts += 1
-            hits = decoders.zxing(enhanced, downscale=False)
-            payloads = [f.payload for f in hits if f.payload is not None]
-            if payloads:
-                return _result(payloads, stage, "zxing", elapsed(), prefer, None, grey.shape, attempts,
-                               region)
-            if elapsed() > budget_ms:
-                break
-        if elapsed() > budget_ms:
-            break
-    else:
-        attempt = _zbar_fallback(grey, regions)
+    for step in STEPS:
+        for c in crops:
+            for enhanced in step.images(c):
+                t0 = clock()
+                attempts += 1
+                payloads = _run(step, enhanced)
+                if trace is not None:
+                    trace.steps.append(TraceStep(step.name, c.rank, (clock() - t0) * 1000.0, bool(payloads)))
+                if payloads:
+                    return _result(payloads, step.name, step.library, elapsed(), prefer, None, grey.shape,
+                                   attempts, c.scored.region)
+                if elapsed() > budget_ms:
+                    return _failure(grey, ranked, elapsed(), attempts)
+    if crops:
+        late = _whole_frame_late(grey, elapsed, budget_ms, trace)
         attempts += 1
-        if attempt is not None:
-            region = attempt[1]
-            return _result(attempt[0], "zbar", "zbar", elapsed(), prefer, None, grey.shape, attempts, region)
-    return _failure(grey, regions, elapsed(), attempts)
+        if late is not None:
+            return _result(late[1], late[0], late[2], elapsed(), prefer, None, grey.shape, attempts,
+                           crops[0].scored.region)
+    return _failure(grey, ranked, elapsed(), attempts)
 
 
-def _candidates(grey: np.ndarray, found: Sequence[decoders.Found], limit: int) -> list[enhance.Region]:
-    """Regions zxing located (but could not decode) first, then the locator's, without
-    near-duplicates."""
-    regions = [enhance.region_from_corners(f.corners, grey.shape) for f in found if len(f.corners) >= 3]
-    for region in _locate_scaled(grey, limit):
-        # IoU, not overlap: zxing sometimes reports a piece of the code (one finder
-        # pattern); the locator's whole-code box must still be tried
-        if not any(_iou(region, r) > 0.5 for r in regions):
-            regions.append(region)
-    return regions[:limit]
+#: ZBar's cost on a whole frame, per pixel (bench/qr: ~25 ms on 1280x720 here)
+ZBAR_NS_PER_PIXEL = 27.0
+
+
+def _whole_frame_late(grey: np.ndarray, elapsed: Callable[[], float], budget_ms: float,
+                      trace: Trace | None) -> tuple[str, list[bytes], str] | None:
+    """When every region's ladder failed and budget is left: zxing on the frame at
+    0.75x, then ZBar on the whole frame if its expected cost fits."""
+    t0 = elapsed()
+    small = enhance.rescale(grey, 0.75)
+    payloads = [f.payload for f in decoders.zxing(small) if f.payload is not None]
+    if trace is not None:
+        trace.steps.append(TraceStep("frame x0.75", -1, elapsed() - t0, bool(payloads)))
+    if payloads:
+        return "frame x0.75", payloads, "zxing"
+    if elapsed() + grey.size * ZBAR_NS_PER_PIXEL / 1e6 > budget_ms:
+        return None
+    t0 = elapsed()
+    payloads = [f.payload for f in decoders.zbar(grey) if f.payload is not None]
+    if trace is not None:
+        trace.steps.append(TraceStep("frame zbar", -1, elapsed() - t0, bool(payloads)))
+    return ("frame zbar", payloads, "zbar") if payloads else None
+
+
+def _candidates(grey: np.ndarray, found: Sequence[decoders.Found], limit: int) -> list[regions_mod.Scored]:
+    """Regions zxing located (but could not decode) and the locator's, scored by
+    code-likeness, best first, without near-duplicates (the better-scored one stays)."""
+    located = [enhance.region_from_corners(f.corners, grey.shape) for f in found if len(f.corners) >= 3]
+    scored = [dataclasses.replace(s, score=s.score + ZXING_LOCATED_BONUS)
+              for s in regions_mod.rank(grey, located)]
+    scored += regions_mod.rank(grey, _locate_scaled(grey, limit))
+    scored = _demote_pieces(scored)
+    scored.sort(key=lambda s: s.score, reverse=True)
+    unique: list[regions_mod.Scored] = []
+    for s in scored:
+        # IoU, not overlap: a piece of the code (one finder) must not hide the whole
+        if not any(_iou(s.region, u.region) > 0.5 for u in unique):
+            unique.append(s)
+    return unique[:limit]
+
+
+def _demote_pieces(scored: list[regions_mod.Scored]) -> list[regions_mod.Scored]:
+    """A region lying inside a larger plausible one is a piece of it (one finder
+    pattern, a patch of modules): rank it just below the larger one, so the whole code
+    is tried first and the hint is measured on it (issue 12: "too small" said of a
+    finder pattern of a 182 px code)."""
+    out = []
+    for s in scored:
+        hosts = [o for o in scored if o is not s and o.region.w * o.region.h > 2 * s.region.w * s.region.h
+                 and enhance.overlap(s.region, o.region) > 0.8 and regions_mod.plausible(o)]
+        if hosts:
+            host = max(hosts, key=lambda o: o.score)
+            s = dataclasses.replace(s, score=min(s.score, host.score * 0.9))
+        out.append(s)
+    return out
+
+
+#: zxing found finder patterns there (it reports a located code only with three)
+ZXING_LOCATED_BONUS = 0.2
 
 
 def _locate_scaled(grey: np.ndarray, limit: int) -> list[enhance.Region]:
-    """``enhance.locate`` on a copy no larger than LOCATE_MAX_PIXELS, mapped back."""
+    """``enhance.locate`` on a copy no larger than LOCATE_MAX_PIXELS (an integer
+    factor: area averaging by 2 or 3 costs 2 ms on a 3 MP photo, a fractional one 14),
+    mapped back."""
     pixels = grey.shape[0] * grey.shape[1]
     if pixels <= LOCATE_MAX_PIXELS:
         return enhance.locate(grey, max_candidates=limit)
-    scale = (LOCATE_MAX_PIXELS / pixels) ** 0.5
-    small = enhance.rescale(grey, scale)
-    return [enhance.Region(int(r.x / scale), int(r.y / scale), int(r.w / scale) + 1, int(r.h / scale) + 1,
-                           r.score, r.side / scale)
+    k = int(np.ceil((pixels / LOCATE_MAX_PIXELS) ** 0.5))
+    small = cv2.resize(grey, (grey.shape[1] // k, grey.shape[0] // k), interpolation=cv2.INTER_AREA)
+    return [enhance.Region(r.x * k, r.y * k, r.w * k + k, r.h * k + k, r.score, r.side * k)
             for r in enhance.locate(small, max_candidates=limit)]
 
 
@@ -199,20 +377,6 @@ def _iou(a: enhance.Region, b: enhance.Region) -> float:
     inter = ix * iy
     union = a.w * a.h + b.w * b.h - inter
     return inter / union if union else 0.0
-
-
-def _zbar_fallback(grey: np.ndarray, regions: Sequence[enhance.Region]
-                   ) -> tuple[list[bytes], enhance.Region] | None:
-    """ZBar (binary mode) on the best region, upscaled: its own binarizer sometimes
-    reads what zxing's did not."""
-    for region in regions[:1]:
-        crop = region.expanded(0.25, grey.shape).crop(grey)
-        factor = min(MAX_UPSCALE, max(TARGET_SIDE_PX / max(region.side, 1.0), 1.0))
-        hits = decoders.zbar(enhance.rescale(crop, factor))
-        payloads = [f.payload for f in hits if f.payload is not None]
-        if payloads:
-            return payloads, region
-    return None
 
 
 def _result(payloads: list[bytes], stage: str, library: str, ms: float,
@@ -232,19 +396,24 @@ def _result(payloads: list[bytes], stage: str, library: str, ms: float,
     return DecodeResult(chosen, stage, library, ms, payloads=distinct, region=box, attempts=attempts)
 
 
-def _failure(grey: np.ndarray, regions: Sequence[enhance.Region], ms: float, attempts: int) -> DecodeResult:
-    """Explain the failure from the best candidate's measurements."""
-    if not regions:
+def _failure(grey: np.ndarray, ranked: Sequence[regions_mod.Scored], ms: float, attempts: int) -> DecodeResult:
+    """Explain the failure from the region most likely to hold the code: the most
+    code-like plausible one (issue 12: the top region by edge density was often print
+    or a piece of the code, and its size gave "too small" for a 182 px code)."""
+    worth = [s for s in ranked if regions_mod.plausible(s)]
+    if not worth:
         return DecodeResult(None, elapsed_ms=ms, reason=Reason.NO_CODE, hint=Reason.HINTS[Reason.NO_CODE],
                             attempts=attempts)
-    best = regions[0]
-    quality = enhance.measure(best.crop(grey), best.side)
+    best = worth[0]
+    box = best.region
+    quality = enhance.measure(box.crop(grey), best.side)
     reason = diagnose(quality)
     logger.debug("QR not decoded (%s) after %d attempts, %.1f ms", reason, attempts, ms)
     return DecodeResult(None, elapsed_ms=ms, reason=reason, hint=Reason.HINTS[reason],
-                        region=(best.x, best.y, best.w, best.h), attempts=attempts,
+                        region=(box.x, box.y, box.w, box.h), attempts=attempts,
                         measurements={"side_px": quality.side_px, "contrast": quality.contrast,
-                                      "glare": quality.glare, "sharpness": quality.sharpness})
+                                      "glare": quality.glare, "sharpness": quality.sharpness,
+                                      "finders": float(best.finders)})
 
 
 def diagnose(quality: enhance.Quality) -> str:

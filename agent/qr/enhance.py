@@ -196,3 +196,14 @@ def measure(crop: np.ndarray, side_px: float) -> Quality:
     grad = cv2.morphologyEx(crop, cv2.MORPH_GRADIENT, np.ones((2, 2), np.uint8))
     sharpness = float(np.percentile(grad, 90)) / contrast if contrast > 0 else 0.0
     return Quality(side_px, contrast, glare, sharpness)
+
+
+def flatten(grey: np.ndarray, size: int) -> np.ndarray:
+    """Divide by the local white level (a morphological closing wider than a module
+    removes the dark modules, a blur smooths it): a glare streak or hot spot that adds
+    smooth light becomes flat paper again, so one threshold fits the whole code."""
+    size = max(3, size | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    white = cv2.GaussianBlur(cv2.morphologyEx(grey, cv2.MORPH_CLOSE, kernel), (0, 0), size / 2)
+    out = grey.astype(np.float32) * 255.0 / np.maximum(white.astype(np.float32), 1.0)
+    return np.clip(out, 0, 255).astype(np.uint8)
