@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import queue
 import sys
 import threading
@@ -21,10 +22,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import cv2
+
 from agent.config import Config
 from agent.errors import ConfigError, IdAgentError
 from agent.qr import access
-from agent.qr.decode import DecodeResult, decode_frame
+from agent.qr.decode import DecodeResult, Trace, decode_frame
 from agent.qr.images import QrImageError, load_image
 from agent.qr.payload import PayloadResult, looks_like_cccd, printable, read_payload
 
@@ -46,6 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     decode.add_argument("images", nargs="+", metavar="IMAGE")
     decode.add_argument("--budget-ms", type=float, default=250.0,
                         help="time budget per image for the enhancement ladder (default 250 for files)")
+    decode.add_argument("--explain", action="store_true",
+                        help="also write IMAGE.explain.png: the regions tried, their rank and each ladder step")
+    decode.add_argument("--explain-dir", metavar="DIR",
+                        help="write the --explain pictures here (default: next to each image)")
     decode.set_defaults(handler=run_decode)
 
     parse = sub.add_parser("parse", help="repair and parse QR text (e.g. from a scanner); '-' reads stdin")
@@ -66,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_decode(args: argparse.Namespace, config: Config) -> int:
     reports = []
     for path in args.images:
-        reports.append(_decode_one(path, config, args.budget_ms))
+        reports.append(_decode_one(path, config, args.budget_ms,
+                                   _explain_path(path, args.explain_dir) if args.explain else None))
     if args.json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], ensure_ascii=False, indent=2))
     else:
@@ -75,18 +83,40 @@ def run_decode(args: argparse.Namespace, config: Config) -> int:
     return 0 if all(r["decoded"] for r in reports) else QR_NOT_DECODED
 
 
-def _decode_one(path: str, config: Config, budget_ms: float) -> dict[str, Any]:
+def _explain_path(image: str, folder: str | None) -> str:
+    base = os.path.splitext(os.path.basename(image))[0] + ".explain.png"
+    return os.path.join(folder if folder else os.path.dirname(os.path.abspath(image)), base)
+
+
+def _decode_one(path: str, config: Config, budget_ms: float, explain_to: str | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {"image": path, "decoded": False}
     try:
         grey = load_image(path, max_pixels=config.qr.max_image_pixels)
     except QrImageError as err:
         report.update(error=err.to_dict(), hint=err.hint)
         return report
-    result = decode_frame(grey, budget_ms=budget_ms, prefer=_prefer_cccd)
+    trace = Trace() if explain_to else None
+    result = decode_frame(grey, budget_ms=budget_ms, prefer=_prefer_cccd, trace=trace)
     report.update(_result_dict(result))
+    if explain_to and trace is not None:
+        report["explain_image"] = _write_explain(explain_to, grey, result, trace)
     if result.payload is not None:
         report["payload"] = _payload_dict(read_payload(result.payload))
     return report
+
+
+def _write_explain(path: str, grey: Any, result: DecodeResult, trace: Trace) -> str | None:
+    """Write the debug picture; a folder we cannot write to is reported, not raised
+    (the decode result still stands)."""
+    from agent.qr.explain import render
+
+    try:
+        if not cv2.imwrite(path, render(grey, result, trace)):
+            raise OSError("the image writer refused the path")
+    except (OSError, cv2.error) as exc:
+        logger.warning("could not write the explain picture %s: %s", path, exc)
+        return None
+    return path
 
 
 def _prefer_cccd(payload: bytes) -> bool:
@@ -109,13 +139,16 @@ def _result_dict(result: DecodeResult) -> dict[str, Any]:
 def _format_decode(report: dict[str, Any]) -> str:
     if "error" in report:
         return f"{report['image']}: {report['error']['message']}\n  hint: {report['hint']}"
+    explain = f"\n  explain: {report['explain_image']}" if report.get("explain_image") else ""
     if not report["decoded"]:
-        return f"{report['image']}: NOT decoded ({report['milliseconds']} ms)\n  hint: {report['hint']}"
+        return f"{report['image']}: NOT decoded ({report['milliseconds']} ms)\n  hint: {report['hint']}{explain}"
     lines = [f"{report['image']}: decoded by {report['library']} at stage {report['stage']} "
              f"({report['milliseconds']} ms)"]
     if report["codes_in_image"] > 1:
         lines.append(f"  note: {report['codes_in_image']} different codes in the image; showing the card's")
     lines.append(f"  bytes: {report['bytes_hex']}")
+    if explain:
+        lines.append(explain.strip("\n"))
     lines += ["  " + line for line in _format_payload(report["payload"]).splitlines()]
     return "\n".join(lines)
 
