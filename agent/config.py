@@ -82,6 +82,7 @@ class BhytSection:
     officer_name: str = ""
     officer_id: str = field(default="", repr=False)
     timeout: float = 5.0
+    deadline: float = 8.0
     retries: int = 2
     breaker_threshold: int = 5
     breaker_reset: float = 30.0
@@ -148,6 +149,7 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
                                             230400, 460800, 921600), "a standard baud rate (9600, 115200 ...)"),
     ("qr", "max_image_pixels"): (lambda v: v >= 10_000, "at least 10000 pixels"),
     ("bhyt", "timeout"): (lambda v: 0 < v <= 120, "seconds between 0 and 120"),
+    ("bhyt", "deadline"): (lambda v: 0 < v <= 300, "seconds between 0 and 300"),
     ("bhyt", "retries"): (lambda v: 0 <= v <= 10, "0..10"),
     ("bhyt", "breaker_threshold"): (lambda v: v >= 1, "at least 1"),
     ("intake", "timeout"): (lambda v: 0 < v <= 120, "seconds between 0 and 120"),

@@ -11,10 +11,15 @@ differs from the ID card's, or holds only the year. When the gateway answers 070
 (wrong date of birth) to the full date, the client asks again with the year only and
 reports both values sent and which one matched.
 
-Failure handling: a timeout on every call, bounded retries with exponential backoff
-and jitter on transport errors and server errors, one re-login on 401, and a circuit
+Failure handling: a timeout on every socket read and a total deadline per lookup
+(``deadline``, retries and the year-only second query included: a gateway trickling
+bytes cannot hold a lookup longer), bounded retries with exponential backoff and
+jitter on transport errors and server errors, one re-login on 401, and a circuit
 breaker that makes lookups fail fast (status ``gateway_unavailable``) while the gateway
-is down. The client is thread-safe; :class:`BhytLookups` runs lookups on worker
+is down. An answer without a known ``maKetQua`` and any HTTP redirect are gateway
+errors too (counted by the breaker): redirects are never followed, because the check
+URL carries the token and the MD5 password (domain.md) and a redirect would hand
+them to whatever host the ``Location`` names. The client is thread-safe; :class:`BhytLookups` runs lookups on worker
 threads so a slow or dead gateway never holds up card reading.
 
 Names and ID numbers never reach the log (masked).
@@ -35,12 +40,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from agent.errors import ConfigError, IdAgentError
-from agent.forward.bhyt_codes import LOCAL, UPSTREAM_FAILURES, BhytStatus, CodeInfo, lookup
+from agent.forward.bhyt_codes import CODES, LOCAL, UPSTREAM_FAILURES, BhytStatus, CodeInfo, lookup
+from agent.forward.bhyt_token import token_expiry
 from agent.forward.breaker import CircuitBreaker
+from agent.forward.http_deadline import DeadlineAdapter, abort_after
 from agent.identity import mask
 
 logger = logging.getLogger(__name__)
@@ -232,6 +240,8 @@ class BhytSettings:
     officer_id: str = field(default="", repr=False)
     facility_code: str = ""
     timeout: float = 5.0
+    #: seconds for a whole lookup, retries and the year-only second query included
+    deadline: float = 8.0
     retries: int = 2
     breaker_threshold: int = 5
     breaker_reset: float = 30.0
@@ -249,7 +259,7 @@ class BhytSettings:
         return cls(base_url=section.base_url.rstrip("/"), username=section.username,
                    password=config.bhyt_password(), officer_name=section.officer_name,
                    officer_id=section.officer_id, facility_code=section.facility_code,
-                   timeout=section.timeout, retries=section.retries,
+                   timeout=section.timeout, deadline=section.deadline, retries=section.retries,
                    breaker_threshold=section.breaker_threshold, breaker_reset=section.breaker_reset)
 
     @property
@@ -284,6 +294,23 @@ class _Retryable(Exception):
     pass
 
 
+class _GatewayError(Exception):
+    """An answer that is no answer (no known maKetQua, a redirect): counted by the
+    breaker, not retried (the same gateway would say the same)."""
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
+@dataclass
+class _Lookup:
+    """One ``check`` call: when it must end, and the dates of birth that went out."""
+
+    deadline_at: float
+    sent: list[str] = field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- client
 
 class BhytClient:
@@ -291,7 +318,8 @@ class BhytClient:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  jitter: Callable[[], float] | None = None,
-                 breaker: CircuitBreaker | None = None) -> None:
+                 breaker: CircuitBreaker | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         self.settings = settings
         # an injected session is used from every thread (the caller vouches for it);
         # otherwise each lookup thread gets its own, as requests does not promise that
@@ -299,6 +327,7 @@ class BhytClient:
         self._shared_session = session
         self._local = threading.local()
         self._clock = clock
+        self._wall = wall
         self._sleep = sleep
         self._jitter = jitter if jitter is not None else random.SystemRandom().random
         self.breaker = breaker if breaker is not None else CircuitBreaker(
@@ -320,16 +349,17 @@ class BhytClient:
         dob_in = parse_dob(dob)
         started = self._clock()
         first = dob_in.full or dob_in.year
-        sent: list[str] = [first]
+        # dob_sent lists only what went out in a check request (never when login failed)
+        lookup_ = _Lookup(started + self.settings.deadline)
+        sent = lookup_.sent
         attempts = 0
         try:
-            answer, n = self._check_once(card_value, name, first)
+            answer, n = self._check_once(card_value, name, first, lookup_)
             attempts += n
             code = _code_of(answer)
             if code == WRONG_DOB and dob_in.full is not None:
                 # the register often holds another date, or only the year: ask again
-                sent.append(dob_in.year)
-                answer, n = self._check_once(card_value, name, dob_in.year)
+                answer, n = self._check_once(card_value, name, dob_in.year, lookup_)
                 attempts += n
                 code = _code_of(answer)
         except _Unavailable as exc:
@@ -355,16 +385,45 @@ class BhytClient:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
+            # connections a lookup's deadline can cut (agent.forward.http_deadline)
+            adapter = DeadlineAdapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._local.session = session
         return session
 
+    def _post(self, url: str, lookup_: _Lookup, **kwargs: Any) -> requests.Response:
+        """One POST within the lookup's deadline; never follows a redirect (the URL and
+        form carry credentials); a 3xx is a gateway error naming the Location's host."""
+        remaining = lookup_.deadline_at - self._clock()
+        if remaining <= 0:
+            raise _DeadlineExceeded()
+        with abort_after(remaining) as cut:
+            try:
+                # without stream=True the body is read inside post(), under the deadline
+                response = self._session().post(url, timeout=min(self.settings.timeout, remaining),
+                                                allow_redirects=False, **kwargs)
+            except requests.RequestException:
+                if cut.expired:
+                    raise _DeadlineExceeded() from None
+                raise
+            if cut.expired:  # cut mid-body: what arrived is not the answer
+                raise _DeadlineExceeded()
+        if 300 <= response.status_code < 400:
+            host = urlsplit(response.headers.get("Location", "")).hostname or "(no Location)"
+            raise _GatewayError(f"HTTP {response.status_code} redirect to host {host} (not followed: "
+                                "gateway calls carry credentials)")
+        return response
+
     # ------------------------------------------------------------------ token
 
-    def _current_token(self) -> _Token:
+    def _current_token(self, lookup_: _Lookup | None = None) -> _Token:
+        if lookup_ is None:
+            lookup_ = _Lookup(self._clock() + self.settings.deadline)
         with self._token_lock:
             token = self._token
             if token is None or self._clock() >= token.expires_at:
-                token = self._login()
+                token = self._login(lookup_)
                 self._token = token
             return token
 
@@ -373,35 +432,40 @@ class BhytClient:
             if self._token is token:
                 self._token = None
 
-    def _login(self) -> _Token:
+    def _login(self, lookup_: _Lookup) -> _Token:
         s = self.settings
-        response = self._session().post(s.base_url + TOKEN_PATH,
-                                      data={"username": s.username, "password": self._md5},
-                                      timeout=s.timeout)
+        response = self._post(s.base_url + TOKEN_PATH, lookup_,
+                              data={"username": s.username, "password": self._md5})
         if response.status_code == 401:
             raise _AuthFailed()
         if response.status_code >= 500:
             raise _Retryable(f"login HTTP {response.status_code}")
         body = _json(response)
-        if str(body.get("maKetQua")) != LOGIN_OK or not isinstance(body.get("APIKey"), dict):
-            if str(body.get("maKetQua")) in RETRYABLE_CODES:
-                raise _Retryable(f"login code {body.get('maKetQua')}")
+        code = _code_of(body)
+        if code != LOGIN_OK or not isinstance(body.get("APIKey"), dict):
+            if code in RETRYABLE_CODES:
+                raise _Retryable(f"login code {code}")
+            if code == "" or (code not in CODES and code != LOGIN_OK):
+                raise _GatewayError("login answer without a known maKetQua" if code == ""
+                                    else f"login answer with unknown maKetQua {code!r}")
             raise _AuthFailed()
         key = body["APIKey"]
-        try:
-            lifetime = float(key.get("expires_in") or 0)
-        except (TypeError, ValueError):
-            lifetime = 0.0
+        access_token = str(key.get("access_token", ""))
+        # seconds, a Unix time, a date-time, or nothing (then the JWT's exp, if any)
+        lifetime = token_expiry(key.get("expires_in"), access_token, now=self._wall())
         self.logins += 1
-        # refresh a little early; a token with no stated lifetime is used until a 401
-        expires_at = (self._clock() + max(lifetime - min(TOKEN_MARGIN_S, lifetime / 10), 0.0)
-                      if lifetime > 0 else float("inf"))
-        logger.info("BHYT login ok; token valid for %.0f s", lifetime)
-        return _Token(str(key.get("access_token", "")), str(key.get("id_token", "")), expires_at)
+        if lifetime is None:
+            expires_at = float("inf")
+            logger.info("BHYT login ok; the token states no usable lifetime: used until a 401")
+        else:
+            # refresh a little early
+            expires_at = self._clock() + max(lifetime - min(TOKEN_MARGIN_S, lifetime / 10), 0.0)
+            logger.info("BHYT login ok; token valid for %.0f s", lifetime)
+        return _Token(access_token, str(key.get("id_token", "")), expires_at)
 
     # ------------------------------------------------------------------ one query
 
-    def _check_once(self, card: str, name: str, dob: str) -> tuple[dict[str, Any], int]:
+    def _check_once(self, card: str, name: str, dob: str, lookup_: _Lookup) -> tuple[dict[str, Any], int]:
         """One logical query with retries; returns (answer, HTTP attempts)."""
         s = self.settings
         body = {"maThe": card, "hoTen": name, "ngaySinh": dob,
@@ -415,18 +479,27 @@ class BhytClient:
                 raise _Unavailable(BhytStatus.GATEWAY_UNAVAILABLE, last_error or "circuit open", attempt)
             attempt += 1
             try:
-                token = self._current_token()
-                answer = self._post_check(token, body)
+                token = self._current_token(lookup_)
+                if not lookup_.sent or lookup_.sent[-1] != dob:
+                    lookup_.sent.append(dob)
+                answer = self._post_check(token, body, lookup_)
             except _AuthFailed:
                 self.breaker.record_success()  # the gateway answered: it is up
                 raise
+            except (_GatewayError, _DeadlineExceeded) as exc:
+                self.breaker.record_failure()
+                detail = (str(exc) if isinstance(exc, _GatewayError)
+                          else f"no complete answer within the {s.deadline:g} s lookup deadline")
+                logger.warning("BHYT attempt %d failed: %s", attempt, detail)
+                raise _Unavailable(BhytStatus.GATEWAY_ERROR, detail, attempt) from None
             except (requests.RequestException, _Retryable) as exc:
                 self.breaker.record_failure()
                 last_error = _describe(exc)
                 logger.warning("BHYT attempt %d failed: %s", attempt, last_error)
-                if attempt > s.retries:
+                pause = self._backoff(attempt)
+                if attempt > s.retries or self._clock() + pause >= lookup_.deadline_at:
                     raise _Unavailable(BhytStatus.GATEWAY_ERROR, last_error, attempt) from None
-                self._sleep(self._backoff(attempt))
+                self._sleep(pause)
                 continue
             self.breaker.record_success()
             if answer is None:  # 401 on the query: the token died early
@@ -437,12 +510,11 @@ class BhytClient:
                 continue
             return answer, attempt
 
-    def _post_check(self, token: _Token, body: dict[str, str]) -> dict[str, Any] | None:
+    def _post_check(self, token: _Token, body: dict[str, str], lookup_: _Lookup) -> dict[str, Any] | None:
         s = self.settings
         params = {"token": token.access_token, "id_token": token.id_token,
                   "username": s.username, "password": self._md5}
-        response = self._session().post(s.base_url + CHECK_PATH, params=params, json=body,
-                                      timeout=s.timeout)
+        response = self._post(s.base_url + CHECK_PATH, lookup_, params=params, json=body)
         if response.status_code == 401:
             return None
         if response.status_code >= 500:
@@ -453,6 +525,9 @@ class BhytClient:
             return None
         if code in RETRYABLE_CODES:
             raise _Retryable(f"gateway code {code}")
+        if code not in CODES:
+            # no verdict about the card: never "unknown" with exit 0 (issue 14)
+            raise _GatewayError("answer without maKetQua" if code == "" else f"unknown maKetQua {code!r}")
         return answer
 
     def _backoff(self, attempt: int) -> float:

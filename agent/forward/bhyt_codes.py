@@ -67,10 +67,16 @@ def _info(code: str, status: BhytStatus, usable: bool, vi: str, en: str) -> Code
 S = BhytStatus
 _TABLE: tuple[CodeInfo, ...] = (
     _info("000", S.VALID, True, "Thẻ hợp lệ.", "The card is valid."),
+    # 001/002: the gateway's own instruction (letter 1923/BHXH-CNTT) is to check the
+    # card and the identity papers: these cards are not in the VSS register, so the
+    # answer vouches for nothing more; the clerk must see them
     _info("001", S.VALID_OTHER_MINISTRY, True,
-          "Thẻ do Bộ Quốc phòng quản lý: hợp lệ.", "Card managed by the Ministry of Defence: valid."),
+          "Thẻ do BHXH Bộ Quốc phòng quản lý: đề nghị kiểm tra thẻ và giấy tờ tùy thân.",
+          "Card managed by the Ministry of Defence's social insurance: check the card and the identity papers."),
     _info("002", S.VALID_OTHER_MINISTRY, True,
-          "Thẻ do Bộ Công an quản lý: hợp lệ.", "Card managed by the Ministry of Public Security: valid."),
+          "Thẻ do BHXH Bộ Công an quản lý: đề nghị kiểm tra thẻ và giấy tờ tùy thân.",
+          "Card managed by the Ministry of Public Security's social insurance: check the card and the "
+          "identity papers."),
     _info("003", S.REPLACED, False,
           "Thẻ cũ đã hết giá trị sử dụng, đã được cấp thẻ mới: dùng thẻ mới.",
           "The old card has expired and a new card was issued: use the new card."),

@@ -7,7 +7,15 @@ for tests, the bench and the demo. Control endpoints (not part of the real gatew
   ``outage_mode`` ("503": answer 503 at once; "drop": close the connection),
   ``error_rate`` (share of checks answered with code 500), ``seed``, ``token_ttl``
   (seconds), ``revoke_tokens`` (true: every issued token answers 401 from now on),
-  ``variant`` (name of a register variant, "" for none).
+  ``variant`` (name of a register variant, "" for none), and the misbehaviours an
+  independent gateway showed (issue 14): ``check_answer`` (a JSON object answered to
+  every check as it is, e.g. without ``maKetQua`` or with an unknown code; null: off),
+  ``redirect`` (an HTTP 3xx status answered on the gateway endpoints, to ``redirect_to``;
+  "self" loops back to the same path), ``trickle_ms`` (the answer goes out one byte every
+  N ms: a gateway that keeps each socket read alive but never finishes in time) and
+  ``expires_in`` (the login's ``expires_in`` as "seconds", "timestamp" (Unix seconds),
+  "timestamp_ms", "datetime" (ISO 8601 with offset), "local_datetime" (dd/MM/yyyy
+  HH:mm:ss, Vietnam time) or "missing").
 - ``GET /_control`` gives the counters and the current settings.
 
 Every gateway answer carries ``X-Gateway-Time-Ms``: the service's own time for it.
@@ -19,6 +27,7 @@ The register (fixtures/bhyt/register.json) holds made-up people only.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -58,6 +67,11 @@ class Controls:
     error_rate: float = 0.0
     token_ttl: float = 3600.0
     variant: str = ""
+    check_answer: dict[str, Any] | None = None
+    redirect: int = 0
+    redirect_to: str = "self"
+    trickle_ms: int = 0
+    expires_in: str = "seconds"
 
 
 @dataclass
@@ -68,6 +82,7 @@ class Counters:
     unauthorized: int = 0
     injected_errors: int = 0
     outage_answers: int = 0
+    redirects: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
 
 
@@ -133,9 +148,26 @@ class BhytGatewayState:
                 c.token_ttl = float(changes["token_ttl"])
             if "variant" in changes:
                 c.variant = str(changes["variant"])
+            self._misbehaviours(changes)
             if changes.get("revoke_tokens"):
                 self._generation += 1
             return self.snapshot_locked()
+
+    def _misbehaviours(self, changes: Mapping[str, Any]) -> None:
+        c = self.controls
+        if "check_answer" in changes:
+            answer = changes["check_answer"]
+            c.check_answer = dict(answer) if isinstance(answer, dict) else None
+        if "redirect" in changes:
+            status = int(changes["redirect"] or 0)
+            c.redirect = status if status in (301, 302, 303, 307, 308) else 0
+        if "redirect_to" in changes:
+            c.redirect_to = str(changes["redirect_to"])
+        if "trickle_ms" in changes:
+            c.trickle_ms = max(0, int(changes["trickle_ms"]))
+        if "expires_in" in changes:
+            value = str(changes["expires_in"])
+            c.expires_in = value if value in EXPIRES_IN_FORMATS else "seconds"
 
     def snapshot_locked(self) -> dict[str, Any]:
         return {"controls": vars(self.controls).copy(),
@@ -158,9 +190,12 @@ class BhytGatewayState:
             access, id_token = secrets.token_hex(16), secrets.token_hex(16)
             ttl = self.controls.token_ttl
             self._tokens[access] = (username, id_token, self.clock() + ttl, self._generation)
-        return 200, {"maKetQua": "200", "APIKey": {
-            "access_token": access, "id_token": id_token, "token_type": "Bearer",
-            "username": username, "expires_in": ttl}}
+        key: dict[str, Any] = {"access_token": access, "id_token": id_token, "token_type": "Bearer",
+                               "username": username}
+        expires_in = _expires_in(self.controls.expires_in, ttl, time.time())
+        if expires_in is not None:
+            key["expires_in"] = expires_in
+        return 200, {"maKetQua": "200", "APIKey": key}
 
     def _authorized(self, params: Mapping[str, str]) -> str | None:
         """The account of a valid token, or None."""
@@ -190,13 +225,16 @@ class BhytGatewayState:
             if inject:
                 self.counters.injected_errors += 1
             variant = self.controls.variant
+            canned = self.controls.check_answer
         if inject:
             return 200, self._count({"maKetQua": "500", "ghiChu": "Lỗi máy chủ (giả lập)"})
+        if canned is not None:
+            return 200, self._count(dict(canned))
         return 200, self._count(self._answer(self.register.accounts[username], body, variant))
 
     def _count(self, answer: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            code = answer["maKetQua"]
+            code = str(answer.get("maKetQua", "(none)"))
             self.counters.by_code[code] = self.counters.by_code.get(code, 0) + 1
         return answer
 
@@ -224,6 +262,27 @@ class BhytGatewayState:
         answer["maKetQua"] = person.get("maKetQua", "000")
         answer["ghiChu"] = person.get("ghiChu", "")
         return answer
+
+
+#: shapes of the login's ``expires_in`` the service can send (control ``expires_in``)
+EXPIRES_IN_FORMATS = ("seconds", "timestamp", "timestamp_ms", "datetime", "local_datetime", "missing")
+VIETNAM_TZ = dt.timezone(dt.timedelta(hours=7))
+
+
+def _expires_in(shape: str, ttl: float, now: float) -> Any:
+    """``expires_in`` for a token living ``ttl`` seconds, in the shape asked for."""
+    at = now + ttl
+    if shape == "timestamp":
+        return int(at)
+    if shape == "timestamp_ms":
+        return int(at * 1000)
+    if shape == "datetime":
+        return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
+    if shape == "local_datetime":
+        return dt.datetime.fromtimestamp(at, VIETNAM_TZ).strftime("%d/%m/%Y %H:%M:%S")
+    if shape == "missing":
+        return None
+    return ttl
 
 
 def _officer_code(account: Mapping[str, Any], name: str, cccd: str) -> str | None:
@@ -269,6 +328,12 @@ class _Handler(JsonHandler):
             controls = Controls(**vars(state.controls))
         if controls.delay_ms:
             time.sleep(controls.delay_ms / 1000)
+        if controls.redirect:
+            with state.lock:
+                state.counters.redirects += 1
+            target = self.path if controls.redirect_to == "self" else controls.redirect_to
+            self.send_json(controls.redirect, {"moved": True}, {"Location": target})
+            return False
         if controls.outage:
             with state.lock:
                 state.counters.outage_answers += 1
@@ -313,7 +378,28 @@ class _Handler(JsonHandler):
                 payload = None
             status, body = self.server.state.check(params, payload)
         # the service's own answer time, so a bench can tell it apart from the client's
-        self.send_json(status, body, {GATEWAY_TIME_HEADER: f"{(time.perf_counter() - started) * 1000:.3f}"})
+        headers = {GATEWAY_TIME_HEADER: f"{(time.perf_counter() - started) * 1000:.3f}"}
+        with self.server.state.lock:
+            trickle_ms = self.server.state.controls.trickle_ms
+        if trickle_ms:
+            self._trickle(status, body, headers, trickle_ms / 1000)
+        else:
+            self.send_json(status, body, headers)
+
+    def _trickle(self, status: int, body: Any, headers: dict[str, str], pause: float) -> None:
+        """The whole answer (status line, headers, body) one byte at a time."""
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        head = [f"HTTP/1.1 {status} OK", "Content-Type: application/json; charset=utf-8",
+                f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in headers.items())]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
+        self.close_connection = True
+        try:
+            for i in range(len(raw)):
+                self.wfile.write(raw[i:i + 1])
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            pass  # the client gave up: what a trickling gateway's client should do
 
 
 def _form(raw: bytes, content_type: str) -> dict[str, str]:
