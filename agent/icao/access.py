@@ -261,8 +261,8 @@ class _PaceBrokeOff(str):
     """Why PACE failed, when it was started and broke off (rather than not offered)."""
 
 
-def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | str | None, rng: Rng
-              ) -> tuple[SecureMessaging, AccessInfo] | str:
+def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | str | None, rng: Rng,
+              send_parameter_id: bool = True) -> tuple[SecureMessaging, AccessInfo] | str:
     """Run PACE; return the session, or why it could not be used (BAC may follow).
     ``infos`` is the parsed EF.CardAccess, None when absent, or why it is unusable.
     A ``_PaceBrokeOff`` reason means PACE was attempted and did not finish."""
@@ -273,9 +273,12 @@ def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | str | Non
     choice = choose_pace(infos)
     if choice is None:
         return "EF.CardAccess lists no PACE variant this terminal supports"
+    # DO 84 may be left out when one parameter set is offered (9303-11 §4.4.4.1), but
+    # real chips were only ever seen receiving it (shared/real-emrtd/README.md): it is
+    # sent always unless the config leaves it out; with several sets it is required.
     ambiguous = len({info.parameter_id for info in infos.pace}) > 1
     try:
-        result = pace.authenticate(channel, key, choice, rng=rng, send_parameter_id=ambiguous)
+        result = pace.authenticate(channel, key, choice, rng=rng, send_parameter_id=send_parameter_id or ambiguous)
     except (pace.PaceError, UnsupportedParametersError, ApduError, SecureMessagingError) as exc:
         logger.info("PACE failed: %s", exc)
         if isinstance(exc, UnsupportedParametersError):
@@ -287,8 +290,10 @@ def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | str | Non
 
 
 def establish(channel: Channel, key: AccessKey, *, card_access: bytes | None, rng: Rng = os.urandom,
-              prefer: str = "pace") -> tuple[SecureMessaging, AccessInfo]:
+              prefer: str = "pace", send_parameter_id: bool = True) -> tuple[SecureMessaging, AccessInfo]:
     """Open the chip with ``key``; ``card_access`` is EF.CardAccess (None if absent).
+    ``send_parameter_id=False`` leaves DO 84 out of PACE's MSE:Set AT when EF.CardAccess
+    offers one parameter set (``[reader] pace_parameter_id = "when_ambiguous"``).
 
     ``prefer="bac"`` runs BAC first when MRZ data is given (PACE if BAC is refused
     for a reason other than the key). Raises ``AccessDeniedError`` on a wrong key."""
@@ -307,7 +312,7 @@ def establish(channel: Channel, key: AccessKey, *, card_access: bytes | None, rn
             return _bac(channel, key, rng), _bac_info(key, None)
         except ApduError as exc:
             logger.info("BAC refused (%04X); trying PACE", exc.sw)
-    outcome = _try_pace(channel, key, infos, rng)
+    outcome = _try_pace(channel, key, infos, rng, send_parameter_id)
     if not isinstance(outcome, str):
         return outcome
     if isinstance(key, CanKey):
