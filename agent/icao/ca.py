@@ -83,6 +83,42 @@ class CaParameters:
     chip_public: Element
 
 
+#: BSI TR-03110-3 A.2.1.1: standardizedDomainParameters (bsi-de algorithms 2); the
+#: AlgorithmIdentifier's parameters are then the INTEGER id of 9303-11 §9.5.1's table
+OID_STANDARDIZED_DOMAIN_PARAMETERS = "0.4.0.127.0.7.1.2"
+
+
+class _AnyAlgorithm(core.Sequence):
+    _fields = [("algorithm", core.ObjectIdentifier), ("parameters", core.Any, {"optional": True})]
+
+
+class _RawPublicKeyInfo(core.Sequence):
+    _fields = [("algorithm", _AnyAlgorithm), ("public_key", core.OctetBitString)]
+
+
+def group_of_der(spki_der: bytes) -> tuple[EcGroup | DhGroup, Element]:
+    """The group and the chip's public element of a DER SubjectPublicKeyInfo of a CA or
+    CAM key: named or explicit curves, X9.42 DH, or standardized domain parameters
+    (an id instead of the parameters, as German documents publish them). Raises
+    ``SignatureError`` / ``ValueError`` for unusable keys."""
+    raw = _RawPublicKeyInfo.load(spki_der, strict=True)
+    if raw["algorithm"]["algorithm"].dotted != OID_STANDARDIZED_DOMAIN_PARAMETERS:
+        return group_of(keys.PublicKeyInfo.load(spki_der, strict=True))
+    parameters = raw["algorithm"]["parameters"]
+    if parameters.native is None:
+        raise SignatureError("standardized domain parameters without their id")
+    parameter_id = core.Integer.load(parameters.dump(), strict=True).native
+    if parameter_id not in params.STANDARD:
+        raise SignatureError(f"standardized domain parameters {parameter_id} are not in 9303-11's table")
+    group = params.STANDARD[parameter_id]
+    value = bytes(raw["public_key"].native)
+    if isinstance(group, DhGroup):
+        # TR-03110-3 A.4.1: a DH public key is the INTEGER y inside the BIT STRING
+        y = core.Integer.load(value, strict=True).native
+        return group, group.decode(int(y).to_bytes(group.size, "big"))
+    return group, group.decode(value)
+
+
 def group_of(spki: keys.PublicKeyInfo) -> tuple[EcGroup | DhGroup, Element]:
     """The key agreement group and the chip's public element of a DG14 key.
     Raises ``SignatureError`` / ``ValueError`` for unusable keys."""
@@ -123,8 +159,7 @@ def select_parameters(infos: SecurityInfos) -> CaParameters | None:
         agreement = "ECDH" if key.protocol == securityinfo.ID_PK_ECDH else "DH"
         cipher = Cipher.DES3
     try:
-        spki = keys.PublicKeyInfo.load(key.public_key_info)
-        group, chip_public = group_of(spki)
+        group, chip_public = group_of_der(key.public_key_info)
     except (KeyError, IndexError, AttributeError, TypeError) as exc:
         # asn1crypto's answers to a malformed or unknown SubjectPublicKeyInfo (e.g.
         # KeyError for an algorithm OID it has no name for): a damaged DG14 is a
@@ -304,25 +339,35 @@ def ca_label(details: dict[str, str]) -> str:
 
 def verify_pace_cam(ca_ic: bytes | None, chip_mapping_key: bytes | None, dg14: bytes) -> CheckResult:
     """9303-11 §4.4 (Chip Authentication Mapping): with PACE-CAM the chip sends CA_IC = SK_map,IC · SK_IC⁻¹; the
-    terminal checks CA_IC · PK_IC = PK_map,IC with PK_IC from DG14 (proven by PA)."""
-    if ca_ic is None or chip_mapping_key is None:
-        return CheckResult(Status.ERROR, "PACE-CAM result lacks the chip's CA data or mapping key")
+    terminal checks CA_IC · PK_IC = PK_map,IC with PK_IC from DG14 (proven by PA).
+    The key to use is the one EF.CardSecurity publishes for the PACE parameter id
+    (``agent.icao.cardsecurity``); DG14's key is used when it is the same key."""
     try:
         infos = securityinfo.parse_security_infos(dg14, source="DG14")
         ca = select_parameters(infos)
     except (ParseError, SignatureError, ValueError) as exc:
         return CheckResult(Status.ERROR, f"DG14 chip authentication key unusable: {exc}")
-    if ca is None or not isinstance(ca.group, EcGroup):
+    if ca is None:
         return CheckResult(Status.ERROR, "PACE-CAM needs an ECDH Chip Authentication key in DG14")
+    return check_cam(ca_ic, chip_mapping_key, ca.group, ca.chip_public, "DG14's key")
+
+
+def check_cam(ca_ic: bytes | None, chip_mapping_key: bytes | None, group: EcGroup | DhGroup,
+              chip_public: Element, key_name: str) -> CheckResult:
+    """CA_IC · PK_IC = PK_map,IC (9303-11 §4.4.3.5) with the given chip key."""
+    if ca_ic is None or chip_mapping_key is None:
+        return CheckResult(Status.ERROR, "PACE-CAM result lacks the chip's CA data or mapping key")
+    if not isinstance(group, EcGroup):
+        return CheckResult(Status.ERROR, f"PACE-CAM needs an ECDH key; {key_name} is DH")
     scalar = int.from_bytes(ca_ic, "big")
-    if not 0 < scalar < ca.group.order:
+    if not 0 < scalar < group.order:
         return CheckResult(Status.INVALID, "PACE-CAM: CA_IC is out of range")
     try:
-        expected = ca.group.encode(ca.group.mul(scalar, ca.chip_public))
+        expected = group.encode(group.mul(scalar, chip_public))
     except ValueError:
         return CheckResult(Status.INVALID, "PACE-CAM: CA_IC · PK_IC is the point at infinity")
     if not hmac.compare_digest(expected, chip_mapping_key):
-        return CheckResult(Status.INVALID, "PACE-CAM: the chip's mapping key does not match DG14's key "
-                                           "(it does not hold the private key of DG14)")
-    return CheckResult(Status.VALID, f"PACE-CAM proved the DG14 key (ECDH on {ca.group.name})",
-                       details={"protocol": "PACE-CAM", "group": ca.group.name})
+        return CheckResult(Status.INVALID, f"PACE-CAM: the chip's mapping key does not match {key_name} "
+                                           "(it does not hold the private key)")
+    return CheckResult(Status.VALID, f"PACE-CAM proved {key_name} (ECDH on {group.name})",
+                       details={"protocol": "PACE-CAM", "group": group.name})

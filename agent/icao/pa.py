@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from asn1crypto import cms, x509
 from asn1crypto import crl as asn1_crl
@@ -104,18 +105,7 @@ def passive_authentication(files: Mapping[str, bytes] | Mapping[int, bytes], sto
     notes: list[str] = []
     details: dict[str, object] = {"hash_algorithm": sod.hash_algorithm, "data_groups": matched}
     try:
-        dsc = _check_signature(sod, notes)
-        details["document_signer"] = certs.subject_text(dsc)
-        signing_time = signing_time_of(sod.signer_info)
-        if signing_time is not None:
-            details["signing_time"] = signing_time.isoformat()
-        chain = _build_chain(dsc, store, sod.certificates)
-        details["chain"] = [certs.subject_text(c) for c in chain]
-        _check_chain(chain, signing_time, now, notes)
-        if check_crl:
-            _check_revocation(chain, store, now, notes)
-        else:
-            notes.append("CRLs not checked (disabled in the config)")
+        chain = _signer_chain(sod, store, now, check_crl, notes, details)
     except _Failure as failure:
         return PassiveResult(CheckResult(failure.status, failure.reason, tuple(notes), details), sod)
     not_read = sorted(set(sod.dg_hashes) - set(groups))
@@ -125,6 +115,55 @@ def passive_authentication(files: Mapping[str, bytes] | Mapping[int, bytes], sto
     reason = (f"{len(matched)} data group(s) match EF.SOD; signed by {chain_names[0]}, "
               f"chained to trusted CSCA {chain_names[-1]}")
     return PassiveResult(CheckResult(Status.VALID, reason, tuple(notes), details), sod, frozenset(matched))
+
+
+class SignedObject(Protocol):
+    """What the signature and chain checks need of a CMS SignedData (EF.SOD,
+    EF.CardSecurity)."""
+
+    @property
+    def signer_info(self) -> cms.SignerInfo: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def econtent(self) -> bytes: ...
+    @property
+    def certificates(self) -> tuple[x509.Certificate, ...]: ...
+
+
+def _signer_chain(signed: SignedObject, store: TrustStore, now: dt.datetime, check_crl: bool,
+                  notes: list[str], details: dict[str, object], name: str = "EF.SOD") -> list[x509.Certificate]:
+    """The signature of ``signed`` and its signer's chain to a trust anchor (9303-12
+    §7.1): returns the chain, or raises ``_Failure`` naming what failed."""
+    dsc = _check_signature(signed, notes, name)
+    details["document_signer"] = certs.subject_text(dsc)
+    signing_time = signing_time_of(signed.signer_info)
+    if signing_time is not None:
+        details["signing_time"] = signing_time.isoformat()
+    chain = _build_chain(dsc, store, signed.certificates)
+    details["chain"] = [certs.subject_text(c) for c in chain]
+    _check_chain(chain, signing_time, now, notes)
+    if check_crl:
+        _check_revocation(chain, store, now, notes)
+    else:
+        notes.append("CRLs not checked (disabled in the config)")
+    return chain
+
+
+def check_signed_object(signed: SignedObject, store: TrustStore, *, name: str, now: dt.datetime | None = None,
+                        check_crl: bool = True) -> CheckResult:
+    """Signature and signer chain of a signed object other than EF.SOD (e.g.
+    EF.CardSecurity), with the same rules as passive authentication."""
+    now = certs.aware(now or dt.datetime.now(dt.UTC))
+    notes: list[str] = []
+    details: dict[str, object] = {}
+    try:
+        chain = _signer_chain(signed, store, now, check_crl, notes, details, name)
+    except _Failure as failure:
+        return CheckResult(failure.status, failure.reason, tuple(notes), details)
+    names = [certs.short_subject(c) for c in chain]
+    return CheckResult(Status.VALID, f"{name} signed by {names[0]}, chained to trusted CSCA {names[-1]}",
+                       tuple(notes), details)
 
 
 def _compare_hashes(sod: Sod, groups: Mapping[int, bytes]) -> tuple[list[int], list[int], list[int]]:
@@ -181,18 +220,18 @@ def check_signed_data(signer: cms.SignerInfo, content_type: str, econtent: bytes
                            bytes(signer["signature"].native), signed_bytes, digest_fallback=digest_name)
 
 
-def _check_signature(sod: Sod, notes: list[str]) -> x509.Certificate:
+def _check_signature(sod: SignedObject, notes: list[str], name: str = "EF.SOD") -> x509.Certificate:
     dsc = find_signer_cert(sod.signer_info, sod.certificates)
     if dsc is None:
-        dsc = _sole_certificate_fallback(sod, notes)
+        dsc = _sole_certificate_fallback(sod, notes, name)
     try:
         check_signed_data(sod.signer_info, sod.content_type, sod.econtent, dsc)
     except SignatureError as exc:
-        raise _Failure(Status.INVALID, f"EF.SOD signature by {certs.short_subject(dsc)} is not valid: {exc}") from exc
+        raise _Failure(Status.INVALID, f"{name} signature by {certs.short_subject(dsc)} is not valid: {exc}") from exc
     return dsc
 
 
-def _sole_certificate_fallback(sod: Sod, notes: list[str]) -> x509.Certificate:
+def _sole_certificate_fallback(sod: SignedObject, notes: list[str], name: str) -> x509.Certificate:
     """Some genuine SODs name their signer with the issuer's RDNs in another order than
     the certificate carries them (seen on Malaysian passports). Then the single
     certificate in the SOD stands in, when it has the serial number and the same name
@@ -200,15 +239,15 @@ def _sole_certificate_fallback(sod: Sod, notes: list[str]) -> x509.Certificate:
     is what proves it is the signer. Anything else that does not match stays an error."""
     only = sod.certificates[0] if len(sod.certificates) == 1 else None
     if only is None or not _same_signer_reordered(sod.signer_info, only):
-        raise _Failure(Status.ERROR, "EF.SOD carries no Document Signer certificate matching its SignerInfo "
-                                     f"({len(sod.certificates)} certificate(s) in EF.SOD)")
+        raise _Failure(Status.ERROR, f"{name} carries no Document Signer certificate matching its SignerInfo "
+                                     f"({len(sod.certificates)} certificate(s) in {name})")
     try:
         check_signed_data(sod.signer_info, sod.content_type, sod.econtent, only)
     except SignatureError as exc:
-        raise _Failure(Status.INVALID, f"EF.SOD signature by {certs.short_subject(only)} is not valid: "
+        raise _Failure(Status.INVALID, f"{name} signature by {certs.short_subject(only)} is not valid: "
                                        f"{exc}") from exc
-    notes.append("EF.SOD's SignerInfo names the Document Signer's issuer with its name parts in another order "
-                 "than the certificate; the only certificate in EF.SOD has that serial number and verifies the "
+    notes.append(f"{name}'s SignerInfo names the Document Signer's issuer with its name parts in another order "
+                 "than the certificate; the only certificate in it has that serial number and verifies the "
                  "signature, so it was used")
     return only
 

@@ -67,7 +67,7 @@ from agent.icao.lds import (
     parse_dg12,
     parse_dg13,
 )
-from agent.icao.lds.files import COM, DATA_GROUPS, SOD, LdsFile
+from agent.icao.lds.files import CARD_SECURITY, COM, DATA_GROUPS, SOD, LdsFile
 from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
 from agent.icao.sm import SecureMessaging, SecureMessagingError
 from agent.identity import Identity
@@ -608,6 +608,19 @@ def _reopen_access(policy: LengthPolicy, key: AccessKey, card_access: bytes | No
     return reopen
 
 
+def _read_card_security(reader: FileReader, info: Any) -> bytes | None:
+    """EF.CardSecurity after PACE-CAM, still in the MF: it publishes the key that
+    checks the chip's CAM answer (BSI TR-03110-3 A.1.1.2; ``agent.icao.cardsecurity``).
+    A chip that does not give it leaves CAM to be settled by Chip Authentication."""
+    if getattr(info, "cam_ca_ic", None) is None:
+        return None
+    try:
+        return reader.read(CARD_SECURITY)
+    except (FileAbsentError, FileAccessDeniedError, FileReadError) as exc:
+        logger.info("EF.CardSecurity not read after PACE-CAM: %s", exc.code)
+        return None
+
+
 def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: Rng, prefer: str,
                   extended: str, chunk: int, on_progress: ProgressCallback | None,
                   skip: tuple[int, ...] | list[int], table: Mapping[str, Parser],
@@ -619,6 +632,7 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
         # without EF.CardAccess, establish() selects the eMRTD application before BAC
         session, info = access_mod.establish(policy, key, card_access=card_access, rng=rng, prefer=prefer)
         reader = attempt.reader = FileReader(session, extended=extended, chunk=chunk, on_progress=on_progress)
+        card_security = _read_card_security(reader, info)
         if info.protocol == "PACE":
             # PACE runs in the MF: select the application under SM (9303-11 §4.4);
             # BAC ran with the application already selected (9303-11 §4.3)
@@ -632,6 +646,8 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
         # not "malformed data on the card", and worth another tap (exit 6, not 1)
         raise ChipProtocolError(f"access control: {exc.message}") from exc
     read = ChipRead(access=info)
+    if card_security is not None:
+        read.files[CARD_SECURITY.name] = card_security
     read.timing.access_seconds = clock() - started
     read.timing.access_apdus = counters.apdus()
     # PACE-CAM already authenticated the chip (9303-11 §4.4): no CA run, verification

@@ -20,8 +20,10 @@ not run CA again (only passive and active authentication). Other callers leave
   (9303-11 §6.2); ``Verification.channel`` is the channel valid afterwards (the
   re-keyed one after a successful CA; after a failed CA the session is dead).
 * ``pace_cam``: the access result when PACE ran with Chip Authentication Mapping: any
-  object with ``cam_ca_ic`` and ``chip_mapping_key`` (``agent.icao.pace.PaceResult``).
-  A valid PACE-CAM replaces CA (9303-11 §4.4, CAM).
+  object with ``cam_ca_ic``, ``chip_mapping_key`` and ``parameter_id``
+  (``agent.icao.pace.PaceResult``, ``AccessInfo``). A valid PACE-CAM replaces CA
+  (9303-11 §4.4, CAM); its key is the one ``files["CardSecurity"]`` (EF.CardSecurity)
+  publishes for the PACE parameter id (``agent.icao.cardsecurity``).
 
 Per check the status is one of valid, invalid, untrusted, not_supported, not_checked,
 error, with a human reason. Overall:
@@ -48,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import IdAgentError, ParseError
-from agent.icao import aa, ca, securityinfo
+from agent.icao import aa, ca, cardsecurity, securityinfo
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
 from agent.icao.pa import PassiveResult, passive_authentication
@@ -115,8 +117,10 @@ def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: 
     # lists them, the chip is meant to support CA/AA, so an unread one is not_checked,
     # never not_supported (which would pass as "no clone detection offered").
     signed = set(passive.sod.dg_hashes) if passive.sod is not None else set()
+    if chip is None and pace_cam is not None and getattr(pace_cam, "cam_ca_ic", None) is not None:
+        chip = _pace_cam(files, pace_cam, trust_store, now, check_crl)
     if chip is None:
-        chip, channel = _chip(channel, dg14, rng, pace_cam, 14 in signed)
+        chip, channel = _chip(channel, dg14, rng, 14 in signed)
     active = _active(channel, dg14, dg15, rng, chip, 15 in signed)
     status, reason = overall(passive.check, chip, active, require_chip_auth)
     logger.info("verification: %s (passive=%s chip=%s active=%s)", status, passive.check.status,
@@ -135,14 +139,12 @@ def _passive(files: Mapping[str, bytes], store: TrustStore, now: dt.datetime | N
         return PassiveResult(CheckResult(Status.ERROR, f"EF.SOD could not be checked: {exc}"))
 
 
-def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng, pace_cam: Any,
+def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng,
           signed: bool = False) -> tuple[CheckResult, Channel | None]:
     if dg14 is None and signed:
         return CheckResult.not_checked("EF.SOD lists DG14 but it was not read: Chip Authentication not run"), channel
     if dg14 is None:
         return CheckResult.not_supported("no DG14: the chip offers no Chip Authentication"), channel
-    if pace_cam is not None and getattr(pace_cam, "cam_ca_ic", None) is not None:
-        return ca.verify_pace_cam(pace_cam.cam_ca_ic, getattr(pace_cam, "chip_mapping_key", None), dg14), channel
     if channel is None:
         return CheckResult.not_checked("no live session with the chip: Chip Authentication not run"), channel
     try:
@@ -150,6 +152,27 @@ def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng, pace_cam: Any,
     except IdAgentError as exc:
         return CheckResult(Status.ERROR, f"Chip Authentication interrupted: {exc.message}"), channel
     return outcome.check, outcome.channel
+
+
+def _pace_cam(files: Mapping[str, bytes], pace_cam: Any, store: TrustStore, now: dt.datetime | None,
+              check_crl: bool) -> CheckResult | None:
+    """PACE-CAM replaces CA (9303-11 §4.4): its answer is checked with the key that
+    EF.CardSecurity publishes for the PACE parameter id (``agent.icao.cardsecurity``).
+    Without EF.CardSecurity, DG14's key (proven by passive authentication) is tried; a
+    mismatch proves nothing there (the CAM key need not be DG14's): None, and the
+    caller runs Chip Authentication with DG14's key instead, which does decide."""
+    ca_ic, mapping_key = pace_cam.cam_ca_ic, getattr(pace_cam, "chip_mapping_key", None)
+    raw = files.get("CardSecurity")
+    if raw is not None:
+        return cardsecurity.cam_check(raw, getattr(pace_cam, "parameter_id", None), ca_ic, mapping_key, store,
+                                      now=now, check_crl=check_crl)
+    dg14 = files.get("DG14")
+    if dg14 is not None:
+        result = ca.verify_pace_cam(ca_ic, mapping_key, dg14)
+        if result.status is not Status.INVALID:
+            return result
+    logger.info("PACE-CAM answer does not match DG14's key and EF.CardSecurity was not read: running CA")
+    return None
 
 
 def _aa_info(dg14: bytes | None) -> ActiveAuthenticationInfo | None:

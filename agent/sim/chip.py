@@ -77,6 +77,9 @@ EMRTD_AID = bytes.fromhex("A0000002471001")
 FID_CARD_ACCESS = 0x011C
 FID_COM = 0x011E
 FID_SOD = 0x011D
+#: EF.CardSecurity, in the MF (BSI TR-03110-3 A.1.2; 9303-10 §3.11.3)
+FID_CARD_SECURITY = 0x011D
+SFI_CARD_SECURITY = 0x1D
 FID_DG1 = 0x0101
 DG3 = 3
 SFI_CARD_ACCESS = 0x1C
@@ -144,6 +147,11 @@ class ChipProfile:
     quirks: ChipQuirks = field(default_factory=ChipQuirks)
     ca_private_key: object | None = None
     aa_private_key: object | None = None
+    #: EF.CardSecurity (in the MF, FID 011D, SFI 1D; readable under secure messaging):
+    #: the signed SecurityInfos that publish the PACE-CAM key (BSI TR-03110-3 A.1.1.2)
+    card_security: bytes | None = None
+    #: the PACE-CAM private key when it is not DG14's Chip Authentication key
+    cam_private_key: object | None = None
 
     def __repr__(self) -> str:
         return f"ChipProfile(files={sorted(self.files)}, pace={self.pace_enabled}, bac={self.bac_enabled})"
@@ -183,10 +191,12 @@ def _private_scalar(key: object | None) -> int | None:
     return None
 
 
-def _build_tree(files: dict[int, bytes]) -> DedicatedFile:
+def _build_tree(files: dict[int, bytes], card_security: bytes | None = None) -> DedicatedFile:
     mf = DedicatedFile(MF_FID)
     if FID_CARD_ACCESS in files:
         mf.add(ElementaryFile(FID_CARD_ACCESS, files[FID_CARD_ACCESS], SFI_CARD_ACCESS))
+    if card_security is not None:
+        mf.add(ElementaryFile(FID_CARD_SECURITY, card_security, SFI_CARD_SECURITY))
     app = DedicatedFile(None, EMRTD_AID)
     mf.add(app)
     for fid, sfi in ((FID_COM, SFI_COM), (FID_SOD, SFI_SOD)):
@@ -205,7 +215,7 @@ class VirtualChip(FileSystemCard):
         files = dict(profile.files)
         if profile.pace_enabled and FID_CARD_ACCESS not in files:
             files[FID_CARD_ACCESS] = default_card_access()
-        super().__init__(_build_tree(files), extended_length=profile.extended_length, atr=atr)
+        super().__init__(_build_tree(files, profile.card_security), extended_length=profile.extended_length, atr=atr)
         self.profile = profile
         self.rng = rng
         self.card_access: SecurityInfos | None = (
@@ -375,7 +385,7 @@ class VirtualChip(FileSystemCard):
         secret = self._secret(objects.get(pace.TAG_KEY_REFERENCE, b""))
         if info is None or secret is None:
             return Response(b"", SW.REFERENCED_DATA_NOT_FOUND)
-        cam_key = _private_scalar(self.profile.ca_private_key)
+        cam_key = _private_scalar(self.profile.cam_private_key or self.profile.ca_private_key)
         if info.mapping is Mapping.ECDH_CAM and cam_key is None:
             return Response(b"", SW.REFERENCED_DATA_NOT_FOUND)
         self._pace = ChipPace(info, secret, self.rng, cam_key)

@@ -150,6 +150,43 @@ def build_dg14(ca_public_key: ec.EllipticCurvePublicKey | DhPublicKey, *, key_id
     return wrap(DG14_TAG, securityinfo.encode_security_infos(infos))
 
 
+class _StandardizedAlgorithm(core.Sequence):
+    _fields = [("algorithm", core.ObjectIdentifier), ("parameters", core.Integer)]
+
+
+class _StandardizedKeyInfo(core.Sequence):
+    _fields = [("algorithm", _StandardizedAlgorithm), ("public_key", core.OctetBitString)]
+
+
+def standardized_spki_der(public_key: ec.EllipticCurvePublicKey, parameter_id: int) -> bytes:
+    """The SubjectPublicKeyInfo naming its curve by standardized domain parameter id
+    (BSI TR-03110-3 A.2.1.1: OID 0.4.0.127.0.7.1.2, parameters INTEGER id), as German
+    documents publish their Chip Authentication keys."""
+    point = public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return bytes(_StandardizedKeyInfo({
+        "algorithm": {"algorithm": "0.4.0.127.0.7.1.2", "parameters": parameter_id},
+        "public_key": point,
+    }).dump())
+
+
+def build_card_security(cam_public_key: ec.EllipticCurvePublicKey, parameter_id: int,
+                        dsc_cert: cx509.Certificate | x509.Certificate | bytes, dsc_key: PrivateKeyTypes, *,
+                        pace_infos: list[securityinfo.SecurityInfo] | None = None,
+                        standardized: bool = True, signing_time: dt.datetime | None = None) -> bytes:
+    """EF.CardSecurity (BSI TR-03110-3 A.1.2): a SignedData (id-SecurityObject) over the
+    SecurityInfos, publishing the PACE-CAM key with keyId = the PACE parameter id."""
+    spki = standardized_spki_der(cam_public_key, parameter_id) if standardized else spki_der(cam_public_key)
+    infos: list[securityinfo.SecurityInfo] = list(pace_infos or [])
+    infos += [securityinfo.ChipAuthenticationInfo(securityinfo.ca_oid(True, Cipher.AES128), 1, parameter_id),
+              securityinfo.ChipAuthenticationPublicKeyInfo(securityinfo.ID_PK_ECDH, spki, parameter_id)]
+    return build_signed_data(OID_SECURITY_OBJECT, securityinfo.encode_security_infos(infos), dsc_cert, dsc_key,
+                             signing_time=signing_time)
+
+
+#: BSI TR-03110-3 A.1.2.5: id-SecurityObject
+OID_SECURITY_OBJECT = "0.4.0.127.0.7.3.2.1"
+
+
 def explicit_spki_der(public_key: ec.EllipticCurvePublicKey) -> bytes:
     """The SubjectPublicKeyInfo with the curve spelled out as SpecifiedECDomain
     (RFC 3279 §2.3.5 ECParameters) instead of a curve OID."""

@@ -26,6 +26,9 @@ class LdsFile:
 
 #: EF.CardAccess sits in the MF, outside the application (9303-10 §3.11.2)
 CARD_ACCESS = LdsFile("CardAccess", 0x011C, 0x1C, 0x31)
+#: EF.CardSecurity, in the MF too, readable after PACE (BSI TR-03110-3 A.1.2): a CMS
+#: ContentInfo (tag 30) publishing the PACE-CAM key
+CARD_SECURITY = LdsFile("CardSecurity", 0x011D, 0x1D, 0x30)
 COM = LdsFile("COM", 0x011E, 0x1E, 0x60)
 SOD = LdsFile("SOD", 0x011D, 0x1D, 0x77)
 
