@@ -160,10 +160,10 @@ def _unsharp_otsu(c: _Crop) -> Iterator[np.ndarray]:
     yield enhance.otsu(c.sharp)
 
 
-def _flatten(c: _Crop) -> Iterator[np.ndarray]:
-    """Divide out the light: sleeve glare streaks and hot spots that do not saturate
-    add a smooth brightness that pulls any global threshold off (issue 12)."""
-    yield enhance.otsu(enhance.flatten(c.lanczos, max(3, int(c.module_px * 3))))
+def _normalize(c: _Crop) -> Iterator[np.ndarray]:
+    """Local contrast normalization: sleeve glare streaks and hot spots add light that
+    pulls any global threshold off (issue 12)."""
+    yield enhance.local_normalize(c.lanczos, max(3, int(c.module_px * 2.5)))
 
 
 def _down(c: _Crop) -> Iterator[np.ndarray]:
@@ -224,7 +224,7 @@ STEPS: tuple[Step, ...] = (
     Step("deblur", _deblur),
     Step("thresholds", _thresholds),
     Step("lanczos+otsu", _lanczos_otsu),
-    Step("flatten+otsu", _flatten),
+    Step("normalize", _normalize),
     Step("down0.75", _down),
     Step("zbar", _zbar_image, "zbar"),
     Step("upscale x2", _upscale_x2),

@@ -198,12 +198,19 @@ def measure(crop: np.ndarray, side_px: float) -> Quality:
     return Quality(side_px, contrast, glare, sharpness)
 
 
-def flatten(grey: np.ndarray, size: int) -> np.ndarray:
-    """Divide by the local white level (a morphological closing wider than a module
-    removes the dark modules, a blur smooths it): a glare streak or hot spot that adds
-    smooth light becomes flat paper again, so one threshold fits the whole code."""
+
+def local_normalize(grey: np.ndarray, size: int) -> np.ndarray:
+    """Stretch each neighbourhood between its own dark and light level (dilation and
+    erosion wider than a module, smoothed): under a sleeve's glare streak or hot spot
+    the dark modules are lifted but still darker than the paper beside them, so they
+    come back dark; where both are saturated (no contrast left) the result is paper.
+    bench/qr (desk glare frames the ladder missed, holder crop): this read 11/33 where
+    dividing by the white level alone read 3/33."""
     size = max(3, size | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    white = cv2.GaussianBlur(cv2.morphologyEx(grey, cv2.MORPH_CLOSE, kernel), (0, 0), size / 2)
-    out = grey.astype(np.float32) * 255.0 / np.maximum(white.astype(np.float32), 1.0)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    white = cv2.GaussianBlur(cv2.dilate(grey, kernel), (0, 0), size / 2).astype(np.float32)
+    black = cv2.GaussianBlur(cv2.erode(grey, kernel), (0, 0), size / 2).astype(np.float32)
+    span = white - black
+    out = (grey.astype(np.float32) - black) / np.maximum(span, 1.0)
+    out[span < 12] = 1.0
+    return (np.clip(out, 0.0, 1.0) * 255).astype(np.uint8)

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -74,21 +74,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--geometries", default=",".join(desk.GEOMETRIES))
     parser.add_argument("--cache", metavar="DIR", help="keep generated frames here (.npz)")
     parser.add_argument("--json", metavar="PATH", help="also write the raw results as JSON")
+    parser.add_argument("--without", default="", metavar="CHANGES",
+                        help="measure ours without issue-12 changes: " + ",".join(ABLATIONS))
     args = parser.parse_args(argv)
+    for change in filter(None, args.without.split(",")):
+        ABLATIONS[change]()
     names = args.decoders.split(",")
     conditions = tuple(args.conditions.split(","))
     geometries = tuple(args.geometries.split(","))
     decoders = {name: _payloads(name) for name in names}
     hits: dict[tuple[str, str, str], list[int]] = collections.defaultdict(lambda: [0, 0, 0])
     times: dict[tuple[str, str, str], list[float]] = collections.defaultdict(list)
+    cpu: dict[tuple[str, str, str], list[float]] = collections.defaultdict(list)
     stages: collections.Counter[str] = collections.Counter()
     started = time.monotonic()
     for frame in load_frames(args.seed, args.per_cell, conditions, geometries, args.cache):
         kind = "nocode" if frame.condition == desk.NO_CODE else "code"
         for name, fn in decoders.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             got, stage = fn(frame.grey, frame.geometry)
             times[(name, frame.geometry, kind)].append((time.perf_counter() - t0) * 1000.0)
+            cpu[(name, frame.geometry, kind)].append((time.process_time() - c0) * 1000.0)
             cell = hits[(name, frame.condition, frame.geometry)]
             cell[0] += int(bool(frame.payload) and frame.payload in got)
             cell[1] += 1
@@ -97,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 stages[stage or "-"] += 1
     print(_table(names, conditions, geometries, hits))
     print()
-    print(_latency(names, times))
+    print(_latency(names, times, cpu))
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     if "ours" in names:
         print("\nours, decoded at stage: " + ", ".join(f"{k} {v}" for k, v in stages.most_common()))
     print(f"\nseed {args.seed}, {args.per_cell} per cell, {time.monotonic() - started:.0f} s")
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump({"hits": {"/".join(k): v for k, v in hits.items()},
                        "latency_ms": {"/".join(k): v for k, v in times.items()},
+                       "cpu_ms": {"/".join(k): v for k, v in cpu.items()},
                        "stages": dict(stages)}, out)
     return 0
 
@@ -161,8 +169,12 @@ def _table(names: list[str], conditions: tuple[str, ...], geometries: tuple[str,
     return "\n".join(lines)
 
 
-def _latency(names: list[str], times: dict[tuple[str, str, str], list[float]]) -> str:
-    lines = ["| decoder | geometry | frames | median ms | p95 ms | max ms |", "|---|---|---|---:|---:|---:|"]
+def _latency(names: list[str], times: dict[tuple[str, str, str], list[float]],
+             cpu: dict[tuple[str, str, str], list[float]]) -> str:
+    """Wall-clock and CPU time (the process's, all threads): on a shared machine the
+    wall clock includes waiting for a core, the CPU time does not."""
+    lines = ["| decoder | geometry | frames | median ms | p95 ms | max ms | CPU p95 ms |",
+             "|---|---|---|---:|---:|---:|---:|"]
     for name in names:
         for (who, geometry, kind), values in sorted(times.items()):
             if who != name:
@@ -170,8 +182,43 @@ def _latency(names: list[str], times: dict[tuple[str, str, str], list[float]]) -
             arr = np.array(values)
             label = "with code" if kind == "code" else "no code"
             lines.append(f"| {name} | {geometry} | {label} | {np.median(arr):.1f} | {np.percentile(arr, 95):.1f} | "
-                         f"{arr.max():.1f} |")
+                         f"{arr.max():.1f} | {np.percentile(cpu[(who, geometry, kind)], 95):.1f} |")
     return "\n".join(lines)
+
+
+def _without_ranking() -> None:
+    """Density order as before issue 12, every region tried."""
+    from agent.qr import regions
+
+    regions.rank = lambda grey, found: [regions.Scored(r, r.score, coherence=0.0, contrast=255.0) for r in found]
+    regions.plausible = lambda scored: True
+
+
+def _without_steps(*names: str) -> Callable[[], None]:
+    def drop() -> None:
+        from agent.qr import decode
+
+        decode.STEPS = tuple(s for s in decode.STEPS if s.name not in names)
+    return drop
+
+
+def _top3() -> None:
+    from agent.qr import decode
+
+    original = decode._candidates
+    decode._candidates = lambda grey, found, limit: original(grey, found, 3)
+
+
+def _without_late() -> None:
+    from agent.qr import decode
+
+    decode._whole_frame_late = lambda *args: None
+
+
+ABLATIONS: dict[str, Callable[[], None]] = {
+    "ranking": _without_ranking, "all-regions": _top3, "zbar": _without_steps("zbar"),
+    "down": _without_steps("down0.75"), "normalize": _without_steps("normalize"), "late": _without_late,
+}
 
 
 if __name__ == "__main__":
