@@ -20,7 +20,11 @@ The ladder (measured with bench/qr; each step only runs when the previous failed
    crop (``zbar``).
 
 Each step hands a grey or binary image to zxing-cpp (``try_downscale`` off: we chose
-the scale). The clock is injected, so tests can check the budget logic.
+the scale). The budget counts the decoder's own CPU time (the calling thread's), so what
+a frame gives does not depend on what else the machine is doing (issue 12: a photo read
+5/5 in a quiet loop and 0/1 under load with a wall-clock budget); a wall-clock cap
+(``max_wall_ms``, default 4x the budget) still bounds the latency on an overloaded
+machine. Both clocks are injected, so tests can check the budget logic.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from agent.qr import regions as regions_mod
 
 logger = logging.getLogger(__name__)
 
-#: a failing 1280x720 frame must not cost more than this (issue 5: p95 <= 80 ms)
+#: a failing 1280x720 frame must not cost more than this much CPU (issue 5: p95 <= 80 ms)
 DEFAULT_BUDGET_MS = 60.0
 #: the upscaled crop's symbol width: ~4.5 px per module for the card's 45-53 modules
 TARGET_SIDE_PX = 240.0
@@ -249,7 +253,8 @@ def _run(step: Step, image: np.ndarray) -> list[bytes]:
 
 
 def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
-                 clock: Callable[[], float] = time.perf_counter,
+                 clock: Callable[[], float] = time.thread_time,
+                 wall_clock: Callable[[], float] = time.perf_counter, max_wall_ms: float | None = None,
                  prefer: Callable[[bytes], bool] | None = None,
                  max_candidates: int = 8, trace: Trace | None = None) -> DecodeResult:
     """Decode the QR code(s) in one frame (BGR or grey array).
@@ -258,16 +263,22 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
     like a CCCD QR"); the others are in ``payloads``. ``trace`` (optional) records the
     regions and steps tried. Never raises for a frame with no code, several codes or
     an unreadable one: the result says so."""
-    start = clock()
+    start, wall_start = clock(), wall_clock()
+    wall_cap = 4.0 * budget_ms if max_wall_ms is None else max_wall_ms
     grey = enhance.to_grey(image)
 
-    def elapsed() -> float:
-        return (clock() - start) * 1000.0
+    def wall() -> float:
+        return (wall_clock() - wall_start) * 1000.0
+
+    def spent() -> float:
+        """Budget used: own CPU ms, or the wall cap reached (then reported as over)."""
+        cpu = (clock() - start) * 1000.0
+        return cpu if wall() <= wall_cap else max(cpu, budget_ms + 1.0)
 
     found = decoders.zxing(grey, errors=True)
     decoded = [f for f in found if f.payload is not None]
     if decoded:
-        return _result([f.payload for f in decoded if f.payload is not None], "direct", "zxing", elapsed(),
+        return _result([f.payload for f in decoded if f.payload is not None], "direct", "zxing", wall(),
                        prefer, decoded[0].corners, grey.shape, 1)
     ranked = _candidates(grey, found, max_candidates)
     worth = [s for s in ranked if regions_mod.plausible(s)]
@@ -278,33 +289,36 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
     for step in STEPS:
         for c in crops:
             for enhanced in step.images(c):
-                t0 = clock()
+                t0 = wall()
                 attempts += 1
                 payloads = _run(step, enhanced)
                 if trace is not None:
-                    trace.steps.append(TraceStep(step.name, c.rank, (clock() - t0) * 1000.0, bool(payloads)))
+                    trace.steps.append(TraceStep(step.name, c.rank, wall() - t0, bool(payloads)))
                 if payloads:
-                    return _result(payloads, step.name, step.library, elapsed(), prefer, None, grey.shape,
+                    return _result(payloads, step.name, step.library, wall(), prefer, None, grey.shape,
                                    attempts, c.scored.region)
-                if elapsed() > budget_ms:
-                    return _failure(grey, ranked, elapsed(), attempts)
+                if spent() > budget_ms:
+                    return _failure(grey, ranked, wall(), attempts)
     if crops:
-        late = _whole_frame_late(grey, elapsed, budget_ms, trace)
+        late = _whole_frame_late(grey, spent, budget_ms, trace)
         attempts += 1
         if late is not None:
-            return _result(late[1], late[0], late[2], elapsed(), prefer, None, grey.shape, attempts,
+            return _result(late[1], late[0], late[2], wall(), prefer, None, grey.shape, attempts,
                            crops[0].scored.region)
-    return _failure(grey, ranked, elapsed(), attempts)
+    return _failure(grey, ranked, wall(), attempts)
 
 
 #: ZBar's cost on a whole frame, per pixel (bench/qr: ~25 ms on 1280x720 here)
 ZBAR_NS_PER_PIXEL = 27.0
 
 
-def _whole_frame_late(grey: np.ndarray, elapsed: Callable[[], float], budget_ms: float,
+def _whole_frame_late(grey: np.ndarray, spent: Callable[[], float], budget_ms: float,
                       trace: Trace | None) -> tuple[str, list[bytes], str] | None:
     """When every region's ladder failed and budget is left: zxing on the frame at
     0.75x, then ZBar on the whole frame if its expected cost fits."""
+    if spent() > budget_ms:
+        return None
+    elapsed = spent
     t0 = elapsed()
     small = enhance.rescale(grey, 0.75)
     payloads = [f.payload for f in decoders.zxing(small) if f.payload is not None]

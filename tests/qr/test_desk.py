@@ -171,3 +171,20 @@ def test_explain_into_a_missing_folder_still_reports_the_decode(tmp_path: Path,
                  str(tmp_path / "missing"), str(DESK / name)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["decoded"] and report["explain_image"] is None
+
+
+def test_waiting_for_a_core_does_not_spend_the_budget() -> None:
+    """The budget counts the decoder's own CPU time: a frame read under load gets the
+    same ladder as in a quiet loop (issue 12: 5/5 quiet, 0/1 under load)."""
+    grey = load_image(DESK / "desk_hint_glare_webcam720.png")
+    quiet = decode_frame(grey, budget_ms=60_000)
+    no_cpu = decode_frame(grey, budget_ms=30, clock=lambda: 0.0, max_wall_ms=60_000)  # waits only
+    assert no_cpu.attempts == quiet.attempts
+
+
+def test_wall_clock_cap_still_bounds_an_overloaded_machine() -> None:
+    grey = load_image(DESK / "desk_hint_glare_webcam720.png")
+    ticks = iter(range(0, 1_000_000, 10))
+    capped = decode_frame(grey, budget_ms=30, clock=lambda: 0.0, wall_clock=lambda: next(ticks) / 1000.0)
+    full = decode_frame(grey, budget_ms=60_000)
+    assert capped.payload is None and capped.attempts < full.attempts
