@@ -27,7 +27,7 @@ from agent.errors import IdAgentError, ParseError
 from agent.icao import certs
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
-from agent.icao.securityinfo import ActiveAuthenticationInfo
+from agent.icao.securityinfo import ActiveAuthenticationInfo, parse_security_infos
 from agent.icao.sod import ASN1_ERRORS
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, Channel, Command, Ins
 
@@ -168,8 +168,14 @@ def active_authentication(channel: Channel, dg15: bytes, *, rng: Rng,
     logger.debug("INTERNAL AUTHENTICATE SW=%04X", response.sw)
     details = {"key": _describe(public_key)}
     if not response.ok or not response.data:
-        return CheckResult(Status.INVALID, f"the chip refused INTERNAL AUTHENTICATE (SW {response.sw:04X}) "
-                                           "although DG15 says it supports Active Authentication", details=details)
+        # no signature to judge: a refusal proves nothing either way, and an unprotected
+        # status word under secure messaging (a relay, a glitch) is not even the chip's
+        # answer. Only a signature that verifiably fails is "invalid" (issue 14); the
+        # caller may ask once more on a fresh session (details "retry")
+        how = " outside secure messaging" if getattr(channel, "last_unprotected", False) else ""
+        return CheckResult(Status.ERROR, f"no signature: INTERNAL AUTHENTICATE answered {response.sw:04X}{how} "
+                                         "although DG15 says the chip supports Active Authentication",
+                           details={**details, "retry": "fresh session"})
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
             details["hash"] = verify_rsa_response(public_key, challenge, response.data)
@@ -183,6 +189,17 @@ def active_authentication(channel: Channel, dg15: bytes, *, rng: Rng,
         return CheckResult(Status.INVALID, f"Active Authentication failed: {exc} (the chip does not hold the "
                                            "private key of DG15)", details=details)
     return CheckResult(Status.VALID, "the chip signed our challenge with the private key of DG15", details=details)
+
+
+def info_from_dg14(dg14: bytes | None) -> ActiveAuthenticationInfo | None:
+    """DG14's ActiveAuthenticationInfo (the ECDSA hash), None when absent or unreadable."""
+    if dg14 is None:
+        return None
+    try:
+        infos = parse_security_infos(dg14, source="DG14").active_authentication
+    except ParseError:
+        return None
+    return infos[0] if infos else None
 
 
 def _ecdsa_hash(public_key: PublicKeyTypes, aa_info: ActiveAuthenticationInfo | None) -> str | None | CheckResult:

@@ -12,8 +12,10 @@ Public API (used by agent.icao.read / files):
 * ``establish(channel, key, *, card_access, rng=os.urandom, prefer="pace")
   -> (SecureMessaging, AccessInfo)``.
 * ``AccessInfo``: what was negotiated; ``to_dict()`` for the ``read --json`` output.
-* Errors: ``AccessDeniedError`` (exit 5: wrong CAN/MRZ, never retried with BAC: the
-  chip would count another failed attempt), ``CanNotAcceptedError`` (exit 5: a CAN
+* Errors: ``AccessDeniedError`` (exit 5: wrong CAN/MRZ; never retried with BAC, but
+  only raised when a second, fresh run of the same protocol was refused too: a nonce or
+  challenge corrupted on the way makes the chip answer 6300 exactly as a wrong password
+  does, issue 14), ``CanNotAcceptedError`` (exit 5: a CAN
   for a chip without PACE), ``PaceInterruptedError`` (exit 6: PACE with the CAN started
   and broke off, usually a moved card), ``PaceError``/``ApduError`` for other failures.
 
@@ -244,6 +246,17 @@ def _close_chain(channel: Channel) -> None:
 
 def _bac(channel: Channel, key: MrzKey, rng: Rng) -> SecureMessaging:
     try:
+        return _bac_once(channel, key, rng)
+    except AccessDeniedError as exc:
+        # BAC's GET CHALLENGE answer travels unprotected: one flipped bit and the chip
+        # refuses our cryptogram (6300) as it would refuse wrong MRZ data
+        logger.info("BAC refused the MRZ data (%s): running it once more before calling the data wrong",
+                    exc.message)
+    return _bac_once(channel, key, rng)
+
+
+def _bac_once(channel: Channel, key: MrzKey, rng: Rng) -> SecureMessaging:
+    try:
         return bac.authenticate(channel, key, rng)
     except ApduError as exc:
         if exc.sw != SW.LAST_COMMAND_EXPECTED:
@@ -259,6 +272,28 @@ def _bac_info(key: MrzKey, pace_failure: str | None) -> AccessInfo:
 
 class _PaceBrokeOff(str):
     """Why PACE failed, when it was started and broke off (rather than not offered)."""
+
+
+def _pace_twice(channel: Channel, key: AccessKey, infos: SecurityInfos | str | None, rng: Rng,
+                send_parameter_id: bool = True) -> tuple[SecureMessaging, AccessInfo] | str:
+    """PACE, run a second time when the first run was refused (6300) or broke off.
+
+    A nonce, public key or token corrupted on the way (or another program's APDU in the
+    middle) makes the chip answer 6300 exactly as a wrong CAN does: the clerk is told
+    the CAN is wrong only when an uninterrupted second run is refused too (issue 14).
+    The second run starts with MSE:Set AT, which restarts PACE on the chip (9303-11
+    §4.4.4); a chip still inside the first run's GENERAL AUTHENTICATE chain is asked to
+    close it first (domain.md: 6883)."""
+    try:
+        outcome = _try_pace(channel, key, infos, rng, send_parameter_id)
+    except AccessDeniedError as exc:
+        logger.info("PACE refused the password (%s): running it once more before calling it wrong", exc.message)
+    else:
+        if not isinstance(outcome, _PaceBrokeOff):
+            return outcome
+        logger.info("PACE broke off (%s): running it once more", outcome)
+    _close_chain(channel)
+    return _try_pace(channel, key, infos, rng, send_parameter_id)
 
 
 def _try_pace(channel: Channel, key: AccessKey, infos: SecurityInfos | str | None, rng: Rng,
@@ -312,7 +347,7 @@ def establish(channel: Channel, key: AccessKey, *, card_access: bytes | None, rn
             return _bac(channel, key, rng), _bac_info(key, None)
         except ApduError as exc:
             logger.info("BAC refused (%04X); trying PACE", exc.sw)
-    outcome = _try_pace(channel, key, infos, rng, send_parameter_id)
+    outcome = _pace_twice(channel, key, infos, rng, send_parameter_id)
     if not isinstance(outcome, str):
         return outcome
     if isinstance(key, CanKey):

@@ -20,7 +20,9 @@ How a file is read:
 4. Offsets above 32767 do not fit P1-P2: READ BINARY with odd INS B1 and an offset
    data object (ISO/IEC 7816-4 §11.2.3, tags 54/53).
 
-Errors: 6A82 → ``FileAbsentError``; 6982 → ``FileAccessDeniedError`` (DG3 needs
+Errors: 6A82 → ``FileAbsentError`` (an unprotected 6A82 to READ BINARY under secure
+messaging only when a SELECT of the file says 6A82 too; else it is a
+``SecureMessagingError``, issue 14); 6982 → ``FileAccessDeniedError`` (DG3 needs
 terminal authentication, domain.md); the card leaving the field → ``ReadInterruptedError``
 naming the file (and never its content).
 """
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from agent.errors import CardRemovedError, IdAgentError, ParseError, ProtocolError
 from agent.icao import tlv
 from agent.icao.lds.files import EMRTD_AID, LdsFile
+from agent.icao.sm import SecureMessagingError
 from agent.readers.apdu import SHORT_LE_MAX, SW, Channel, Command, Ins, Response
 
 logger = logging.getLogger(__name__)
@@ -198,11 +201,31 @@ class FileReader:
     def _raise_for(self, ef: LdsFile, response: Response, what: str) -> None:
         if response.sw in (SW.OK, SW.WARNING_END_OF_FILE):
             return
+        if response.sw == SW.FILE_NOT_FOUND and what == "READ BINARY" and getattr(self.channel, "last_unprotected",
+                                                                                  False):
+            self._confirm_absent(ef)
         if response.sw == SW.FILE_NOT_FOUND:
             raise FileAbsentError(f"{ef.name} is not on the card")
         if response.sw == SW.SECURITY_STATUS_NOT_SATISFIED:
             raise FileAccessDeniedError(f"{ef.name} needs terminal authentication")
         raise FileReadError(f"{what} of {ef.name}: card answered {response.sw:04X}")
+
+    def _confirm_absent(self, ef: LdsFile) -> None:
+        """An unprotected 6A82 to a READ BINARY under secure messaging: the chip's SM
+        layer did not say it, so it is no verdict about the file (issue 14; a relay or a
+        glitch can produce it). A protected SELECT of the file asks the file system:
+        6A82 again (chips that answer errors without SM, domain.md) means absent; a
+        file that is there makes the first answer an SM failure, and the session is
+        given up (the read's recovery opens a fresh one)."""
+        response = self._send(Command(0x00, Ins.SELECT, SELECT_EF_P1, SELECT_NO_FCI_P2, ef.fid_bytes))
+        if response.sw == SW.FILE_NOT_FOUND:
+            return
+        close = getattr(self.channel, "close", None)
+        if callable(close):
+            close()
+        raise SecureMessagingError(f"READ BINARY of {ef.name} answered 6A82 outside secure messaging, "
+                                   f"but the file is there (SELECT answered {response.sw:04X}): "
+                                   "a secure-messaging failure, not an absent file")
 
     def _read_command(self, ef: LdsFile, offset: int, le: int, sfi: bool) -> Command:
         if sfi:

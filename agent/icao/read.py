@@ -16,17 +16,26 @@
 5. return a ``ChipRead``: the raw files, the parsed records, per-file outcomes, the
    identity, the verification and the timing.
 
-After a failed Chip Authentication the chip has left secure messaging (on a real
-chip the session is dead: it derived other keys). The read then opens access again
-(PACE or BAC with the same key) and reads the remaining files under the access keys,
-once: the clerk still sees the data, and the verification says ``probable_clone``
-(CA invalid, passive authentication valid) or ``not_verified``; a note says the
-files were read after access was re-opened, and AA is not run on that session (the
-statuses are those of the former verify-at-the-end flow; only ``require_chip_auth=
-False`` accepts a CA that broke off, as before). Stopping instead would leave the
-clerk with nothing to compare against the person at the desk. A session lost AFTER
-CA was proven is never re-opened (files are not read under weaker keys than CA
-gave): the read fails like any secure-messaging failure (exit 6).
+A read that breaks off (a lost secure-messaging session: 6987/6988, a MAC that does
+not verify, an unprotected 6A82 to READ BINARY; a PACE that broke off; a malformed
+answer) starts again once from access control on a fresh session (``_read_twice``):
+another program's APDU between ours, a flipped byte or a chip reset must not cost a
+genuine card its verdict (issue 14). A file whose read ends in an error status word is
+read once more in the same session; Active Authentication that got no signature to
+judge runs once more on a fresh session; PACE refused or broken off runs once more
+(``agent.icao.access``). A card taken away or a refused key is not retried.
+
+After a failed Chip Authentication on that second read the chip has left secure
+messaging (on a real chip the session is dead: it derived other keys). The read then
+opens access again (PACE or BAC with the same key) and reads the remaining files under
+the access keys, once: the clerk still sees the data, and the verification says
+``probable_clone`` (CA invalid, passive authentication valid) or, for a CA that broke
+off, whatever Active Authentication says on that recovered session (it is a live
+session with the same chip); a note says the files were read after access was
+re-opened (only ``require_chip_auth=False`` accepts a CA that broke off without AA).
+Stopping instead would leave the clerk with nothing to compare against the person at
+the desk. A session lost AFTER CA was proven is never re-opened (files are not read
+under weaker keys than CA gave): the read starts again with CA, or fails (exit 6).
 
 A read whose required files (DG1, and DG13/DG2 when EF.COM lists them) did not all
 read and parse says ``complete: false``: no partial identity passes as a complete one.
@@ -71,7 +80,7 @@ from agent.icao.lds.files import CARD_SECURITY, COM, DATA_GROUPS, SOD, LdsFile
 from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
 from agent.icao.sm import SecureMessaging, SecureMessagingError
 from agent.identity import Identity
-from agent.readers.apdu import Channel, Command, Response
+from agent.readers.apdu import ApduError, Channel, Command, Response
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +88,8 @@ Rng = Callable[[int], bytes]
 
 #: data groups without which the identity is not complete, when EF.COM lists them
 REQUIRED_DGS = (1, 2, 13)
+#: the files that need terminal authentication (Extended Access Control, 9303-11 §7.1)
+EAC_PROTECTED = frozenset({"DG3", "DG4"})
 #: what a skipped or refused file is reported as
 REASON_TERMINAL_AUTH = "needs terminal authentication"
 REASON_SKIPPED = "skipped by configuration"
@@ -152,6 +163,8 @@ class ChipRead:
     chip_authentication: Any = field(default=None, repr=False)
     #: why secure messaging had to be opened again mid-read (a failed CA), if it was
     reopened: str | None = None
+    #: why the whole read started again on a fresh session (read_chip), if it did
+    read_again: str | None = None
 
     @property
     def errors(self) -> dict[str, IdAgentError]:
@@ -311,12 +324,29 @@ class _Counters:
         timing.apdus, timing.bytes_sent, timing.bytes_received = (e - s for e, s in zip(end, self.start, strict=True))
 
 
+def _read_file(reader: FileReader, ef: LdsFile) -> bytes:
+    """The file, read a second time when the first read ended in an error status word
+    or a file cut short: a status word from the link (the chip never saw the command,
+    so the session is intact) must not leave a required file unread (issue 14)."""
+    try:
+        return reader.read(ef)
+    except FileAccessDeniedError as exc:
+        if ef.name in EAC_PROTECTED:
+            raise
+        # only DG3/DG4 need terminal authentication (9303-11 §7.1): 6982 to another
+        # file is the link (or a relay), not the file's access rule
+        logger.info("%s: %s; reading it once more", ef.name, exc.message)
+    except (FileReadError, ParseError) as exc:
+        logger.info("%s: %s; reading it once more", ef.name, exc.message)
+    return reader.read(ef)
+
+
 def _read_one(reader: FileReader, ef: LdsFile, read: ChipRead, clock: Callable[[], float]) -> None:
     started = clock()
     outcome = FileOutcome(ef.name, Outcome.READ)
     read.outcomes[ef.name] = outcome
     try:
-        data = reader.read(ef)
+        data = _read_file(reader, ef)
     except FileAbsentError:
         outcome.status = Outcome.ABSENT
     except FileAccessDeniedError:
@@ -351,9 +381,12 @@ class ChipAuthStep:
     ``finish`` confirms a CA that no file read has confirmed yet (one APDU)."""
 
     def __init__(self, rng: Rng, reopen: Callable[[FileReader], None], counters: _Counters,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], *, read_again: bool = False) -> None:
         self.rng = rng
         self.reopen = reopen
+        #: the whole read may still start again on a fresh session (read_chip): a lost
+        #: session is then handed up instead of judged here
+        self.read_again = read_again
         self.counters = counters
         self.clock = clock
         self.outcome: Any = None
@@ -381,9 +414,15 @@ class ChipAuthStep:
             self.outcome = ca.chip_authentication(reader.channel, dg14, rng=self.rng, confirm=False)
             if self.outcome.pending:
                 reader.rekey(self.outcome.channel)
-            else:
-                self.check = self.outcome.check
-                logger.info("chip authentication: %s", self.check.status.value)
+                return
+            check = self.outcome.check
+            if check.status is Status.INVALID and self.read_again and getattr(reader.channel, "last_unprotected",
+                                                                              False):
+                # a refusal outside secure messaging is not the chip's SM layer speaking
+                # (a glitch, a relay): CA is judged on a fresh session first (issue 14)
+                raise SecureMessagingError(f"Chip Authentication: {check.reason}, outside secure messaging")
+            self.check = check
+            logger.info("chip authentication: %s", self.check.status.value)
 
         try:
             self._timed(run)
@@ -401,8 +440,12 @@ class ChipAuthStep:
         try:
             _read_one(reader, ef, read, clock)
         except SecureMessagingError as exc:
-            if reader.extended_refused or self.reopened is not None:
-                raise  # the short-APDU retry of read_chip, or a session lost twice
+            if reader.extended_refused or self.reopened is not None or self.read_again:
+                # the short-APDU retry of read_chip, a session lost twice, or a first
+                # loss: one glitch on the first exchange under the CA keys looks just like
+                # a chip without DG14's private key, so the read starts again on a fresh
+                # session before CA is judged (issue 14)
+                raise
             if self._pending:
                 self.check = ca.failed_under_new_keys(self.outcome, exc)
             elif self.check is None or self.check.status is Status.VALID:
@@ -489,14 +532,15 @@ def _verify(read: ChipRead, session: Channel | None, trust: Any, rng: Rng, optio
     info = read.access
     pace_cam = info if getattr(info, "cam_ca_ic", None) is not None else None
     chip = read.chip_authentication
-    if read.reopened and chip is not None and chip.status is not Status.INVALID:
-        # CA broke off (error) and access was opened again for the files: as when
-        # verification ran at the end, AA is not run on a session CA did not end in
-        # (an invalid CA keeps its own "secure channel ended" reason in verify)
-        session = None
+    # after access was opened again (CA broke off), AA runs on that recovered session:
+    # it is a live session with the same chip on the same connection, and a genuine
+    # card must not lose its verdict to a glitch (issue 14); an invalid CA keeps its own
+    # "secure channel ended" reason in verify
     result = verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam, chip=chip, **options)
     if read.reopened:
         result.notes.append(f"{read.reopened}: the files after DG14 were read under the access keys")
+    if read.read_again:
+        result.notes.append(f"read again on a fresh session after: {read.read_again}")
     return result
 
 
@@ -624,7 +668,8 @@ def _read_card_security(reader: FileReader, info: Any) -> bytes | None:
 def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: Rng, prefer: str,
                   extended: str, chunk: int, on_progress: ProgressCallback | None,
                   skip: tuple[int, ...] | list[int], table: Mapping[str, Parser],
-                  clock: Callable[[], float], counters: _Counters, chip_auth: bool) -> tuple[ChipRead, Channel]:
+                  clock: Callable[[], float], counters: _Counters, chip_auth: bool,
+                  read_again: bool = False) -> tuple[ChipRead, Channel, Callable[[], Channel]]:
     started = clock()
     policy = LengthPolicy(channel, allow_extended=extended != "off")
     try:
@@ -654,14 +699,87 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
     # checks the CAM data against DG14
     step = None
     if chip_auth and getattr(info, "cam_ca_ic", None) is None:
-        step = ChipAuthStep(rng, _reopen_access(policy, key, card_access, rng, prefer), counters, clock)
+        step = ChipAuthStep(rng, _reopen_access(policy, key, card_access, rng, prefer), counters, clock,
+                            read_again=read_again)
     read_files(reader, read, skip=skip, table=table, clock=clock, chip_auth=step)
     if step is not None:
         read.timing.verify_apdus, read.timing.verify_seconds = step.apdus, step.seconds
     read.extended_length = reader.extended_in_use
     if reader.extended_refused:
         policy.allow_extended = False
-    return read, reader.channel
+    return read, reader.channel, _fresh_session(policy, key, card_access, rng, prefer)
+
+
+def _fresh_session(policy: LengthPolicy, key: AccessKey, card_access: bytes | None, rng: Rng,
+                   prefer: str) -> Callable[[], Channel]:
+    """A new secure-messaging session with the same chip, the eMRTD application selected."""
+
+    def open_session() -> Channel:
+        holder = FileReader(policy)
+        _reopen_access(policy, key, card_access, rng, prefer)(holder)
+        return holder.channel
+
+    return open_session
+
+
+#: a read that ends in one of these starts again once, from access control, on a fresh
+#: session: a lost secure-messaging session (6987/6988, a MAC that does not verify, an
+#: unprotected 6A82 to READ BINARY), a PACE that broke off, a malformed or missing answer.
+#: A card taken away, a reader unplugged, a refused key (access retries that itself) or
+#: a deadline are not retried.
+READ_AGAIN_ON = (SecureMessagingError, ProtocolError, ApduError)
+
+
+def _read_twice(channel: Channel, key: AccessKey, extended: str, options: dict[str, Any],
+                memory: ExtendedLengthMemory, atr: bytes) -> tuple[ChipRead, Channel, Callable[[], Channel]]:
+    """``_read_session``, and once more on a fresh session when the first broke off
+    (``READ_AGAIN_ON``): another program's APDU slipped in between ours, a flipped byte,
+    a chip reset. A chip that refused extended length goes short the second time."""
+    attempt = _Attempt()
+    try:
+        read, session, fresh = _read_session(channel, key, attempt, extended=extended, read_again=True,
+                                             **options)
+    except READ_AGAIN_ON as exc:
+        why = getattr(exc, "message", str(exc))
+        if attempt.reader is not None and attempt.reader.extended_refused:
+            memory.remember(atr)
+            extended = "off"
+            logger.info("secure messaging ended after the chip refused extended length: reading again, short APDUs")
+        else:
+            logger.info("the read broke off (%s): reading again on a fresh session", why)
+        read, session, fresh = _read_session(channel, key, _Attempt(), extended=extended, **options)
+        read.read_again = why
+    if attempt.reader is not None and attempt.reader.extended_refused:
+        memory.remember(atr)
+    return read, session, fresh
+
+
+def _active_authentication_again(read: ChipRead, result: Any, fresh: Callable[[], Channel], rng: Rng,
+                                 require_chip_auth: bool) -> Any:
+    """Active Authentication once more, on a fresh session, when it ended without a
+    signature to judge (the chip refused INTERNAL AUTHENTICATE, or the exchange broke):
+    an unprotected 6A82 under secure messaging is the link, not a bad signature, and
+    only a signature that verifiably fails makes a probable clone (issue 14)."""
+    from agent.icao import aa
+    from agent.icao.verify import Verification, overall
+
+    if not isinstance(result, Verification) or result.active.status is not Status.ERROR \
+            or not result.active.details.get("retry") or "DG15" not in read.files:
+        return result
+    logger.info("active authentication ended without a signature (%s): once more on a fresh session",
+                result.active.reason)
+    try:
+        session = fresh()
+        active = aa.active_authentication(session, read.files["DG15"], rng=rng,
+                                          aa_info=aa.info_from_dg14(read.files.get("DG14")))
+    except IdAgentError as exc:
+        # the card left, or the fresh session failed: the read is complete, AA stays
+        # without a verdict (CA, where it ran, still speaks for the chip)
+        active = CheckResult(Status.ERROR, f"{result.active.reason}; on a fresh session: {exc.message}")
+    status, reason = overall(result.passive, result.chip, active, require_chip_auth)
+    notes = [*result.notes, "Active Authentication ran again on a fresh session"]
+    return dataclasses.replace(result, active=active, status=status, reason=reason, notes=notes, channel=session
+                               if active.status is not Status.ERROR else result.channel)
 
 
 def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust: Any = None,
@@ -688,24 +806,16 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     atr = _atr_of(channel)
     if extended == "auto" and memory.refused(atr):
         extended = "off"
-    attempt = _Attempt()
-    try:
-        read, session = _read_session(channel, key, attempt, extended=extended, **options)  # type: ignore[arg-type]
-    except SecureMessagingError:
-        if attempt.reader is None or not attempt.reader.extended_refused:
-            raise
-        memory.remember(atr)
-        logger.info("secure messaging ended after the chip refused extended length: reading again, short APDUs")
-        read, session = _read_session(channel, key, _Attempt(), extended="off", **options)  # type: ignore[arg-type]
-    if attempt.reader is not None and attempt.reader.extended_refused:
-        memory.remember(atr)
+    read, session, fresh = _read_twice(channel, key, extended, options, memory, atr)
     read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
                                        read.records.get("DG2"), dg11=read.records.get("DG11"),
                                        dg12=read.records.get("DG12"))
     if verify:
         verify_started, before = clock(), counters.apdus()
         verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
-        read.verification = _not_verified_if_incomplete(read, _verify(read, session, trust, rng, verify_options))
+        result = _verify(read, session, trust, rng, verify_options)
+        result = _active_authentication_again(read, result, fresh, rng, require_chip_auth)
+        read.verification = _not_verified_if_incomplete(read, result)
         _note_pace_downgrade(read)
         # Chip Authentication ran during the read (ChipAuthStep): its share is added
         read.timing.verify_seconds += clock() - verify_started

@@ -206,6 +206,9 @@ class SecureMessaging:
     #: responses whose MAC verified under these keys: one proves the chip derived the
     #: same keys (used to confirm Chip Authentication without a dedicated APDU)
     macs_verified: int = 0
+    #: the last answer was a bare status word, outside secure messaging: the chip's SM
+    #: layer did not vouch for it (a refusal before SM, or a fault on the way)
+    last_unprotected: bool = False
 
     def __post_init__(self) -> None:
         self.keys = SessionKeys(self.ks_enc, self.ks_mac, self.cipher)
@@ -249,6 +252,7 @@ class SecureMessaging:
         """Verify and decrypt a protected response (9303-11 §9.8.5.2); advances the SSC."""
         if response.sw in (SW.SM_DATA_OBJECTS_MISSING, SW.SM_DATA_OBJECTS_INCORRECT):
             raise self._fail(f"the chip rejected our secure messaging ({response.sw:04X})")
+        self.last_unprotected = not response.data
         if not response.data:
             # An unprotected status word: the chip answered before its SM layer (a
             # length it cannot take, 6700 to an extended APDU, ...), so it did not count

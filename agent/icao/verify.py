@@ -198,7 +198,10 @@ def _active(channel: Channel | None, dg14: bytes | None, dg15: bytes | None, rng
     try:
         return aa.active_authentication(channel, dg15, rng=rng, aa_info=_aa_info(dg14))
     except IdAgentError as exc:
-        return CheckResult(Status.ERROR, f"Active Authentication interrupted: {exc.message}")
+        # the exchange broke (a MAC that does not verify, the card moved): no signature
+        # was judged; agent.icao.read asks once more on a fresh session
+        return CheckResult(Status.ERROR, f"Active Authentication interrupted: {exc.message}",
+                           details={"retry": "fresh session"})
 
 
 def overall(passive: CheckResult, chip: CheckResult, active: CheckResult,

@@ -65,14 +65,36 @@ def test_reduced_fault_matrix(card: Any) -> None:
 
 def test_half_read_is_never_verified(card: Any) -> None:
     # the bug the matrix found (fixed in agent/icao/read.py): an error status word
-    # answered to one READ BINARY of DG2 left DG2 unread but the read said "verified"
-    found = 0
-    for index in range(card.clean_apdus // 2, card.clean_apdus - 10, 9):
-        result = FM.run_case(card, FM.Case(card.protocol, "sw", index, 0x6A82))
-        assert result.passed, (result.case.label, result.why)
-        if result.outcome in ("read:incomplete", "read:not-verified"):
-            found += 1
-    assert found > 0
+    # answered to a READ BINARY of DG2 left DG2 unread but the read said "verified".
+    # One such answer is now read past (the file is read again, issue 14), so the fault
+    # here persists: every READ BINARY of DG2 after its first chunk answers 6F00
+    from agent.icao.read import read_chip
+    from agent.readers.apdu import ApduChannel
+    from agent.readers.base import WrappedConnection
+
+    class Dg2BreaksMidFile(WrappedConnection):
+        current = 0
+
+        def transmit(self, apdu: bytes) -> bytes:
+            if len(apdu) > 3 and apdu[1] == 0xB0:
+                if apdu[2] & 0x80:  # by SFI: the file being read
+                    self.current = apdu[2] & 0x1F
+                elif self.current == 2:
+                    return bytes.fromhex("6F00")
+            return self.inner.transmit(apdu)
+
+    card.backend.attach(FM.DEFAULT_READER)
+    card.backend.insert(FM.DEFAULT_READER, card.chip)
+    conn = Dg2BreaksMidFile(card.backend.connect(FM.DEFAULT_READER))
+    try:
+        read = read_chip(ApduChannel(conn), card.key, trust=card.store, today=FM.TODAY)
+    finally:
+        conn.close()
+        card.backend.remove(FM.DEFAULT_READER)
+    assert read.outcomes["DG2"].status == "failed"
+    assert not read.complete and not read.verified
+    assert FM.judge(card, read, None) == ("read:incomplete", True, "")
+    assert FM.next_tap_result(card) == "verified"
 
 
 def test_judge_rejects_a_verified_half_read(card: Any) -> None:
