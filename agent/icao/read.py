@@ -46,6 +46,7 @@ words only.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -798,6 +799,22 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     secure messaging over it (the two sides' send sequence counters no longer agree):
     the read then starts again once, from access control, with short APDUs only, and
     ``memory`` keeps the chip's ATR so that its next reads go short from the start."""
+    connection = getattr(channel, "connection", None)
+    hold = connection.exclusive() if connection is not None and hasattr(connection, "exclusive") \
+        else contextlib.nullcontext()
+    # the card is ours for the whole read: access control, files, CA/AA and any retry
+    with hold:
+        return _read_chip(channel, key, rng=rng, trust=trust, skip=skip, on_progress=on_progress, prefer=prefer,
+                          extended=extended, chunk=chunk, today=today, no_expiry_year=no_expiry_year,
+                          verify=verify, check_crl=check_crl, require_chip_auth=require_chip_auth, now=now,
+                          clock=clock, memory=memory)
+
+
+def _read_chip(channel: Channel, key: AccessKey, *, rng: Rng, trust: Any, skip: tuple[int, ...] | list[int],
+               on_progress: ProgressCallback | None, prefer: str, extended: str, chunk: int,
+               today: dt.date | None, no_expiry_year: int, verify: bool, check_crl: bool,
+               require_chip_auth: bool, now: dt.datetime | None, clock: Callable[[], float],
+               memory: ExtendedLengthMemory) -> ChipRead:
     counters = _Counters(channel)
     started = clock()
     options = {"rng": rng, "prefer": prefer, "chunk": chunk, "on_progress": on_progress, "skip": skip,

@@ -13,6 +13,7 @@ types (lists of ints, pyscard exceptions) are converted here, once.
 from __future__ import annotations
 
 import abc
+import contextlib
 import enum
 from dataclasses import dataclass, field
 
@@ -38,6 +39,13 @@ class CardConnection(abc.ABC):
     @property
     def atr(self) -> bytes:
         return b""
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the card for a whole sequence of commands (one chip read): no other
+        program's or thread's command gets between ours (secure messaging counts every
+        command; one foreign APDU ends the session). Backends with nothing to hold
+        give a context that does nothing."""
+        return contextlib.nullcontext()
 
     def close(self) -> None:  # noqa: B027 - optional for backends with nothing to free
         """Release the card. Safe to call twice."""
@@ -67,6 +75,9 @@ class WrappedConnection(CardConnection):
 
     def transmit(self, apdu: bytes) -> bytes:
         return self.inner.transmit(apdu)
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        return self.inner.exclusive()
 
     def close(self) -> None:
         self.inner.close()

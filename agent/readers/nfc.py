@@ -9,10 +9,11 @@ a short ``clf.connect`` sense otherwise) every ``poll_interval`` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from agent.errors import CardRemovedError, NoCardError, NoReaderError, ReaderError
@@ -26,6 +27,8 @@ logger = logging.getLogger(__name__)
 TARGETS = ("106A", "106B")
 #: how long a presence check may sense for a new card
 SENSE_TIME = 0.15
+#: how long a connection waits for the card while another one holds it for a read
+OWNER_WAIT = 30.0
 
 Frontend = Any  # nfc.ContactlessFrontend, or a test double with the same methods
 FrontendFactory = Callable[[str], Frontend]
@@ -73,6 +76,9 @@ class NfcBackend(ReaderBackend):
         self.reopen_interval = reopen_interval
         self._next_open = 0.0
         self._lock = threading.RLock()
+        #: one owner at a time for a whole read (NfcConnection.exclusive)
+        self._owner_lock = threading.Lock()
+        self._owner: NfcConnection | None = None
         self._clf: Frontend | None = None
         self._tag: Any = None
         self._generation = 0
@@ -106,6 +112,11 @@ class NfcBackend(ReaderBackend):
         clf = self._frontend()
         if clf is None:
             return None
+        owner = self._owner
+        if owner is not None and owner.tag is self._tag:
+            # a read holds the card: no presence check between its commands (the read
+            # itself notices a card that left)
+            return self._tag
         if self._tag is not None:
             try:
                 if self._tag.is_present:
@@ -193,9 +204,35 @@ class NfcConnection(CardConnection):
     def extended_length(self) -> bool:
         return self.backend.extended
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One owner for a whole read, nfcpy's counterpart of a PC/SC transaction: the
+        presence poll leaves the card alone, and any other connection to it waits
+        until the read ends (issue 14)."""
+        backend = self.backend
+        if not backend._owner_lock.acquire(timeout=OWNER_WAIT):
+            raise ReaderError(f"another read held the card on {self.reader!r} for {OWNER_WAIT:.0f} s",
+                              hint="Wait for the other read to finish, then lay the card down again.")
+        backend._owner = self
+        try:
+            yield
+        finally:
+            backend._owner = None
+            backend._owner_lock.release()
+
+    def _wait_for_owner(self) -> None:
+        owner = self.backend._owner
+        if owner is None or owner is self:
+            return
+        if not self.backend._owner_lock.acquire(timeout=OWNER_WAIT):
+            raise ReaderError(f"another read held the card on {self.reader!r} for {OWNER_WAIT:.0f} s",
+                              hint="Wait for the other read to finish, then try again.")
+        self.backend._owner_lock.release()
+
     def transmit(self, apdu: bytes) -> bytes:
         if self._closed:
             raise ReaderError(f"connection to {self.reader!r} is closed")
+        self._wait_for_owner()
         with self.backend._lock:
             self.backend._check_current(self.tag, self.generation)
             tag_errors, link_errors = _nfc_errors()

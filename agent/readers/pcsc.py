@@ -11,12 +11,13 @@ does not hold up ``connect``/``transmit`` made from another thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from agent.errors import CardRemovedError, IdAgentError, NoCardError, NoReaderError, PcscUnavailableError, ReaderError
@@ -332,6 +333,40 @@ class PcscConnection(CardConnection):
             except ResponseTooShortError as error:
                 raise self._classify(error) from None
         return raw
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """SCardBeginTransaction for the whole read (PC/SC part 5 §3.1.4): pcscd keeps
+        every other connection's commands (and resets) off the card until
+        SCardEndTransaction. Another program's GET CHALLENGE in the middle of a read
+        used to end our secure-messaging session (6988) or turn a right CAN into a
+        refused PACE (issue 14). While another program holds its own transaction, pcscd
+        makes us wait for it."""
+        s = _scard()
+        self._begin_transaction()
+        try:
+            yield
+        finally:
+            if self.hcard is not None:
+                hresult = s.SCardEndTransaction(self.hcard, s.SCARD_LEAVE_CARD)
+                if hresult != s.SCARD_S_SUCCESS:
+                    logger.info("ending the PC/SC transaction on %s: %s", self.reader, _message(hresult))
+
+    def _begin_transaction(self) -> None:
+        s = _scard()
+        if self.hcard is None:
+            raise ReaderError(f"connection to {self.reader!r} is closed")
+        hresult = s.SCardBeginTransaction(self.hcard)
+        if _code(hresult) == _code(s.SCARD_W_RESET_CARD):
+            # another program reset the card since we connected: nothing of ours is on
+            # it yet (the read has not started), so take the new state and go on
+            logger.info("the card on %s was reset by another program: reconnecting", self.reader)
+            hresult, _protocol = s.SCardReconnect(self.hcard, s.SCARD_SHARE_SHARED, self.protocol,
+                                                  s.SCARD_LEAVE_CARD)
+            if hresult == s.SCARD_S_SUCCESS:
+                hresult = s.SCardBeginTransaction(self.hcard)
+        if hresult != s.SCARD_S_SUCCESS:
+            raise map_error(hresult, "reserving the card for this read", self.reader)
 
     #: how long a failed exchange may take to show up as a card removal: readers
     #: without hot-plug interrupts are polled by pcscd (every 400 ms in pcsc-lite)

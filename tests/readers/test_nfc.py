@@ -212,3 +212,36 @@ def test_import_does_not_load_nfcpy() -> None:
     code = "import sys, agent.readers.nfc, agent.readers.registry; print('nfc' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_read_owns_the_card(field: FakeField, backend: NfcBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nfcpy's counterpart of a PC/SC transaction (issue 14 item 3): while one
+    connection holds the card for a read, the presence poll sends nothing to it and
+    another connection's command waits until the read ends."""
+    field.card = make_card()
+    backend.wait_for_events(0)
+    sent: list[bytes | None] = []  # every frame the card got: None is nfcpy's presence check
+    real_exchange = FakeIsoDep.exchange
+
+    def exchange(self: FakeIsoDep, command: bytes | None, timeout: float | None = None) -> bytearray | None:
+        sent.append(None if command is None else bytes(command))
+        return real_exchange(self, command, timeout)
+
+    reading, other = backend.connect(READER), backend.connect(READER)
+    monkeypatch.setattr(FakeIsoDep, "exchange", exchange)
+    answered = threading.Event()
+
+    def other_program() -> None:
+        other.transmit(bytes.fromhex("00A4000C"))
+        answered.set()
+
+    with reading.exclusive():
+        assert reading.transmit(bytes.fromhex("00A4000C")) == b"\x90\x00"
+        thread = threading.Thread(target=other_program)
+        thread.start()
+        assert backend.wait_for_events(0.1) == []  # the card stays reported, unpoked
+        assert not answered.wait(0.2), "another connection's command ran inside the read"
+        assert reading.transmit(bytes.fromhex("00A4000C")) == b"\x90\x00"
+        assert sent == [bytes.fromhex("00A4000C")] * 2  # only the read's own commands
+    thread.join(5)
+    assert answered.is_set() and len(sent) == 3

@@ -1,0 +1,67 @@
+"""Another program on the same reader during a read (issue 14 item 3), through the
+real stack: our read and a second PC/SC program (its own process and pcscd connection)
+sending GET CHALLENGE all the time, on the virtual chip behind vpcd and pcscd.
+
+Without a transaction, the other program's plain command lands between ours: the chip
+ends secure messaging (9303-11 §9.8.4) and the read fails with 6988, or PACE is
+refused (6300) with the right CAN. With SCardBeginTransaction held for the whole read,
+pcscd keeps the other program's commands off the card until the read ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent.icao.keys import CanKey
+from agent.icao.read import read_chip
+from agent.icao.trust import TrustStore
+from agent.readers.apdu import ApduChannel
+from agent.readers.pcsc import PcscBackend
+from agent.sim.profile import load_profile, virtual_chip
+
+ROOT = Path(__file__).resolve().parents[2]
+OTHER = Path(__file__).with_name("other_pcsc_program.py")
+TODAY = dt.date(2026, 1, 15)
+#: an exchange of the other program counts as "inside our read" only with this margin
+#: on both sides of the read (the transaction starts just after read_chip is entered)
+MARGIN = 0.05
+
+
+def test_read_holds_the_card_against_another_program(vpcd_card: Callable[..., object], tmp_path: Path) -> None:
+    pytest.importorskip("smartcard")
+    client = vpcd_card(virtual_chip(load_profile("nguyen-van-an")))
+    reader = client.reader  # type: ignore[attr-defined]
+    stop = tmp_path / "stop"
+    other = subprocess.Popen([sys.executable, str(OTHER), reader, str(stop)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert json.loads(other.stdout.readline()).get("ready") if other.stdout else False
+        time.sleep(0.3)  # it is at work
+        store = TrustStore.load(ROOT / "fixtures" / "pki" / "store")
+        backend = PcscBackend()
+        try:
+            with backend.connect(reader) as conn:
+                started = time.time()
+                read = read_chip(ApduChannel(conn), CanKey("012345"), trust=store, today=TODAY)
+                ended = time.time()
+        finally:
+            backend.close()
+        time.sleep(0.3)  # and at work again once the read ended
+    finally:
+        stop.touch()
+        out, _ = other.communicate(timeout=30)
+    report = json.loads(out.strip().splitlines()[-1])
+    answers = report["answers"]
+    assert read.verified, read.verification
+    assert read.read_again is None  # nothing broke: no second read was needed
+    before = [a for a in answers if a[1] < started]
+    after = [a for a in answers if a[0] > ended]
+    inside = [a for a in answers if a[0] > started + MARGIN and a[1] < ended - MARGIN]
+    assert before and after, report
+    assert inside == [], f"{len(inside)} foreign GET CHALLENGEs ran inside the read"
