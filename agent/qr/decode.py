@@ -212,21 +212,24 @@ class Step:
     name: str
     images: Callable[[_Crop], Iterator[np.ndarray]]
     library: str = "zxing"
+    #: frames it newly decoded per ms of its cost, in ladder order (bench/qr/steps.py
+    #: greedy figures); a floor keeps cheap, rarely useful steps in play
+    rate: float = 0.01
 
 
-#: the ladder, run step by step over every plausible region (cheap steps reach every
-#: region before a heavy one runs anywhere). Order: greedy by frames newly decoded per
+#: the ladder. Each (step, region) pair is scheduled by ``rate`` times the region's
+#: weight (``_schedule``). Order and rates: greedy by frames newly decoded per
 #: millisecond, measured with bench/qr/steps.py on the 95 frames of bench/qr/desk.py and
 #: bench/qr/corpus.py that direct zxing missed (bench/qr/README.md): upscale +29,
 #: unsharp+otsu +10, clahe+adaptive +6, deblur +5, thresholds +1; the rest added none
 #: there but read codes the earlier steps miss on other frames (upscale x2: legacy
 #: glare 50-60 px), so they run last, while budget is left.
 STEPS: tuple[Step, ...] = (
-    Step("upscale", _upscale),
-    Step("unsharp+otsu", _unsharp_otsu),
-    Step("clahe+adaptive", _clahe_adaptive),
-    Step("deblur", _deblur),
-    Step("thresholds", _thresholds),
+    Step("upscale", _upscale, rate=29 / 8.5),
+    Step("unsharp+otsu", _unsharp_otsu, rate=10 / 24.6),
+    Step("clahe+adaptive", _clahe_adaptive, rate=6 / 27.3),
+    Step("deblur", _deblur, rate=5 / 57.9),
+    Step("thresholds", _thresholds, rate=1 / 33.4),
     Step("lanczos+otsu", _lanczos_otsu),
     Step("normalize", _normalize),
     Step("down0.75", _down),
@@ -281,24 +284,22 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
         return _result([f.payload for f in decoded if f.payload is not None], "direct", "zxing", wall(),
                        prefer, decoded[0].corners, grey.shape, 1)
     ranked = _candidates(grey, found, max_candidates)
-    worth = [s for s in ranked if regions_mod.plausible(s)]
     if trace is not None:
         trace.regions = [(s, regions_mod.plausible(s)) for s in ranked]
-    crops = [_Crop(grey, s, i) for i, s in enumerate(worth)]
+    crops = [_Crop(grey, s, i) for i, s in enumerate(ranked) if regions_mod.plausible(s)]
     attempts = 1
-    for step in STEPS:
-        for c in crops:
-            for enhanced in step.images(c):
-                t0 = wall()
-                attempts += 1
-                payloads = _run(step, enhanced)
-                if trace is not None:
-                    trace.steps.append(TraceStep(step.name, c.rank, wall() - t0, bool(payloads)))
-                if payloads:
-                    return _result(payloads, step.name, step.library, wall(), prefer, None, grey.shape,
-                                   attempts, c.scored.region)
-                if spent() > budget_ms:
-                    return _failure(grey, ranked, wall(), attempts)
+    for step, c in _schedule(crops):
+        for enhanced in step.images(c):
+            t0 = wall()
+            attempts += 1
+            payloads = _run(step, enhanced)
+            if trace is not None:
+                trace.steps.append(TraceStep(step.name, c.rank, wall() - t0, bool(payloads)))
+            if payloads:
+                return _result(payloads, step.name, step.library, wall(), prefer, None, grey.shape,
+                               attempts, c.scored.region)
+            if spent() > budget_ms:
+                return _failure(grey, ranked, wall(), attempts)
     if crops:
         late = _whole_frame_late(grey, spent, budget_ms, trace)
         attempts += 1
@@ -307,6 +308,27 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
                            crops[0].scored.region)
     return _failure(grey, ranked, wall(), attempts)
 
+
+def _schedule(crops: Sequence[_Crop]) -> list[tuple[Step, _Crop]]:
+    """(step, region) pairs by expected success per ms: the step's measured rate times
+    how likely the region is the code (its score relative to the best one's, at least
+    MIN_REGION_WEIGHT). The best region gets its cheap and its heavy steps early, a
+    less code-like one its cheap steps before the best one's heaviest; ties keep
+    ladder order, then rank."""
+    if not crops:
+        return []
+    top = max(crops[0].scored.score, 1e-6)
+    pairs = []
+    for c in crops:
+        weight = min(1.0, max(MIN_REGION_WEIGHT, c.scored.score / top))
+        for order, step in enumerate(STEPS):
+            pairs.append((-weight * step.rate, order, c.rank, step, c))
+    pairs.sort(key=lambda p: p[:3])
+    return [(p[3], p[4]) for p in pairs]
+
+
+#: the weight of the least code-like plausible region in the schedule
+MIN_REGION_WEIGHT = 0.05
 
 #: ZBar's cost on a whole frame, per pixel (bench/qr: ~25 ms on 1280x720 here)
 ZBAR_NS_PER_PIXEL = 27.0

@@ -114,11 +114,28 @@ def test_every_plausible_region_is_tried_with_zbar_too() -> None:
 
 
 def test_cheap_steps_reach_every_region_before_heavy_ones() -> None:
+    """Steps run by expected success per ms: every plausible region gets the cheap
+    upscale before the best region's heavy deblur (the issue's "one slow step starves
+    the rest")."""
     grey = load_image(DESK / "desk_hint_glare_webcam720.png")
     trace = Trace()
     decode_frame(grey, budget_ms=60_000, trace=trace)
-    order = [decode.STEP_NAMES.index(s.step) for s in trace.steps if s.rank >= 0]
-    assert order == sorted(order)
+    names = [(s.step, s.rank) for s in trace.steps if s.rank >= 0]
+    first_deblur = next(i for i, (step, _) in enumerate(names) if step == "deblur")
+    upscaled = {rank for step, rank in names[:first_deblur] if step == "upscale"}
+    assert upscaled == {rank for rank, (_, worth) in enumerate(trace.regions) if worth}
+    assert names[0] == ("upscale", 0)
+
+
+def test_schedule_weighs_regions_by_code_likeness() -> None:
+    def crop(rank: int, score: float) -> decode._Crop:
+        region = enhance.Region(0, 0, 90, 90, 1, 80.0)
+        return decode._Crop(np.zeros((90, 90), np.uint8), regions.Scored(region, score), rank)
+
+    order = [(step.name, c.rank) for step, c in decode._schedule([crop(0, 2.0), crop(1, 0.2)])]
+    # the best region's second step comes before the weak region's first
+    assert order.index(("unsharp+otsu", 0)) < order.index(("upscale", 1))
+    assert order[0] == ("upscale", 0)
 
 
 def test_down_step_only_for_large_codes() -> None:
