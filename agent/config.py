@@ -47,11 +47,19 @@ class ReadersSection:
     poll_interval: float = 0.5
 
 
+def _issuer_code(code: str) -> bool:
+    from agent.icao.issuer import alpha2
+
+    return code == code.upper() and alpha2(code) is not None
+
+
 @dataclass(frozen=True)
 class CardSection:
     no_expiry_year: int = 2099
     prefer: Literal["pace", "bac"] = "pace"
     skip_files: list[int] = field(default_factory=lambda: [3])
+    #: PACE MSE:Set AT: send the parameter id (DO 84) "always", or "when_ambiguous"
+    pace_parameter_id: Literal["always", "when_ambiguous"] = "always"
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class TrustSection:
     csca_dir: str = "config/csca"
     require_chip_auth: bool = True
     check_crl: bool = True
+    #: MRZ issuing states accepted at this desk (ICAO codes: "VNM", "D" for Germany)
+    accepted_issuers: list[str] = field(default_factory=lambda: ["VNM"])
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,9 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
         'a list of "pcsc", "nfc", "nfc:<nfcpy path>", "sim", "replay:<file>"'),
     ("card", "no_expiry_year"): (lambda v: 2000 <= v <= 2199, "a year such as 2099"),
     ("card", "skip_files"): (lambda v: all(1 <= n <= 16 for n in v), "data group numbers 1..16"),
+    ("trust", "accepted_issuers"): (
+        lambda v: all(_issuer_code(c) for c in v),
+        'ICAO issuing-state codes as the MRZ writes them, e.g. ["VNM"] or ["VNM", "D"] (D: Germany)'),
     ("qr", "serial_baud"): (lambda v: v in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200,
                                             230400, 460800, 921600), "a standard baud rate (9600, 115200 ...)"),
     ("qr", "max_image_pixels"): (lambda v: v >= 10_000, "at least 10000 pixels"),

@@ -162,7 +162,8 @@ class IcaoPipeline:
                          skip=tuple(cfg.card.skip_files), on_progress=on_progress, prefer=cfg.card.prefer,
                          extended=cfg.readers.extended_length, chunk=cfg.readers.read_chunk,
                          no_expiry_year=cfg.card.no_expiry_year, check_crl=cfg.trust.check_crl,
-                         require_chip_auth=cfg.trust.require_chip_auth)
+                         require_chip_auth=cfg.trust.require_chip_auth, accepted_issuers=cfg.trust.accepted_issuers,
+                         send_parameter_id=cfg.card.pace_parameter_id == "always")
         elapsed = time.monotonic() - started
         if read.identity is None:
             raise ReadFailedError("the card's identity files could not be read")

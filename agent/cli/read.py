@@ -218,7 +218,9 @@ def read_with_keys(conn: CardConnection, keys: list[AccessKey], rng: Callable[[i
             return read_chip(channel, key, rng=rng, trust=trust, skip=tuple(config.card.skip_files),
                              prefer=config.card.prefer, extended=config.readers.extended_length,
                              chunk=config.readers.read_chunk, today=today,
-                             no_expiry_year=config.card.no_expiry_year)
+                             no_expiry_year=config.card.no_expiry_year,
+                             accepted_issuers=config.trust.accepted_issuers,
+                             send_parameter_id=config.card.pace_parameter_id == "always")
         except IdAgentError as err:
             if getattr(err, "exit_code", 1) != 5:
                 raise

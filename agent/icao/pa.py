@@ -112,8 +112,9 @@ def passive_authentication(files: Mapping[str, bytes] | Mapping[int, bytes], sto
     if not_read:
         notes.append("not read, so not checked: " + ", ".join(f"DG{n}" for n in not_read))
     chain_names = [certs.short_subject(c) for c in chain]
-    reason = (f"{len(matched)} data group(s) match EF.SOD; signed by {chain_names[0]}, "
-              f"chained to trusted CSCA {chain_names[-1]}")
+    compared = (f"{len(matched)} data group(s) match EF.SOD" if matched
+                else "EF.SOD's signature and chain hold; no data group was compared")
+    reason = f"{compared}; signed by {chain_names[0]}, chained to trusted CSCA {chain_names[-1]}"
     return PassiveResult(CheckResult(Status.VALID, reason, tuple(notes), details), sod, frozenset(matched))
 
 
@@ -142,6 +143,9 @@ def _signer_chain(signed: SignedObject, store: TrustStore, now: dt.datetime, che
         details["signing_time"] = signing_time.isoformat()
     chain = _build_chain(dsc, store, signed.certificates)
     details["chain"] = [certs.subject_text(c) for c in chain]
+    # the countries the issuer check compares with DG1 (agent.icao.issuer)
+    details["signer_country"] = certs.country(dsc.subject)
+    details["csca_country"] = certs.country(chain[-1].subject)
     _check_chain(chain, signing_time, now, notes)
     if check_crl:
         _check_revocation(chain, store, now, notes)

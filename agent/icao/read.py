@@ -52,7 +52,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -641,11 +641,12 @@ class _Attempt:
 
 
 def _reopen_access(policy: LengthPolicy, key: AccessKey, card_access: bytes | None, rng: Rng,
-                   prefer: str) -> Callable[[FileReader], None]:
+                   prefer: str, send_parameter_id: bool = True) -> Callable[[FileReader], None]:
     """Open access again on the same chip and point ``reader`` at the new session."""
 
     def reopen(reader: FileReader) -> None:
-        session, info = access_mod.establish(policy, key, card_access=card_access, rng=rng, prefer=prefer)
+        session, info = access_mod.establish(policy, key, card_access=card_access, rng=rng, prefer=prefer,
+                                             send_parameter_id=send_parameter_id)
         reader.rekey(session)
         if info.protocol == "PACE":
             reader.select_application()
@@ -670,13 +671,15 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
                   extended: str, chunk: int, on_progress: ProgressCallback | None,
                   skip: tuple[int, ...] | list[int], table: Mapping[str, Parser],
                   clock: Callable[[], float], counters: _Counters, chip_auth: bool,
-                  read_again: bool = False) -> tuple[ChipRead, Channel, Callable[[], Channel]]:
+                  read_again: bool = False, send_parameter_id: bool = True
+                  ) -> tuple[ChipRead, Channel, Callable[[], Channel]]:
     started = clock()
     policy = LengthPolicy(channel, allow_extended=extended != "off")
     try:
         card_access = access_mod.read_card_access(policy)
         # without EF.CardAccess, establish() selects the eMRTD application before BAC
-        session, info = access_mod.establish(policy, key, card_access=card_access, rng=rng, prefer=prefer)
+        session, info = access_mod.establish(policy, key, card_access=card_access, rng=rng, prefer=prefer,
+                                             send_parameter_id=send_parameter_id)
         reader = attempt.reader = FileReader(session, extended=extended, chunk=chunk, on_progress=on_progress)
         card_security = _read_card_security(reader, info)
         if info.protocol == "PACE":
@@ -700,24 +703,24 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
     # checks the CAM data against DG14
     step = None
     if chip_auth and getattr(info, "cam_ca_ic", None) is None:
-        step = ChipAuthStep(rng, _reopen_access(policy, key, card_access, rng, prefer), counters, clock,
-                            read_again=read_again)
+        step = ChipAuthStep(rng, _reopen_access(policy, key, card_access, rng, prefer, send_parameter_id),
+                            counters, clock, read_again=read_again)
     read_files(reader, read, skip=skip, table=table, clock=clock, chip_auth=step)
     if step is not None:
         read.timing.verify_apdus, read.timing.verify_seconds = step.apdus, step.seconds
     read.extended_length = reader.extended_in_use
     if reader.extended_refused:
         policy.allow_extended = False
-    return read, reader.channel, _fresh_session(policy, key, card_access, rng, prefer)
+    return read, reader.channel, _fresh_session(policy, key, card_access, rng, prefer, send_parameter_id)
 
 
 def _fresh_session(policy: LengthPolicy, key: AccessKey, card_access: bytes | None, rng: Rng,
-                   prefer: str) -> Callable[[], Channel]:
+                   prefer: str, send_parameter_id: bool = True) -> Callable[[], Channel]:
     """A new secure-messaging session with the same chip, the eMRTD application selected."""
 
     def open_session() -> Channel:
         holder = FileReader(policy)
-        _reopen_access(policy, key, card_access, rng, prefer)(holder)
+        _reopen_access(policy, key, card_access, rng, prefer, send_parameter_id)(holder)
         return holder.channel
 
     return open_session
@@ -789,7 +792,8 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
               today: dt.date | None = None, no_expiry_year: int = DEFAULT_NO_EXPIRY_YEAR,
               verify: bool = True, check_crl: bool = True, require_chip_auth: bool = True,
               now: dt.datetime | None = None, clock: Callable[[], float] = time.perf_counter,
-              memory: ExtendedLengthMemory = EXTENDED_MEMORY) -> ChipRead:
+              memory: ExtendedLengthMemory = EXTENDED_MEMORY, accepted_issuers: Sequence[str] | None = None,
+              send_parameter_id: bool = True) -> ChipRead:
     """Open, read, parse and verify the chip behind ``channel`` (see module docstring).
 
     Raises AccessDeniedError (wrong key, exit 5), ReadInterruptedError (card pulled,
@@ -798,7 +802,11 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     A chip that refuses extended length although the connection announced it may drop
     secure messaging over it (the two sides' send sequence counters no longer agree):
     the read then starts again once, from access control, with short APDUs only, and
-    ``memory`` keeps the chip's ATR so that its next reads go short from the start."""
+    ``memory`` keeps the chip's ATR so that its next reads go short from the start.
+
+    ``accepted_issuers``: MRZ issuing states this desk takes (``[trust] accepted_issuers``;
+    None: any). ``send_parameter_id=False`` leaves DO 84 out of PACE's MSE:Set AT when one
+    parameter set is offered (``[card] pace_parameter_id``)."""
     connection = getattr(channel, "connection", None)
     hold = connection.exclusive() if connection is not None and hasattr(connection, "exclusive") \
         else contextlib.nullcontext()
@@ -807,19 +815,21 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
         return _read_chip(channel, key, rng=rng, trust=trust, skip=skip, on_progress=on_progress, prefer=prefer,
                           extended=extended, chunk=chunk, today=today, no_expiry_year=no_expiry_year,
                           verify=verify, check_crl=check_crl, require_chip_auth=require_chip_auth, now=now,
-                          clock=clock, memory=memory)
+                          clock=clock, memory=memory, accepted_issuers=accepted_issuers,
+                          send_parameter_id=send_parameter_id)
 
 
 def _read_chip(channel: Channel, key: AccessKey, *, rng: Rng, trust: Any, skip: tuple[int, ...] | list[int],
                on_progress: ProgressCallback | None, prefer: str, extended: str, chunk: int,
                today: dt.date | None, no_expiry_year: int, verify: bool, check_crl: bool,
                require_chip_auth: bool, now: dt.datetime | None, clock: Callable[[], float],
-               memory: ExtendedLengthMemory) -> ChipRead:
+               memory: ExtendedLengthMemory, accepted_issuers: Sequence[str] | None = None,
+               send_parameter_id: bool = True) -> ChipRead:
     counters = _Counters(channel)
     started = clock()
     options = {"rng": rng, "prefer": prefer, "chunk": chunk, "on_progress": on_progress, "skip": skip,
                "table": parsers(today, no_expiry_year), "clock": clock, "counters": counters,
-               "chip_auth": verify}
+               "chip_auth": verify, "send_parameter_id": send_parameter_id}
     atr = _atr_of(channel)
     if extended == "auto" and memory.refused(atr):
         extended = "off"
@@ -829,7 +839,8 @@ def _read_chip(channel: Channel, key: AccessKey, *, rng: Rng, trust: Any, skip: 
                                        dg12=read.records.get("DG12"))
     if verify:
         verify_started, before = clock(), counters.apdus()
-        verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now}
+        verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now,
+                          "accepted_issuers": accepted_issuers}
         result = _verify(read, session, trust, rng, verify_options)
         result = _active_authentication_again(read, result, fresh, rng, require_chip_auth)
         read.verification = _not_verified_if_incomplete(read, result)

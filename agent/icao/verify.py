@@ -45,12 +45,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import aa, ca, cardsecurity, securityinfo
+from agent.icao import issuer as issuer_mod
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
 from agent.icao.pa import PassiveResult, passive_authentication
@@ -78,6 +79,8 @@ class Verification:
     notes: list[str] = field(default_factory=list)
     #: the channel to use after verification (re-keyed by Chip Authentication)
     channel: Channel | None = field(default=None, repr=False)
+    #: DG1's issuing state against the signer's country and [trust] accepted_issuers
+    issuer: CheckResult = field(default_factory=lambda: CheckResult.not_checked("issuer not compared"))
 
     @property
     def verified(self) -> bool:
@@ -91,6 +94,7 @@ class Verification:
             "passive": self.passive.to_dict(),
             "chip": self.chip.to_dict(),
             "active": self.active.to_dict(),
+            "issuer": self.issuer.to_dict(),
         }
         if self.notes:
             out["notes"] = list(self.notes)
@@ -100,14 +104,17 @@ class Verification:
 def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: TrustStore | None,
            rng: Rng = os.urandom, pace_cam: Any = None, now: dt.datetime | None = None,
            check_crl: bool = True, require_chip_auth: bool = True,
-           chip: CheckResult | None = None) -> Verification:
+           chip: CheckResult | None = None, accepted_issuers: Sequence[str] | None = None) -> Verification:
     """Verify a read (see the module docstring). ``chip``: the Chip Authentication
-    result when the caller already ran CA (``channel`` is then the session after it)."""
+    result when the caller already ran CA (``channel`` is then the session after it).
+    ``accepted_issuers``: the MRZ issuing states this desk takes (None: any); DG1's
+    issuing state is always compared with the signer's country (``agent.icao.issuer``)."""
     notes: list[str] = []
     if trust_store is None:
         trust_store = TrustStore()
         notes.append("no trust store configured: no CSCA is trusted")
     passive = _passive(files, trust_store, now, check_crl)
+    passive, issuer = _issuer(files, passive, accepted_issuers)
     dg14 = files.get("DG14")
     dg15 = files.get("DG15")
     for number, content in ((14, dg14), (15, dg15)):
@@ -123,9 +130,26 @@ def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: 
         chip, channel = _chip(channel, dg14, rng, 14 in signed)
     active = _active(channel, dg14, dg15, rng, chip, 15 in signed)
     status, reason = overall(passive.check, chip, active, require_chip_auth)
+    if status == VERIFIED and issuer.status is Status.NOT_SUPPORTED:
+        status, reason = NOT_VERIFIED, f"genuine, but not accepted here: {issuer.reason}"
     logger.info("verification: %s (passive=%s chip=%s active=%s)", status, passive.check.status,
                 chip.status, active.status)
-    return Verification(passive.check, chip, active, status, reason, notes, channel)
+    return Verification(passive.check, chip, active, status, reason, notes, channel, issuer)
+
+
+def _issuer(files: Mapping[str, bytes], passive: PassiveResult,
+            accepted: Sequence[str] | None) -> tuple[PassiveResult, CheckResult]:
+    """The issuer check when the chain holds; a DG1 claiming another country than the
+    signer's makes passive authentication invalid (issue 11 item 4)."""
+    if not passive.check.ok:
+        return passive, CheckResult.not_checked("not compared: passive authentication did not succeed")
+    details = passive.check.details
+    result = issuer_mod.check_issuer(files.get("DG1"), str(details.get("signer_country", "")),
+                                     str(details.get("csca_country", "")), accepted)
+    if result.status is Status.INVALID:
+        check = CheckResult(Status.INVALID, result.reason, passive.check.notes, {**details, **result.details})
+        passive = PassiveResult(check, passive.sod, passive.verified_dgs)
+    return passive, result
 
 
 def _passive(files: Mapping[str, bytes], store: TrustStore, now: dt.datetime | None,
