@@ -6,7 +6,8 @@ nor how the BHYT gateway is called: it holds one object per job. Tests and the b
 inject their own.
 
 * ``ChipPipeline.read(connection, key, on_progress) -> ReadOutcome``: open the chip
-  with the key, read, verify (real: ``IcaoPipeline`` over ``agent.icao.read.read_chip``).
+  with the key, read, verify (real: ``IcaoPipeline`` over ``agent.readpath.ChipReader``,
+  the read path ``idagent read`` uses too).
 * ``QrDecoder.decode(text or bytes) -> QrScan``: parse a card QR payload (real:
   ``CccdQrDecoder`` over ``agent.qr``).
 * ``Forwards``: BHYT lookup and dossier intake (real: ``ConfiguredForwards`` over
@@ -17,7 +18,6 @@ inject their own.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +31,7 @@ from agent.readers.base import CardConnection
 
 if TYPE_CHECKING:
     from agent.config import Config
+    from agent.readpath import ChipReader
 
 logger = logging.getLogger(__name__)
 
@@ -141,29 +142,23 @@ class ReadFailedError(IdAgentError):
 
 
 class IcaoPipeline:
-    """``agent.icao.read.read_chip`` with the config's options and trust store."""
+    """The daemon's view of ``agent.readpath.ChipReader`` (the one read path, shared with
+    ``idagent read``): a read with one key, as a ``ReadOutcome``."""
 
-    def __init__(self, config: Config, *, trust: Any = None, rng: Callable[[int], bytes] = os.urandom) -> None:
-        self.config = config
-        self.trust = trust
-        self.rng = rng
+    def __init__(self, reader: ChipReader) -> None:
+        self.reader = reader
 
     @classmethod
     def from_config(cls, config: Config) -> IcaoPipeline:
-        return cls(config, trust=load_trust_store(config))
+        from agent.readpath import ChipReader
+
+        return cls(ChipReader.from_config(config))
 
     def read(self, connection: CardConnection, key: AccessKey, on_progress: ProgressFn) -> ReadOutcome:
-        from agent.icao.read import access_dict, read_chip, verification_dict
-        from agent.readers.apdu import ApduChannel
+        from agent.icao.read import access_dict, verification_dict
 
-        cfg = self.config
         started = time.monotonic()
-        read = read_chip(ApduChannel(connection), key, rng=self.rng, trust=self.trust,
-                         skip=tuple(cfg.card.skip_files), on_progress=on_progress, prefer=cfg.card.prefer,
-                         extended=cfg.readers.extended_length, chunk=cfg.readers.read_chunk,
-                         no_expiry_year=cfg.card.no_expiry_year, check_crl=cfg.trust.check_crl,
-                         require_chip_auth=cfg.trust.require_chip_auth, accepted_issuers=cfg.trust.accepted_issuers,
-                         send_parameter_id=cfg.card.pace_parameter_id == "always")
+        read = self.reader.read(connection, key, on_progress=on_progress)
         elapsed = time.monotonic() - started
         if read.identity is None:
             raise ReadFailedError("the card's identity files could not be read")
@@ -175,20 +170,6 @@ class IcaoPipeline:
             verification["plain"] += " Thẻ chưa được đọc đủ dữ liệu."
         access = {k: str(v) for k, v in access_dict(read.access).items() if isinstance(v, (str, int, bool))}
         return ReadOutcome(identity=read.identity, verification=verification, read_seconds=elapsed, access=access)
-
-
-def load_trust_store(config: Config) -> Any:
-    """The CSCA store of ``config.trust.csca_dir``; None (nothing trusted) when the folder
-    does not exist: every card then shows "not verified", and the log says why."""
-    from pathlib import Path
-
-    from agent.icao.trust import TrustStore
-
-    directory = config.trust.csca_dir
-    if not directory or not Path(directory).is_dir():
-        logger.warning("trust folder %s does not exist: no card can be shown as verified", directory)
-        return None
-    return TrustStore.load(directory)
 
 
 class CccdQrDecoder:

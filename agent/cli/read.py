@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.errors import (
     ConfigError,
-    IdAgentError,
 )
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.identity import FIELDS
@@ -191,42 +190,7 @@ def recording_keys(meta: dict[str, Any]) -> list[AccessKey]:
     return []
 
 
-def load_trust(args: argparse.Namespace, config: Config) -> Any:
-    directory = args.trust or config.trust.csca_dir
-    if not directory or not Path(directory).is_dir():
-        if args.trust:
-            raise UsageError(f"trust folder {args.trust} does not exist")
-        return None
-    from agent.icao.trust import TrustStore
-
-    return TrustStore.load(directory)
-
-
 # -- the read -------------------------------------------------------------------------
-
-
-def read_with_keys(conn: CardConnection, keys: list[AccessKey], rng: Callable[[int], bytes],
-                   trust: Any, config: Config, today: dt.date | None) -> ChipRead:
-    """Try each key in order; a wrong key (exit code 5) moves to the next one."""
-    from agent.icao.read import read_chip
-    from agent.readers.apdu import ApduChannel
-
-    channel = ApduChannel(conn)
-    last: IdAgentError | None = None
-    for key in keys:
-        try:
-            return read_chip(channel, key, rng=rng, trust=trust, skip=tuple(config.card.skip_files),
-                             prefer=config.card.prefer, extended=config.readers.extended_length,
-                             chunk=config.readers.read_chunk, today=today,
-                             no_expiry_year=config.card.no_expiry_year,
-                             accepted_issuers=config.trust.accepted_issuers,
-                             send_parameter_id=config.card.pace_parameter_id == "always")
-        except IdAgentError as err:
-            if getattr(err, "exit_code", 1) != 5:
-                raise
-            last = err
-    assert last is not None
-    raise last
 
 
 def exit_code(read: ChipRead) -> int:
@@ -236,10 +200,13 @@ def exit_code(read: ChipRead) -> int:
 
 
 def run_read(args: argparse.Namespace, config: Config) -> int:
-    trust = load_trust(args, config)
+    from agent.readpath import ChipReader
+
+    # the daemon's read path, with every [card], [readers] and [trust] option of the config
+    reader = ChipReader.from_config(config, csca_dir=args.trust)
     with open_card(args, config) as (conn, rng, fallback, today):
         keys = access_keys(args, config, fallback)
-        read = read_with_keys(conn, keys, rng, trust, config, today)
+        read = reader.read_first(conn, keys, today=today, rng=rng)
     photo_path = None
     if args.photo and read.identity is not None and read.identity.photo_jpeg:
         _write_private(Path(args.photo), read.identity.photo_jpeg)
