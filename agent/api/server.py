@@ -7,8 +7,10 @@ The static counter page is served without a token: it holds no data. Refusals ar
 logged with the route, the reason and the peer address only: never the token, the
 query, the body or any header value.
 
-The server runs its own asyncio loop on its own thread; the daemon's threads publish
-events into ``EventHub`` thread-safely.
+The server runs its own asyncio loop on its own thread; the desk's threads publish
+events into ``agent.eventhub.EventHub`` thread-safely, and ``_send_loop`` here sends
+each client's frames on its WebSocket. The server depends on the small
+``agent.desk.service.DeskService`` interface, not on the daemon.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from agent.api.auth import WS_AUTH_TIMEOUT, OriginPolicy, bearer, load_or_create_token, token_matches
-from agent.api.events import Client, EventType, Shape, json_plain
 from agent.api.openapi import openapi_document
 from agent.config import Config
 from agent.errors import IdAgentError, ParseError
+from agent.eventhub import Client, EventType, Shape, json_plain
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 
 if TYPE_CHECKING:
-    from agent.daemon import Daemon
+    from agent.desk.service import DeskService
 
 logger = logging.getLogger(__name__)
 
@@ -169,12 +171,14 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 class ApiServer:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        config = daemon.config
+    """Serves the desk (any ``DeskService``: ``agent.daemon.Daemon`` in production)."""
+
+    def __init__(self, service: DeskService) -> None:
+        self.service = service
+        config = service.config
         self.token = load_or_create_token(config.api.token_file)
         self.host = config.api.host
-        self.port = daemon.port
+        self.port = service.port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -183,7 +187,7 @@ class ApiServer:
         self._sockets: dict[Client, web.WebSocketResponse] = {}
         self._ws_tasks: set[asyncio.Task[Any]] = set()
         self.apply_config(config)
-        daemon.hub.listeners.append(self._note_event)
+        service.hub.listeners.append(self._note_event)
 
     def apply_config(self, config: Config) -> None:
         self.default_shape = Shape.COMPAT if config.api.compat_events else Shape.NATIVE
@@ -220,7 +224,7 @@ class ApiServer:
             self._ready.set()
             loop.close()
             return
-        self.daemon.hub.bind(loop)
+        self.service.hub.bind(loop)
         self._ready.set()
         try:
             loop.run_forever()
@@ -256,7 +260,7 @@ class ApiServer:
 
     async def _shutdown(self) -> None:
         for client, ws in list(self._sockets.items()):
-            self.daemon.hub.remove_client(client)
+            self.service.hub.remove_client(client)
             try:
                 await asyncio.wait_for(ws.close(code=1001, message=b"agent stopping"), 1.0)
             except (TimeoutError, ConnectionError):
@@ -311,7 +315,7 @@ class ApiServer:
         response: web.StreamResponse
         # read before the handler reads any state: the answer reflects at least every
         # event up to this seq (EventHub.last_seq), so a client can order it against events
-        seq = self.daemon.hub.last_seq
+        seq = self.service.hub.last_seq
         try:
             response = await handler(request)
         except IdAgentError as err:
@@ -330,7 +334,7 @@ class ApiServer:
             logger.exception("API route %s failed", route)
             response = error_response(500, "internal", "the agent failed to handle this request",
                                       "Send the agent's log to IT.")
-        self.daemon.metrics.http_requests.inc(route=route, status=str(response.status))
+        self.service.metrics.http_requests.inc(route=route, status=str(response.status))
         if route not in self.PUBLIC and not isinstance(response, web.WebSocketResponse):
             response.headers["Cache-Control"] = "no-store"
             response.headers[SEQ_HEADER] = str(seq)
@@ -339,8 +343,8 @@ class ApiServer:
         return response
 
     def _refuse(self, status: int, reason: str, route: str, peer: str, message: str) -> web.Response:
-        self.daemon.metrics.auth_refusals.inc(reason=reason)
-        self.daemon.metrics.http_requests.inc(route=route, status=str(status))
+        self.service.metrics.auth_refusals.inc(reason=reason)
+        self.service.metrics.http_requests.inc(route=route, status=str(status))
         logger.warning("API refused: %s on route %s from %s (%d)", reason, route, peer, status)
         hint = ("Send the header Authorization: Bearer <token> (the token file is named in [api] token_file)."
                 if status == 401 else "Add the web page's origin to [api] allowed_origins, or open the page "
@@ -388,24 +392,24 @@ class ApiServer:
 
     # ---------------------------------------------------------------- API
     async def health(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.daemon.health())
+        return web.json_response(self.service.health())
 
     async def readers(self, request: web.Request) -> web.StreamResponse:
-        readers = await asyncio.get_running_loop().run_in_executor(None, self.daemon.readers)
+        readers = await asyncio.get_running_loop().run_in_executor(None, self.service.readers)
         return web.json_response({"readers": readers}, dumps=_dumps)
 
     async def get_identity(self, request: web.Request) -> web.StreamResponse:
-        current = self.daemon.current_or_raise()
+        current = self.service.current_or_raise()
         photo = request.query.get("photo", "0") in ("1", "true")
         compat = request.query.get("compat", "0") in ("1", "true")
         return web.json_response(current.to_dict(photo=photo, compat=compat), dumps=_dumps)
 
     async def delete_identity(self, request: web.Request) -> web.StreamResponse:
-        cleared = self.daemon.clear_identity("api")
+        cleared = self.service.clear_identity("api")
         return web.json_response({"cleared": cleared})
 
     async def photo(self, request: web.Request) -> web.StreamResponse:
-        current = self.daemon.current_or_raise()
+        current = self.service.current_or_raise()
         jpeg = current.identity.photo_jpeg
         if not jpeg:
             raise NotFoundError("this card has no displayable photo")
@@ -417,7 +421,7 @@ class ApiServer:
         reader = body.get("reader")
         if reader is not None and not isinstance(reader, str):
             raise RequestError("reader must be a reader name (GET /readers)")
-        result = self.daemon.submit_key(key, reader)
+        result = self.service.submit_key(key, reader)
         return web.json_response(result, status=202)
 
     async def qr(self, request: web.Request) -> web.StreamResponse:
@@ -425,23 +429,23 @@ class ApiServer:
         text = body.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > 4096:
             raise RequestError("text must be the QR code's text (1 to 4096 characters)")
-        result = self.daemon.on_qr_text(text, source="api")
+        result = self.service.on_qr_text(text, source="api")
         return web.json_response(result, status=202)
 
     async def bhyt_lookup(self, request: web.Request) -> web.StreamResponse:
         await _json_body(request)
-        current = self.daemon.current_or_raise()
-        future = self.daemon.start_lookup(current)
+        current = self.service.current_or_raise()
+        future = self.service.start_lookup(current)
         result = await asyncio.wrap_future(future)
         return web.json_response({"read_id": current.read_id, **result}, dumps=_dumps)
 
     async def intake(self, request: web.Request) -> web.StreamResponse:
         await _json_body(request)
-        receipt = await asyncio.get_running_loop().run_in_executor(None, self.daemon.submit_intake)
+        receipt = await asyncio.get_running_loop().run_in_executor(None, self.service.submit_intake)
         return web.json_response(receipt, status=202, dumps=_dumps)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(text=self.daemon.metrics.render(), content_type="text/plain",
+        return web.Response(text=self.service.metrics.render(), content_type="text/plain",
                             headers={"X-Content-Format": "prometheus-0.0.4"})
 
     async def openapi(self, request: web.Request) -> web.StreamResponse:
@@ -457,22 +461,22 @@ class ApiServer:
         peer = request.remote or "?"
         if not await self._ws_authenticate(request, ws, peer):
             return ws
-        client = self.daemon.hub.add_client(Shape(shape_name), peer)
+        client = self.service.hub.add_client(Shape(shape_name), peer)
         if client is None:
             logger.warning("websocket refused from %s: too many clients", peer)
             await ws.close(code=1013, message=b"too many clients")
             return ws
         self._sockets[client] = ws
         try:
-            hello = {"shape": shape_name, "identity": self.daemon.store.get() is not None,
-                     "queue_max": self.daemon.hub.queue_max}
+            hello = {"shape": shape_name, "identity": self.service.current() is not None,
+                     "queue_max": self.service.hub.queue_max}
             first = ({"type": "hello", **hello} if client.shape is Shape.NATIVE
                      else {"event": "connected", "data": hello})
             await ws.send_str(json.dumps(first))
             await self._pump(request, ws, client)
         finally:
             self._sockets.pop(client, None)
-            self.daemon.hub.remove_client(client)
+            self.service.hub.remove_client(client)
         return ws
 
     async def _ws_authenticate(self, request: web.Request, ws: web.WebSocketResponse, peer: str) -> bool:
@@ -493,7 +497,7 @@ class ApiServer:
         if token_matches(self.token, token):
             return True
         reason = "no_token" if token is None else "bad_token"
-        self.daemon.metrics.auth_refusals.inc(reason=reason)
+        self.service.metrics.auth_refusals.inc(reason=reason)
         logger.warning("API refused: %s on route events from %s (websocket)", reason, peer)
         await ws.close(code=4401, message=b"unauthorized: send {\"type\":\"auth\",\"token\":...} first")
         return False

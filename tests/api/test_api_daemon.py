@@ -11,7 +11,7 @@ import pytest
 import requests
 from api_fakes import FakeForwards, FakePipeline, Harness, wait_for
 
-from agent.api.events import EventType
+from agent.eventhub import EventType
 
 QR_TEXT = "001099012345|123456789|Nguyễn Văn An|15031999|Nam|Số 12 phố Hàng Bài, Hà Nội|10052021"
 
@@ -118,6 +118,25 @@ def test_ttl_drops_the_identity(harness_factory) -> None:  # type: ignore[no-unt
     assert cleared["reason"] == "ttl"
     assert h.get("/identity").status_code == 404
     assert h.daemon.metrics.identity_drops.value(reason="ttl") == 1
+    conn.close()
+
+
+def test_ttl_still_enforced_after_a_config_reload(harness_factory) -> None:  # type: ignore[no-untyped-def]
+    """SIGHUP restarts the readers and QR sources; the housekeeping thread that drops
+    an identity past its TTL must survive it (it used to be joined with the watchers
+    and never started again, so after a reload no identity expired)."""
+    now = [1000.0]
+    h = harness_factory(clock=lambda: now[0], identity_ttl=30.0)
+    config = h.daemon.config
+    h.daemon._config_loader = lambda: config
+    h.daemon.reload()
+    conn = h.ws()
+    h.post("/read", {"can": "012345"})
+    h.backend.insert("Reader A")
+    wait_for(conn, _type("identity_ready"))
+    now[0] += 31.0
+    cleared = wait_for(conn, _type("identity_cleared"))  # the housekeeping thread, not a call here
+    assert cleared["reason"] == "ttl"
     conn.close()
 
 
@@ -315,7 +334,7 @@ def test_unused_qr_and_key_expire(harness_factory) -> None:  # type: ignore[no-u
     h.post("/read", {"can": "012345"})
     now[0] += KEY_WINDOW + 1
     h.daemon.expire()
-    assert h.daemon._last_qr is None and h.daemon._pending_key is None
+    assert h.daemon.keys.last_qr is None and h.daemon.keys.pending_key is None
     assert h.daemon.keys_for_card() == []
 
 

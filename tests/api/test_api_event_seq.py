@@ -10,7 +10,7 @@ import threading
 
 from api_fakes import Harness, wait_for
 
-from agent.api.events import EventHub, EventType, Shape
+from agent.eventhub import EventHub, EventType, Shape
 
 
 def _seq(response: object) -> int:

@@ -12,7 +12,7 @@ import time
 from api_fakes import Harness, wait_for
 from openapi_spec_validator import validate
 
-from agent.api.events import EventType
+from agent.eventhub import EventType
 
 
 def _raw_ws_that_never_reads(harness: Harness) -> socket.socket:

@@ -12,8 +12,8 @@ from typing import Any
 
 from PIL import Image
 
-from agent.api.events import EventType
 from agent.daemon import Current
+from agent.eventhub import EventType
 from agent.identity import Identity
 
 #: the badge colours of app.css (--ok, --warn, --bad)

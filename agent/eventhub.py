@@ -1,6 +1,7 @@
 """Events the agent pushes to WebSocket clients, and the hub that fans them out.
 
-The daemon's worker threads publish; the hub lives on the API's asyncio loop. Each
+The desk's threads (``agent.desk``) publish; the hub delivers on the API's asyncio
+loop (``agent.api.server`` binds it and sends the frames). Each
 client has a bounded queue: a client that does not keep up is disconnected (it can
 reconnect and ask ``GET /identity`` for the current state) so one slow browser tab
 never slows the others nor grows the agent's memory.
@@ -28,6 +29,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from agent.errors import IdAgentError
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +198,11 @@ class EventHub:
         for listener in list(self.listeners):
             listener(event)
         return event
+
+    def publish_error(self, err: IdAgentError, *, reader: str) -> Event:
+        """An ``error`` event: the error's code, message and the clerk's hint."""
+        return self.publish(EventType.ERROR, {"reader": reader, **err.to_dict()},
+                            compat={"code": err.code, "message": err.message})
 
     def _fanout(self, event: Event) -> None:
         frames: dict[Shape, str | None] = {}

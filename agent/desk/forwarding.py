@@ -1,0 +1,102 @@
+"""Forward orchestration: the BHYT lookup and the dossier intake of the identity on
+show, off the readers' threads, so a gateway that is slow or down never delays the
+next read. Results are stored with the identity and announced to the counter page."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import threading
+import time
+from typing import Any
+
+from agent.desk.errors import AlteredDataRefusedError, CloneRefusedError, NotConfiguredError
+from agent.desk.session import Current, IdentityStore
+from agent.errors import IdAgentError
+from agent.eventhub import EventHub, EventType
+from agent.identity import Identity
+from agent.metrics import Metrics
+from agent.pipeline import PROBABLE_CLONE, Forwards
+
+logger = logging.getLogger(__name__)
+
+
+class ForwardOrchestrator:
+    def __init__(self, forwards: Forwards | None, store: IdentityStore, hub: EventHub, metrics: Metrics) -> None:
+        self.forwards = forwards
+        self._store = store
+        self._hub = hub
+        self._metrics = metrics
+        self._intake_lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="forward")
+
+    def lookup_enabled(self) -> bool:
+        return bool(self.forwards and self.forwards.bhyt_enabled())
+
+    def intake_enabled(self) -> bool:
+        return bool(self.forwards and self.forwards.intake_enabled())
+
+    def replace(self, forwards: Forwards | None) -> None:
+        """New forwards (a reloaded config); the old ones are closed."""
+        old, self.forwards = self.forwards, forwards
+        if old is not None and old is not forwards:
+            old.close()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.forwards is not None:
+            self.forwards.close()
+
+    # ---------------------------------------------------------------- BHYT
+    def start_lookup(self, current: Current) -> concurrent.futures.Future[dict[str, Any]]:
+        if not self.lookup_enabled():
+            raise NotConfiguredError("BHYT lookup is not configured",
+                                     hint="Set [bhyt] enabled = true and base_url in the config.")
+        self._hub.publish(EventType.LOOKUP_STARTED, {"read_id": current.read_id, "kind": "bhyt"})
+        return self._executor.submit(self._lookup, current.read_id, current.identity)
+
+    def _lookup(self, read_id: int, identity: Identity) -> dict[str, Any]:
+        forwards = self.forwards
+        assert forwards is not None
+        started = time.monotonic()
+        try:
+            result = forwards.bhyt(identity)
+        except IdAgentError as err:
+            result = {"status": "error", "error": err.to_dict()}
+        except Exception as err:  # noqa: BLE001 - a forward bug must not kill the executor silently
+            logger.exception("BHYT lookup crashed")
+            result = {"status": "error", "error": {"code": "internal", "message": type(err).__name__,
+                                                   "hint": IdAgentError.hint}}
+        self._metrics.lookup_seconds.observe(time.monotonic() - started)
+        self._metrics.lookups.inc(result=str(result.get("status", "unknown")))
+        if self._store.update(read_id, lookup=result) is not None:
+            self._hub.publish(EventType.LOOKUP_RESULT, {"read_id": read_id, "kind": "bhyt", **result},
+                              compat=result)
+        return result
+
+    # ---------------------------------------------------------------- intake
+    def submit_intake(self, current: Current) -> dict[str, Any]:
+        forwards = self.forwards
+        if forwards is None or not forwards.intake_enabled():
+            raise NotConfiguredError("intake is not configured",
+                                     hint="Set [intake] enabled = true and url in the config.")
+        if current.verification.get("status") == PROBABLE_CLONE:
+            raise CloneRefusedError("the chip is probably a copy: its data are not sent on as a dossier")
+        passive = current.verification.get("passive")
+        if isinstance(passive, dict) and passive.get("status") == "invalid":
+            raise AlteredDataRefusedError("the card's data were altered after signing: they are not sent on "
+                                          "as a dossier")
+        with self._intake_lock:
+            # one read is one dossier: a client retrying POST /intake gets the first
+            # receipt (same idempotency key), not a second dossier the receiver cannot dedup
+            if current.intake is not None:
+                return current.intake
+            try:
+                receipt = forwards.intake(current.identity)
+            except IdAgentError:
+                self._metrics.intakes.inc(result="error")
+                raise
+            self._metrics.intakes.inc(result="queued")
+            self._store.update(current.read_id, intake=receipt)
+        self._hub.publish(EventType.INTAKE_RESULT, {"read_id": current.read_id, **receipt})
+        return receipt
