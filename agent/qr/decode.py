@@ -204,7 +204,9 @@ def _upscale_x2(c: _Crop) -> Iterator[np.ndarray]:
 def _zbar_image(c: _Crop) -> Iterator[np.ndarray]:
     """ZBar (binary mode) on the region, upscaled: its own binarizer sometimes reads
     what zxing's did not (issue 12: on every region, not only the first)."""
-    yield c.get("cubic", lambda: enhance.rescale(c.crop, c.factor)) if c.factor >= 1 else c.crop
+    # at the ladder's scale (~4.5 px per module) also for large codes: ZBar's cost grows
+    # with the pixels, and a full-size photo crop cost ~54 ms per region (bench/qr)
+    yield c.get("cubic", lambda: enhance.rescale(c.crop, c.factor))
 
 
 @dataclass(frozen=True)
