@@ -139,10 +139,33 @@ class ApiSection:
     compat_events: bool = False
 
 
+@dataclass(frozen=True)
+class CompatSection:
+    """The reader-kit Socket.IO service (agent.compat): what kit desk software speaks."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: the webcam stream (event /image) on its own port, as the kits serve it
+    camera_port: int = 9000
+    #: the webcam (a device index, an image folder or a video file); "" = no webcam stream
+    camera: str = ""
+    #: webcam frames a second while a client is connected
+    image_rate: float = 2.0
+    #: Origin headers allowed on the Socket.IO handshake (a request without Origin, from
+    #: a program rather than a browser, is allowed)
+    allowed_origins: list[str] = field(default_factory=lambda: ["http://127.0.0.1", "http://localhost"])
+    send_raw: bool = False
+    send_photo: bool = True
+    send_unverified: bool = False
+    tls_cert: str = ""
+    tls_key: str = ""
+
+
 SECTIONS: dict[str, type] = {
     "agent": AgentSection, "readers": ReadersSection, "card": CardSection,
     "trust": TrustSection, "qr": QrSection, "bhyt": BhytSection, "intake": IntakeSection,
-    "outbox": OutboxSection, "api": ApiSection,
+    "outbox": OutboxSection, "api": ApiSection, "compat": CompatSection,
 }
 
 #: checks beyond types: key → (predicate, what is expected)
@@ -173,6 +196,11 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("outbox", "retention_days"): (lambda v: 0 <= v <= 365, "0..365 days"),
     ("outbox", "max_attempts"): (lambda v: v >= 1, "at least 1"),
     ("api", "identity_ttl"): (lambda v: 1 <= v <= 3600, "seconds between 1 and 3600"),
+    ("compat", "port"): (lambda v: 0 <= v <= 65535, "a TCP port between 1 and 65535 (0: any free port)"),
+    ("compat", "camera_port"): (lambda v: 0 <= v <= 65535, "a TCP port between 1 and 65535 (0: any free port)"),
+    ("compat", "image_rate"): (lambda v: 0.1 <= v <= 30, "frames a second between 0.1 and 30"),
+    ("compat", "allowed_origins"): (lambda v: all(o.startswith(("http://", "https://")) for o in v),
+                                    'origins such as "https://his.benhvien.vn"'),
 }
 
 
@@ -187,6 +215,7 @@ class Config:
     intake: IntakeSection = field(default_factory=IntakeSection)
     outbox: OutboxSection = field(default_factory=OutboxSection)
     api: ApiSection = field(default_factory=ApiSection)
+    compat: CompatSection = field(default_factory=CompatSection)
     #: where the values came from, for messages and `idagent doctor`
     source: str = "built-in defaults"
 

@@ -82,6 +82,7 @@ class Daemon:
         self._stop = threading.Event()
         self._housekeeping_thread: threading.Thread | None = None
         self._api: Any = None  # agent.api.server.ApiServer, imported at start (it serves this daemon)
+        self.compat: Any = None  # agent.compat.service.CompatService when [compat] enabled
         self.started_at = time.time()
         self.metrics.gauge("idagent_ws_clients", "WebSocket clients connected.", lambda: self.hub.client_count)
         self.metrics.gauge("idagent_identity_in_memory", "1 while an identity is held in memory.",
@@ -141,6 +142,11 @@ class Daemon:
         self._api = ApiServer(self)
         self._api.start()
         self.port = self._api.port
+        if self.config.compat.enabled:
+            from agent.compat.service import CompatService
+
+            self.compat = CompatService(self, self.config.compat, no_expiry_year=self.config.card.no_expiry_year,
+                                        prefer=self.config.card.prefer).start()
         self._start_watchers()
         self._housekeeping_thread = threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True)
         self._housekeeping_thread.start()
@@ -170,6 +176,8 @@ class Daemon:
         if self._housekeeping_thread is not None:
             self._housekeeping_thread.join(2.0)
         self.session.forget("shutdown", announce=False)
+        if self.compat is not None:
+            self.compat.stop()
         if self._api is not None:
             self._api.stop()
         self.forwarding.close()
@@ -228,6 +236,31 @@ class Daemon:
             return {"status": "reading", "readers": [w.reader for w in waiting]}
         self.keys.hold_key(key)
         return {"status": "waiting_for_card"}
+
+    def on_card(self, job: Callable[[Any], Any]) -> concurrent.futures.Future[Any]:
+        """Run ``job(worker)`` on the worker thread of the reader holding the card (the
+        current identity's reader first), after any read in progress (reader-kit
+        ``/get_aa``). Raises NoCardError."""
+        current = self.store.get()
+        worker = self.supervisor.card_worker(current.reader if current else None)
+        if worker is None:
+            from agent.errors import NoCardError
+
+            raise NoCardError("no card on any reader")
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        worker.inbox.put(("job", (job, future)))
+        return future
+
+    def reread(self, keys: list[AccessKey]) -> dict[str, Any]:
+        """Read the card on the reader again with these keys (reader-kit ``/input_data``);
+        with no card down, the first key waits for the next card, as a typed key does."""
+        current = self.store.get()
+        worker = self.supervisor.card_worker(current.reader if current else None)
+        if worker is None:
+            self.keys.hold_key(keys[0])
+            return {"status": "waiting_for_card"}
+        worker.inbox.put(("reread", list(keys)))
+        return {"status": "reading", "readers": [worker.reader]}
 
     def on_qr_text(self, text: str | bytes, source: str = "api") -> dict[str, Any]:
         return self.qr.on_qr_text(text, source)

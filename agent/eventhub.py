@@ -9,11 +9,11 @@ never slows the others nor grows the agent's memory.
 Two shapes go on the wire:
 
 * ``native``: ``{"type": "identity_ready", "seq": 12, "ts": 1764133200.123, ...}``
-* ``compat``: the shape of the reader kits already sold in Vietnam (domain.md,
-  "Intake and desk-software conventions"): ``{"event": "card_data", "data": {...}}``
-  with their field names (``Identity.to_compat_dict``). Their exact event names are
-  not public; ours are the nearest plain reading of their description (new card,
-  text fields, image, error, AA/verification result).
+* ``compat``: ``{"event": "card_data", "data": {...}}`` with the reader kits' field
+  names (``agent.compat.kit.card_fields``, the one mapping). This predates the kit
+  protocol itself, which the agent now serves as a real Socket.IO service
+  (``[compat]``, ``agent.compat``): desk software written for a kit uses that; this
+  WebSocket shape stays for clients already written against it.
 """
 
 from __future__ import annotations

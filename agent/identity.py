@@ -21,18 +21,6 @@ FIELDS: tuple[str, ...] = (
     "spouse_name", "card_uuid",
 )
 
-#: field names used by the reader kits already sold in Vietnam (domain.md), for the
-#: compatible event shape of the local API
-COMPAT_NAMES: dict[str, str] = {
-    "id_number": "idCode", "old_id_number": "oldIdCode", "full_name": "personName",
-    "date_of_birth": "dateOfBirth", "sex": "gender", "nationality": "nationality",
-    "ethnicity": "race", "religion": "religion", "place_of_origin": "originPlace",
-    "place_of_residence": "residencePlace", "identifying_marks": "personalIdentification",
-    "date_of_issue": "issueDate", "date_of_expiry": "expiryDate", "father_name": "fatherName",
-    "mother_name": "motherName", "spouse_name": "wifeName",
-}
-
-
 def mask(value: str | None, keep: int = 2) -> str:
     """``"001099012345"`` → ``"00********45"``; for reprs and logs."""
     if not value:
@@ -77,6 +65,8 @@ class Identity:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     #: extra QR fields whose meaning is not documented, kept raw
     extra: dict[str, str] = field(default_factory=dict)
+    #: the card's QR text as scanned (the reader-kit protocol sends it), or None
+    qr_text: str | None = field(default=None, repr=False)
 
     @property
     def sex_label(self) -> str:
@@ -98,19 +88,6 @@ class Identity:
             out["photo_jpeg_base64"] = base64.b64encode(self.photo_jpeg).decode("ascii")
         return out
 
-    def to_compat_dict(self) -> dict[str, Any]:
-        """The field names of the reader kits sold in Vietnam (domain.md); dates as
-        dd/MM/yyyy, gender as Nam/Nữ, as those kits send them."""
-        out: dict[str, Any] = {}
-        for name, compat in COMPAT_NAMES.items():
-            value = getattr(self, name)
-            if isinstance(value, dt.date):
-                value = value.strftime("%d/%m/%Y")
-            if name == "sex":
-                value = self.sex_label or None
-            out[compat] = value
-        return out
-
     def merge(self, other: Identity) -> Identity:
         """Combine a chip identity (``self``) with a QR identity (``other``). Chip
         values win; disagreements are recorded, never silently dropped."""
@@ -127,6 +104,8 @@ class Identity:
                 merged.conflicts.append({"field": name, "chip": mine, "qr": theirs})
         if merged.photo_jpeg is None:
             merged.photo_jpeg = other.photo_jpeg
+        if merged.qr_text is None:
+            merged.qr_text = other.qr_text
         return merged
 
     def clear(self) -> None:

@@ -54,6 +54,8 @@ class ReadOutcome:
     read_seconds: float = 0.0
     #: which access key opened the chip ("can" or "mrz") and how ("pace" or "bac")
     access: dict[str, str] = field(default_factory=dict)
+    #: the files as read ("SOD", "DG1" ...), raw: the reader-kit protocol sends them
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
 
 class ChipPipeline(Protocol):
@@ -169,7 +171,8 @@ class IcaoPipeline:
             # a partial read never passes as verified (read.py: complete=false)
             verification["plain"] += " Thẻ chưa được đọc đủ dữ liệu."
         access = {k: str(v) for k, v in access_dict(read.access).items() if isinstance(v, (str, int, bool))}
-        return ReadOutcome(identity=read.identity, verification=verification, read_seconds=elapsed, access=access)
+        return ReadOutcome(identity=read.identity, verification=verification, read_seconds=elapsed, access=access,
+                           files=dict(read.files))
 
 
 class CccdQrDecoder:
@@ -187,7 +190,9 @@ class CccdQrDecoder:
             assert result.error is not None
             raise result.error
         keys = access_keys_from_qr(result.card, no_expiry_year=self.no_expiry_year)
-        return QrScan(keys=list(keys), identity=result.card.to_identity())
+        identity = result.card.to_identity()
+        identity.qr_text = result.text
+        return QrScan(keys=list(keys), identity=identity)
 
 
 class ConfiguredForwards:

@@ -43,3 +43,17 @@ if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$sta
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
+
+# Node + the npm socket.io-client that reader-kit desk software uses: the [compat] tests
+# drive it under Node and in Chromium (tests/compat/node, pinned by its package-lock.json).
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing Debian packages: nodejs npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+node_stamp=tests/compat/node/node_modules/.idagent-installed
+if [ ! -f "$node_stamp" ] || [ tests/compat/node/package-lock.json -nt "$node_stamp" ]; then
+  echo "setup: installing the npm test clients (tests/compat/node)"
+  (cd tests/compat/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$node_stamp"
+fi

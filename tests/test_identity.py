@@ -28,12 +28,6 @@ def test_merge_keeps_chip_values_and_flags_disagreements() -> None:
     assert merged.extra == {"field_7": "x"}
 
 
-def test_compat_shape_uses_reader_kit_names() -> None:
-    compat = _chip().to_compat_dict()
-    assert compat["idCode"] == "001099012345" and compat["personName"] == "Nguyễn Văn An"
-    assert compat["dateOfBirth"] == "15/03/1999" and compat["gender"] == "Nam"
-
-
 def test_to_dict_and_clear() -> None:
     identity = _chip()
     data = identity.to_dict(photo=True)

@@ -10,6 +10,7 @@ reader.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import queue
 import threading
@@ -73,6 +74,19 @@ class ReaderWorker:
                 self.waiting_for_key = False
             elif kind == "keys" and self.card_present and self.waiting_for_key:
                 self._attempt(payload)
+            elif kind == "reread" and self.card_present:
+                self._attempt(payload)
+            elif kind == "job":
+                self._run_job(*payload)
+
+    def _run_job(self, job: Callable[[ReaderWorker], Any], future: concurrent.futures.Future[Any]) -> None:
+        """A task on the card between reads (reader-kit ``/get_aa``); never during a read."""
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(job(self))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            future.set_exception(exc)
 
     def _attempt(self, given: list[AccessKey] | None) -> None:
         keys = given if given else self._keys_for_card()
@@ -139,6 +153,12 @@ class ReaderSupervisor:
         self._threads.clear()
 
     # ---------------------------------------------------------------- keys in
+    def card_worker(self, prefer: str | None = None) -> ReaderWorker | None:
+        """The worker of a reader holding a card (``prefer``'s first), or None."""
+        workers = [w for w in list(self._workers.values()) if w.card_present]
+        workers.sort(key=lambda w: w.reader != prefer)
+        return workers[0] if workers else None
+
     def waiting(self, reader: str | None = None) -> list[ReaderWorker]:
         """Workers with a card that waits for a key (on ``reader`` only, when named)."""
         if reader is not None and reader not in self._workers:

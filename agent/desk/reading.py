@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from agent.compat.kit import card_fields
 from agent.desk.errors import AccessNeededError
 from agent.desk.forwarding import ForwardOrchestrator
 from agent.desk.keys import KeyBroker
@@ -132,7 +133,8 @@ class CardReading:
         identity = self._merged(outcome.identity)
         status = str(outcome.verification.get("status", "error"))
         current = Current(read_id=self._session.store.next_id(), reader=reader, identity=identity,
-                          verification=outcome.verification, created=self._clock(), access=outcome.access)
+                          verification=outcome.verification, created=self._clock(), access=outcome.access,
+                          files=outcome.files)
         self._session.show(current)
         self._metrics.reads.inc(outcome=status)
         self._metrics.read_seconds.observe(outcome.read_seconds)
@@ -143,7 +145,7 @@ class CardReading:
         payload = current.to_dict()
         payload["timings"] = current.timings
         payload["lookup_pending"] = lookup_pending
-        compat = {**identity.to_compat_dict(), "faceImage": None}
+        compat = {**card_fields(identity), "faceImage": None}
         if identity.photo_jpeg:
             compat["faceImage"] = base64.b64encode(identity.photo_jpeg).decode("ascii")
         self._hub.publish(EventType.IDENTITY_READY, payload, compat=compat)

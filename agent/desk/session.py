@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.compat.kit import card_fields
 from agent.eventhub import EventHub, EventType
 from agent.identity import Identity
 from agent.logs import forget_sensitive, register_sensitive
@@ -34,6 +35,8 @@ class Current:
     lookup: dict[str, Any] | None = None
     intake: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: the chip's files as read (raw; for the reader-kit service), dropped with the identity
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def to_dict(self, *, photo: bool = False, compat: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -45,7 +48,7 @@ class Current:
             "access": self.access,
         }
         if compat:
-            out["compat"] = self.identity.to_compat_dict()
+            out["compat"] = card_fields(self.identity)
         return out
 
 
@@ -57,6 +60,7 @@ def _sensitive_values(identity: Identity) -> list[str | None]:
 def wipe(current: Current) -> None:
     forget_sensitive(_sensitive_values(current.identity))
     current.identity.clear()
+    current.files.clear()
     current.lookup = None
     current.intake = None
 

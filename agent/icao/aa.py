@@ -166,7 +166,8 @@ def active_authentication(channel: Channel, dg15: bytes, *, rng: Rng,
     le = LE_MAX if channel.extended_length else SHORT_LE_MAX
     response = channel.send(Command(0x00, Ins.INTERNAL_AUTHENTICATE, 0x00, 0x00, challenge, le))
     logger.debug("INTERNAL AUTHENTICATE SW=%04X", response.sw)
-    details = {"key": _describe(public_key)}
+    # the signature is kept (hex): the reader-kit protocol hands it to desk software
+    details = {"key": _describe(public_key), "signature": response.data.hex()}
     if not response.ok or not response.data:
         # no signature to judge: a refusal proves nothing either way, and an unprotected
         # status word under secure messaging (a relay, a glitch) is not even the chip's
@@ -200,6 +201,20 @@ def info_from_dg14(dg14: bytes | None) -> ActiveAuthenticationInfo | None:
     except ParseError:
         return None
     return infos[0] if infos else None
+
+
+def internal_authenticate(channel: Channel, challenge: bytes) -> bytes:
+    """INTERNAL AUTHENTICATE with a challenge chosen by the caller (9303-11 §6.1): the
+    chip's signature, for a relying party that verifies it itself (the reader-kit
+    protocol's ``/get_aa``). Raises ActiveAuthenticationError when the chip refuses."""
+    if len(challenge) != CHALLENGE_LEN:
+        raise ValueError("the Active Authentication challenge is 8 bytes")
+    le = LE_MAX if channel.extended_length else SHORT_LE_MAX
+    response = channel.send(Command(0x00, Ins.INTERNAL_AUTHENTICATE, 0x00, 0x00, challenge, le))
+    if not response.ok or not response.data:
+        raise ActiveAuthenticationError(f"the chip refused INTERNAL AUTHENTICATE (SW {response.sw:04X})",
+                                        hint="This card may not support Active Authentication.")
+    return response.data
 
 
 def _ecdsa_hash(public_key: PublicKeyTypes, aa_info: ActiveAuthenticationInfo | None) -> str | None | CheckResult:

@@ -275,7 +275,7 @@ def test_compat_shape_events(harness_factory) -> None:  # type: ignore[no-untype
     assert wait_for(conn, lambda m: m.get("event") == "new_card")["data"]["reader"] == "Reader A"
     data = wait_for(conn, lambda m: m.get("event") == "card_data")["data"]
     assert data["idCode"] == "001099012345" and data["personName"] == "Nguyễn Văn An"
-    assert data["dateOfBirth"] == "15/03/1999" and data["gender"] == "Nam"
+    assert data["dateOfBirth"] == "15031999" and data["gender"] == "Nam"  # the kits' ddMMyyyy
     assert base64.b64decode(data["faceImage"])[:2] == b"\xff\xd8"
     assert wait_for(native, _type("identity_ready"))["identity"]["id_number"] == "001099012345"
     assert h.get("/identity?compat=1").json()["compat"]["oldIdCode"] == "123456789"
