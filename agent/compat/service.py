@@ -111,8 +111,11 @@ class CompatService:
         self._ssl = ssl_context(config)
         if self._ssl is not None:
             self.scheme = "https"
+        # always_connect: the connection is acknowledged before the connect handler runs,
+        # so that /info, emitted there, reaches the client after its "connect" (a packet
+        # before the acknowledgement is dropped by socket.io-client)
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=origin_check(config.allowed_origins),
-                                        logger=False, engineio_logger=False)
+                                        always_connect=True, logger=False, engineio_logger=False)
         self._clients: set[str] = set()
         self._serial_nfc = kit.reader_serial("")
         self._serial_device = kit.reader_serial(socket.gethostname())

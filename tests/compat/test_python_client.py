@@ -1,0 +1,164 @@
+"""python-socketio's client against the reader-kit service; the webcam stream; the
+service's refusals (unverified data, too many clients, config errors)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+
+from agent.config import Config, ConfigValueError
+from agent.icao.keys import CanKey
+
+WEBCAM = Path(__file__).parent / "webcam"
+
+
+async def _collect(url: str, until: int, *, action: Any = None, headers: dict[str, str] | None = None,
+                   timeout: float = 20.0) -> list[dict[str, Any]]:
+    """Connect, run ``action()``, collect /event messages until id ``until``."""
+    client = socketio.AsyncClient(reconnection=False)
+    seen: list[dict[str, Any]] = []
+    done = asyncio.Event()
+    info: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    @client.on("/info")
+    async def _info(data: Any) -> None:
+        if not info.done():
+            info.set_result(data)
+
+    @client.on("/event")
+    async def _event(data: Any) -> None:
+        seen.append(data)
+        if data.get("id") == until:
+            done.set()
+
+    await client.connect(url, headers=headers or {}, wait_timeout=10)
+    try:
+        await asyncio.wait_for(info, 10)
+        if action is not None:
+            await asyncio.get_running_loop().run_in_executor(None, action)
+        await asyncio.wait_for(done.wait(), timeout)
+    finally:
+        await client.disconnect()
+    return seen
+
+
+def test_python_client_gets_the_read(kit_desk) -> None:  # type: ignore[no-untyped-def]
+    desk = kit_desk(send_photo=False)
+
+    def tap() -> None:
+        desk.daemon.submit_key(CanKey("012345"))
+        desk.tap()
+
+    seen = asyncio.run(_collect(desk.url, 5, action=tap))
+    assert [m["id"] for m in seen] == [1, 2, 5]  # send_photo=false, send_raw=false: no id 4
+    assert seen[1]["data"]["personName"] == "Nguyễn Văn An" and seen[1]["data"]["verified"] is True
+
+
+def test_send_unverified_sends_the_clone_with_its_verdict(kit_desk) -> None:  # type: ignore[no-untyped-def]
+    desk = kit_desk(send_unverified=True)
+
+    def tap() -> None:
+        desk.daemon.submit_key(CanKey("012345"))
+        desk.tap("nguyen-van-an+cloned")
+
+    seen = asyncio.run(_collect(desk.url, 5, action=tap))
+    card = next(m for m in seen if m["id"] == 2)["data"]
+    assert card["idCode"] == "001099012345" and card["verified"] is False
+    assert card["verification"]["status"] == "probable_clone" and card["verification"]["message"]
+    assert next(m for m in seen if m["id"] == 5)["data"]["CA"] == "0"
+
+
+def test_bad_input_data_is_a_clear_failure(kit_desk) -> None:  # type: ignore[no-untyped-def]
+    desk = kit_desk()
+
+    async def run() -> dict[str, Any]:
+        client = socketio.AsyncClient(reconnection=False)
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        client.on("/event", lambda data: answer.done() or answer.set_result(data))
+        await client.connect(desk.url, wait_timeout=10)
+        await client.emit("/input_data", {"idCode": "0010990123", "dateOfBirth": "15031999",
+                                          "expiryDate": "15032039"})
+        try:
+            return await asyncio.wait_for(answer, 10)  # type: ignore[no-any-return]
+        finally:
+            await client.disconnect()
+
+    answer = asyncio.run(run())
+    assert answer["id"] == 3 and answer["message"] == "Yêu cầu không hợp lệ."
+
+
+def test_webcam_streams_only_while_watched(kit_desk) -> None:  # type: ignore[no-untyped-def]
+    desk = kit_desk(camera=str(WEBCAM), image_rate=10.0)
+    camera = desk.daemon.compat.camera
+    assert camera.frames_sent == 0  # nobody connected: the camera is not even opened
+
+    async def watch() -> list[bytes]:
+        client = socketio.AsyncClient(reconnection=False)
+        frames: list[bytes] = []
+        enough = asyncio.Event()
+
+        @client.on("/image")
+        async def _image(data: Any) -> None:
+            frames.append(base64.b64decode(data["data"]))
+            if len(frames) >= 3:
+                enough.set()
+
+        await client.connect(desk.camera_url, wait_timeout=10)
+        await asyncio.wait_for(enough.wait(), 10)
+        await client.disconnect()
+        return frames
+
+    frames = asyncio.run(watch())
+    assert all(frame[:2] == b"\xff\xd8" for frame in frames)
+    import time
+
+    time.sleep(0.5)
+    stopped_at = camera.frames_sent
+    time.sleep(0.5)
+    assert camera.frames_sent == stopped_at  # no client: no frames
+
+
+def test_no_webcam_port_without_a_camera(kit_desk) -> None:  # type: ignore[no-untyped-def]
+    desk = kit_desk()
+    assert desk.daemon.compat.camera is None
+
+
+def test_tls_settings_go_together(tmp_path: Path) -> None:
+    from agent.compat.service import ssl_context
+
+    with pytest.raises(ConfigValueError, match="tls_cert and tls_key go together"):
+        ssl_context(Config.defaults().compat.__class__(tls_cert=str(tmp_path / "c.pem")))
+    with pytest.raises(ConfigValueError, match="cannot load"):
+        ssl_context(Config.defaults().compat.__class__(tls_cert=str(tmp_path / "c.pem"),
+                                                       tls_key=str(tmp_path / "k.pem")))
+
+
+def test_compat_config_defaults_and_validation() -> None:
+    compat = Config.defaults().compat
+    assert (compat.enabled, compat.host, compat.port, compat.camera_port) == (False, "127.0.0.1", 8000, 9000)
+    assert compat.send_unverified is False
+    with pytest.raises(ConfigValueError, match="allowed_origins"):
+        Config.defaults().replace("compat", allowed_origins=["*"])
+
+
+def test_get_aa_without_a_card_is_a_failure_event(kit_desk) -> None:  # type: ignore[no-untyped-def]
+    desk = kit_desk()
+
+    async def run() -> dict[str, Any]:
+        client = socketio.AsyncClient(reconnection=False)
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        client.on("/event", lambda data: answer.done() or answer.set_result(data))
+        await client.connect(desk.url, wait_timeout=10)
+        await client.emit("/get_aa", {"clientId": "x", "challenge": base64.b64encode(b"12345678").decode()})
+        try:
+            return await asyncio.wait_for(answer, 10)  # type: ignore[no-any-return]
+        finally:
+            await client.disconnect()
+
+    answer = asyncio.run(run())
+    assert answer["id"] == 3 and "CCCD" in answer["message"]
