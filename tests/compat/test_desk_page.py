@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SOCKET_IO_JS
 
 from agent.icao.keys import CanKey
+from agent.sim.kit_client import SOCKET_IO_JS
 
 CHROMIUM = "/usr/bin/chromium"
 DESK_PAGE = Path(__file__).parent / "desk" / "index.html"

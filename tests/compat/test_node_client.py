@@ -8,7 +8,7 @@ import base64
 import datetime as dt
 import os
 
-from conftest import kit_event
+from agent.sim.kit_client import kit_event
 
 
 def _input_data() -> dict[str, str]:

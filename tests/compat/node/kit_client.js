@@ -10,7 +10,9 @@ const readline = require("readline");
 const url = process.argv[2];
 const options = Object.assign({ reconnection: false, timeout: 10000 }, JSON.parse(process.argv[3] || "{}"));
 const socket = io(url, options);
-const print = (event, data) => process.stdout.write(JSON.stringify({ event, data }) + "\n");
+// t: wall-clock milliseconds when the event reached this client (the bench compares it with the tap)
+const print = (event, data) =>
+  process.stdout.write(JSON.stringify({ event, data, t: performance.timeOrigin + performance.now() }) + "\n");
 
 socket.on("connect", () => print("connect", { transport: socket.io.engine.transport.name }));
 socket.on("connect_error", (err) => { print("connect_error", { message: err.message }); process.exit(3); });
