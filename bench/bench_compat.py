@@ -1,0 +1,208 @@
+"""Reader-kit service bench (``[compat]``, agent.compat): what desk software written for
+a kit sees.
+
+* ``latency``: from the tap (the card lands on pcscd's virtual reader: vpcd, the real
+  PC/SC stack, the real chip pipeline with verification) to the kit's ``/event`` id 2
+  received by the real npm ``socket.io-client`` in a Node process. The client stamps
+  each event with the wall clock on arrival; the bench stamps the tap with the same
+  clock. The access key (the CAN) is handed over before each tap, as a QR scan would.
+* ``memory``: the agent's VmRSS with ``--clients`` Node clients connected, at rest and
+  after ``--reads`` reads (in-process virtual reader: the reads are many and the card
+  I/O is not what is measured here), each after ``gc.collect()``. This process holds
+  the agent and the virtual chip; the clients are other processes.
+
+Run: ``.venv/bin/python bench/bench_compat.py [--taps 50] [--clients 10] [--reads 1000]
+[--only latency|memory] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.config import Config  # noqa: E402
+from agent.daemon import Daemon  # noqa: E402
+from agent.icao.keys import CanKey  # noqa: E402
+from agent.sim.kit_client import NodeKitClient, kit_event  # noqa: E402
+from agent.sim.profile import load_spec  # noqa: E402
+
+PROFILE = "nguyen-van-an"
+VPCD_READER = "Virtual PCD 00 00"
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def make_config(state: Path, backend: str) -> Config:
+    from agent.demo import TRUST_DIR
+
+    config = Config.defaults().replace("agent", state_dir=str(state), log_level="WARNING")
+    config = config.replace("api", token_file=str(state / "api.token"))
+    config = config.replace("readers", backends=[backend], poll_interval=0.05,
+                            include=[VPCD_READER] if backend == "pcsc" else [])
+    config = config.replace("trust", csca_dir=str(TRUST_DIR))
+    return config.replace("compat", enabled=True, port=0, camera_port=0, send_photo=True)
+
+
+class Cleared:
+    """Waits for the daemon's identity_cleared (the card was taken off); notes the chip
+    pipeline's own time of the last read (``read_ms`` of identity_ready)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.event = threading.Event()
+        self.read_ms = 0.0
+        daemon.hub.listeners.append(self._on)
+
+    def _on(self, event: Any) -> None:
+        if str(event.type) == "identity_cleared":
+            self.event.set()
+        elif str(event.type) == "identity_ready":
+            self.read_ms = float(event.data["timings"]["read_ms"])
+
+    def wait(self) -> None:
+        if not self.event.wait(10):
+            raise RuntimeError("the identity was not dropped after the card left")
+        self.event.clear()
+
+
+def start_clients(url: str, count: int) -> list[NodeKitClient]:
+    clients = [NodeKitClient(url) for _ in range(count)]
+    for client in clients:
+        client.wait_for(lambda m: m["event"] == "/info", timeout=30)
+    return clients
+
+
+def latency(taps: int, warmup: int) -> dict[str, Any]:
+    from agent.demo import VpcdTapper
+    from agent.sim.pcscd import ensure_pcscd
+
+    can = load_spec(PROFILE).person.can
+    with tempfile.TemporaryDirectory(prefix="bench-compat-") as state, ensure_pcscd():
+        tapper = VpcdTapper(PROFILE)
+        daemon = Daemon.from_config(make_config(Path(state), "pcsc"), port=0)
+        daemon.start()
+        cleared = Cleared(daemon)
+        client = start_clients(f"http://127.0.0.1:{daemon.compat.port}", 1)[0]
+        times: list[float] = []
+        added: list[float] = []
+        try:
+            for i in range(warmup + taps):
+                daemon.submit_key(CanKey(can))
+                tapped = time.time() * 1000
+                tapper.insert()
+                received = client.wait_for(kit_event(2), timeout=30)
+                if i >= warmup:
+                    times.append(received["t"] - tapped)
+                    added.append(received["t"] - tapped - cleared.read_ms)
+                tapper.remove()
+                cleared.wait()
+        finally:
+            client.close()
+            daemon.stop()
+            tapper.close()
+    return {"taps": taps, "p50_ms": round(percentile(times, 50), 1), "p95_ms": round(percentile(times, 95), 1),
+            "max_ms": round(max(times), 1), "min_ms": round(min(times), 1),
+            "beyond_chip_read_p95_ms": round(percentile(added, 95), 1)}
+
+
+def memory(clients_n: int, reads: int, warmup: int) -> dict[str, Any]:
+    from agent.demo import SIM_READER
+    from agent.readers.sim import SimBackend
+    from agent.sim.profile import load_profile, virtual_chip
+
+    can = load_spec(PROFILE).person.can
+    with tempfile.TemporaryDirectory(prefix="bench-compat-") as state:
+        sim = SimBackend((SIM_READER,))
+        daemon = Daemon.from_config(make_config(Path(state), "sim"), backends=[sim], port=0)
+        daemon.start()
+        cleared = Cleared(daemon)
+        clients = start_clients(f"http://127.0.0.1:{daemon.compat.port}", clients_n)
+        marks: list[tuple[int, int]] = []
+        try:
+            def one() -> None:
+                daemon.submit_key(CanKey(can))
+                sim.insert(SIM_READER, virtual_chip(load_profile(PROFILE)))
+                for client in clients:  # every client got the read (id 5 closes it)
+                    client.wait_for(kit_event(5), timeout=30)
+                sim.remove(SIM_READER)
+                cleared.wait()
+
+            for _ in range(warmup):
+                one()
+            gc.collect()
+            time.sleep(0.5)
+            rest = rss_kib()
+            marks.append((0, rest))
+            started = time.monotonic()
+            for i in range(1, reads + 1):
+                one()
+                if i % max(1, reads // 5) == 0:
+                    gc.collect()
+                    marks.append((i, rss_kib()))
+            wall = time.monotonic() - started
+            gc.collect()
+            time.sleep(0.5)
+            after = rss_kib()
+            connected = len(daemon.compat._clients)
+        finally:
+            for client in clients:
+                client.close()
+            daemon.stop()
+    return {"clients": clients_n, "connected_at_end": connected, "reads": reads, "wall_s": round(wall, 1),
+            "rss_kib_at_rest": rest, "rss_kib_after": after, "growth_kib": after - rest, "marks": marks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--taps", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--reads", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--only", choices=("latency", "memory"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if not NodeKitClient.available():
+        print("node or tests/compat/node/node_modules missing: run scripts/setup.sh", file=sys.stderr)
+        return 2
+    result: dict[str, Any] = {}
+    if args.only in (None, "latency"):
+        result["latency"] = latency(args.taps, args.warmup)
+    if args.only in (None, "memory"):
+        result["memory"] = memory(args.clients, args.reads, args.warmup)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    if "latency" in result:
+        s = result["latency"]
+        print(f"tap → /event id 2 at the npm socket.io-client (pcscd + vpcd, {s['taps']} taps): "
+              f"p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms, max {s['max_ms']} ms, min {s['min_ms']} ms; "
+              f"beyond the chip read itself (detection, hand-off, events, Socket.IO): p95 "
+              f"{s['beyond_chip_read_p95_ms']} ms")
+    if "memory" in result:
+        m = result["memory"]
+        print(f"memory, {m['clients']} npm clients connected ({m['connected_at_end']} still at the end), "
+              f"{m['reads']} reads in {m['wall_s']} s: VmRSS at rest {m['rss_kib_at_rest']} KiB, after "
+              f"{m['rss_kib_after']} KiB (growth {m['growth_kib']:+d} KiB); marks {m['marks']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
