@@ -186,7 +186,11 @@ class CompatService:
         """Hub listener, on the publishing (reader) thread: keep it cheap."""
         if not self._clients or self._loop is None:
             return
-        messages = self.messages_for(event)
+        try:
+            messages = self.messages_for(event)
+        except Exception:  # noqa: BLE001 - a fault here must never reach the reader thread's read
+            logger.exception("reader-kit service: event %s not sent", getattr(event, "type", "?"))
+            return
         if messages:
             self._loop.call_soon_threadsafe(self._send, messages)
 

@@ -162,3 +162,29 @@ def test_get_aa_without_a_card_is_a_failure_event(kit_desk) -> None:  # type: ig
 
     answer = asyncio.run(run())
     assert answer["id"] == 3 and "CCCD" in answer["message"]
+
+
+def test_a_fault_in_the_kit_service_never_breaks_the_read(kit_desk, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    desk = kit_desk()
+    service = desk.daemon.compat
+    ready = []
+    desk.daemon.hub.listeners.append(lambda e: str(e.type) == "identity_ready" and ready.append(e))
+
+    def broken(_event: Any) -> list[dict[str, Any]]:
+        raise RuntimeError("a bug in the kit mapping")
+
+    monkeypatch.setattr(service, "messages_for", broken)
+
+    async def run() -> None:
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(desk.url, wait_timeout=10)  # a client: the service does work per event
+        desk.daemon.submit_key(CanKey("012345"))
+        desk.tap()
+        for _ in range(200):
+            if ready:
+                break
+            await asyncio.sleep(0.05)
+        await client.disconnect()
+
+    asyncio.run(run())
+    assert ready and desk.daemon.store.get() is not None  # the native side got its identity
