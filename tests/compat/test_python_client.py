@@ -18,9 +18,18 @@ WEBCAM = Path(__file__).parent / "webcam"
 
 
 async def _collect(url: str, until: int, *, action: Any = None, headers: dict[str, str] | None = None,
-                   timeout: float = 20.0) -> list[dict[str, Any]]:
-    """Connect, run ``action()``, collect /event messages until id ``until``."""
-    client = socketio.AsyncClient(reconnection=False)
+                   timeout: float = 20.0, ca: Path | None = None) -> list[dict[str, Any]]:
+    """Connect, run ``action()``, collect /event messages until id ``until``; with ``ca``,
+    over https verifying the service's certificate against it."""
+    session = None
+    if ca is not None:
+        import ssl
+
+        import aiohttp
+
+        context = ssl.create_default_context(cafile=str(ca))
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
+    client = socketio.AsyncClient(reconnection=False, http_session=session)
     seen: list[dict[str, Any]] = []
     done = asyncio.Event()
     info: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -44,6 +53,8 @@ async def _collect(url: str, until: int, *, action: Any = None, headers: dict[st
         await asyncio.wait_for(done.wait(), timeout)
     finally:
         await client.disconnect()
+        if session is not None:
+            await session.close()
     return seen
 
 
@@ -57,6 +68,17 @@ def test_python_client_gets_the_read(kit_desk) -> None:  # type: ignore[no-untyp
     seen = asyncio.run(_collect(desk.url, 5, action=tap))
     assert [m["id"] for m in seen] == [1, 2, 5]  # send_photo=false, send_raw=false: no id 4
     assert seen[1]["data"]["personName"] == "Nguyễn Văn An" and seen[1]["data"]["verified"] is True
+
+
+def test_python_client_over_https(kit_desk) -> None:  # type: ignore[no-untyped-def]
+    desk = kit_desk(tls=True)
+
+    def tap() -> None:
+        desk.daemon.submit_key(CanKey("012345"))
+        desk.tap()
+
+    seen = asyncio.run(_collect(desk.url, 5, action=tap, ca=desk.cert))
+    assert desk.url.startswith("https://") and seen[1]["data"]["idCode"] == "001099012345"
 
 
 def test_send_unverified_sends_the_clone_with_its_verdict(kit_desk) -> None:  # type: ignore[no-untyped-def]
