@@ -78,7 +78,9 @@ def kit_date(value: dt.date | None) -> str | None:
 
 def card_fields(identity: Identity) -> dict[str, Any]:
     """The id-2 ``data`` object: the kits' field names, dates ``ddMMyyyy``, gender
-    ``Nam``/``Nữ``, ``qr`` the card's QR text when one was scanned."""
+    ``Nam``/``Nữ``, ``qr`` the card's QR text when one was scanned. A field the card
+    does not have is ``""``, never null, as the kits send it (clients call string
+    methods on every field)."""
     out: dict[str, Any] = {}
     for name, kit_name in KIT_NAMES.items():
         value = getattr(identity, name)
@@ -88,8 +90,8 @@ def card_fields(identity: Identity) -> dict[str, Any]:
             value = NO_EXPIRY_TEXT  # read from the chip: None means the card does not expire
         elif isinstance(value, dt.date):
             value = kit_date(value)
-        out[kit_name] = value
-    out["qr"] = identity.qr_text
+        out[kit_name] = "" if value is None else value
+    out["qr"] = identity.qr_text or ""
     return out
 
 
@@ -173,9 +175,11 @@ def aa_answer(signature: bytes, challenge: bytes) -> dict[str, Any]:
 
 
 def info(version: str, serial_nfc: str, serial_device: str, now: dt.datetime) -> dict[str, Any]:
-    """``/info`` on connect; ``date`` ISO 8601."""
+    """``/info`` on connect; ``date`` ISO 8601 in UTC with milliseconds and ``Z``, as the
+    kits send it (``2026-05-12T02:39:59.852Z``)."""
+    utc = now.astimezone(dt.UTC)
     return {"version": version, "serial_nfc": serial_nfc, "serial_device": serial_device,
-            "date": now.isoformat(timespec="seconds")}
+            "date": utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"}
 
 
 def reader_serial(reader: str, atr: bytes = b"") -> str:

@@ -149,7 +149,11 @@ class CompatService:
 
     async def _on_get_aa(self, sid: str, payload: Any) -> None:
         """``/get_aa {clientId, challenge}``: the card on the reader signs the client's
-        challenge; the answer (id 7) goes to the asking client."""
+        challenge; the answer (id 7) goes to ``clientId`` (the kits' documents: the
+        client's Socket.IO id) when it is connected, else to the asking client."""
+        client_id = payload.get("clientId") if isinstance(payload, dict) else None
+        if client_id in self._clients:
+            sid = str(client_id)
         try:
             challenge = kit.challenge_from(payload)
             current = self.desk.store.get()

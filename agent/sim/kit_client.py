@@ -43,7 +43,7 @@ class NodeKitClient:
         for line in self.proc.stdout:
             self.lines.put(json.loads(line))
 
-    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()

@@ -71,21 +71,21 @@ def test_desk_page_shows_our_card(kit_desk, desk_site, chromium, tls: bool) -> N
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{desk_site}/?device={desk.url}")
-    page.wait_for_function("document.getElementById('device').textContent.includes('phiên bản')", timeout=15000)
+    page.wait_for_function("document.getElementById('device').textContent.includes('phiên bản')", timeout=30000)
     desk.tap()
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('Lỗi')", timeout=15000)
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('Lỗi')", timeout=30000)
     # the clerk types the card's data, as with a kit that could not open the chip
     page.fill("#m_idCode", "001099012345")
     page.fill("#m_dob", "15031999")
     page.fill("#m_expiry", "15032039")
     page.click("text=Đọc lại")
-    page.wait_for_function("document.getElementById('idCode').value !== ''", timeout=20000)
+    page.wait_for_function("document.getElementById('idCode').value !== ''", timeout=30000)
     assert page.input_value("#idCode") == "001099012345"
     assert page.input_value("#personName") == "Nguyễn Văn An"
     assert page.input_value("#dateOfBirth") == "15/03/1999"
     assert page.input_value("#gender") == "Nam"
-    page.wait_for_function("document.getElementById('photo').naturalWidth > 0", timeout=10000)
-    page.wait_for_function("document.getElementById('chip').textContent === 'Chip xác thực'", timeout=10000)
+    page.wait_for_function("document.getElementById('photo').naturalWidth > 0", timeout=30000)
+    page.wait_for_function("document.getElementById('chip').textContent === 'Chip xác thực'", timeout=30000)
     assert errors == []
     context.close()
 
@@ -95,7 +95,7 @@ def test_page_from_another_origin_cannot_connect(kit_desk, desk_site, chromium) 
     context = chromium.new_context()
     page = context.new_page()
     page.goto(f"{desk_site}/?device={desk.url}")
-    page.wait_for_function("document.getElementById('device').textContent.startsWith('lỗi')", timeout=15000)
+    page.wait_for_function("document.getElementById('device').textContent.startsWith('lỗi')", timeout=30000)
     desk.daemon.submit_key(CanKey("012345"))
     desk.tap()
     page.wait_for_timeout(1500)

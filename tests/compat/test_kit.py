@@ -34,8 +34,8 @@ def test_card_fields_use_kit_names_and_formats() -> None:
 
 
 def test_qr_only_identity_does_not_claim_no_expiry() -> None:
-    fields = kit.card_fields(_chip(sources={"id_number": "qr"}))
-    assert fields["expiryDate"] is None and fields["qr"] is None
+    fields = kit.card_fields(_chip(sources={"id_number": "qr"}, spouse_name=None))
+    assert fields["expiryDate"] == "" and fields["qr"] == "" and fields["wifeName"] == ""  # never null
 
 
 def test_input_data_keys_and_no_expiry_2099() -> None:
@@ -82,6 +82,11 @@ def test_security_of_a_damaged_sod_keeps_the_verdict() -> None:
 def test_keys_of_the_card_just_read() -> None:
     keys = keys_of(_chip(document_number=None))
     assert keys == [CanKey("012345"), MrzKey("099012345", "990315", "990315")]  # no expiry: ddMM + 2099
+
+
+def test_info_date_is_utc_with_milliseconds() -> None:
+    now = dt.datetime(2026, 5, 12, 9, 39, 59, 852_400, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+    assert kit.info("1.0", "A", "B", now)["date"] == "2026-05-12T02:39:59.852Z"
 
 
 def test_failure_messages_are_vietnamese_for_unknown_codes_too() -> None:
