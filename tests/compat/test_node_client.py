@@ -69,6 +69,12 @@ def test_get_aa_signs_the_clients_challenge(kit_desk, node_client) -> None:  # t
     numbers = key.public_numbers()  # type: ignore[union-attr]
     recovered = pow(int.from_bytes(signature, "big"), numbers.e, numbers.n).to_bytes(128, "big")
     assert iso9796_2_verify(recovered, challenge) == "sha1"
+    # clientId names another connected client (its Socket.IO id): the answer goes there
+    other = node_client(desk.url)
+    other_id = other.wait_for(lambda m: m["event"] == "connect")["data"]["id"]
+    other.wait_for(lambda m: m["event"] == "/info")
+    client.emit("/get_aa", {"clientId": other_id, "challenge": base64.b64encode(challenge).decode()})
+    assert base64.b64decode(other.wait_for(kit_event(7))["data"]["data"]["aa_challege"]) == challenge
     # a malformed challenge is a clear failure, not a crash
     client.emit("/get_aa", {"clientId": "desk-1", "challenge": "AAAA"})
     assert "không hợp lệ" in client.wait_for(kit_event(3))["data"]["message"]

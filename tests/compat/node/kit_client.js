@@ -14,7 +14,7 @@ const socket = io(url, options);
 const print = (event, data) =>
   process.stdout.write(JSON.stringify({ event, data, t: performance.timeOrigin + performance.now() }) + "\n");
 
-socket.on("connect", () => print("connect", { transport: socket.io.engine.transport.name }));
+socket.on("connect", () => print("connect", { id: socket.id, transport: socket.io.engine.transport.name }));
 socket.on("connect_error", (err) => { print("connect_error", { message: err.message }); process.exit(3); });
 socket.on("disconnect", (reason) => print("disconnect", { reason }));
 socket.onAny((event, data) => print(event, data));
