@@ -23,6 +23,9 @@ TD1_LINE_LEN = 30
 TD1_LINES = 3
 TD3_LINE_LEN = 44
 TD3_LINES = 2
+#: 9303-6: TD2, two lines of 36 (some ID cards and visas, e.g. older European ID cards)
+TD2_LINE_LEN = 36
+TD2_LINES = 2
 FILLER = "<"
 #: 9303-3 §4.9: weights repeat 7, 3, 1
 CHECK_WEIGHTS = (7, 3, 1)
@@ -186,21 +189,27 @@ def normalize_lines(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     spaces and surrounding blanks removed, upper-cased."""
     if isinstance(text, str):
         raw = [line for line in (part.strip().replace(" ", "") for part in text.splitlines()) if line]
-        if len(raw) == 1 and len(raw[0]) in (TD1_LINE_LEN * TD1_LINES, TD3_LINE_LEN * TD3_LINES):
-            size = TD1_LINE_LEN if len(raw[0]) == TD1_LINE_LEN * TD1_LINES else TD3_LINE_LEN
+        size = RUN_LENGTHS.get(len(raw[0])) if len(raw) == 1 else None
+        if size is not None:
             raw = [raw[0][i:i + size] for i in range(0, len(raw[0]), size)]
     else:
         raw = [line.strip().replace(" ", "") for line in text]
     return tuple(line.upper() for line in raw)
 
 
+#: one run of characters (DG1 stores the lines run together) → its line length
+RUN_LENGTHS = {TD1_LINE_LEN * TD1_LINES: TD1_LINE_LEN, TD2_LINE_LEN * TD2_LINES: TD2_LINE_LEN,
+               TD3_LINE_LEN * TD3_LINES: TD3_LINE_LEN}
+
+
 def _validate_shape(lines: tuple[str, ...], source: str, base: int) -> tuple[int, int]:
     if len(lines) == TD1_LINES:
         line_len = TD1_LINE_LEN
     elif len(lines) == TD3_LINES:
-        line_len = TD3_LINE_LEN
+        # two lines: TD2 (36) or TD3 (44), by the first line's length
+        line_len = TD2_LINE_LEN if len(lines[0]) == TD2_LINE_LEN else TD3_LINE_LEN
     else:
-        raise MrzError(f"{len(lines)} line(s): TD1 has 3 lines of 30, TD3 has 2 lines of 44",
+        raise MrzError(f"{len(lines)} line(s): TD1 has 3 lines of 30, TD2 2 of 36, TD3 2 of 44",
                        line=1, position=0, source=source, base=base)
     for number, line in enumerate(lines, 1):
         if len(line) != line_len:
@@ -235,6 +244,8 @@ def parse_mrz(text: str | list[str] | tuple[str, ...], *, today: dt.date | None 
     day = today or dt.date.today()
     if count == TD1_LINES:
         return _parse_td1(doc, day, no_expiry_year)
+    if line_len == TD2_LINE_LEN:
+        return _parse_td2(doc, day, no_expiry_year)
     return _parse_td3(doc, day, no_expiry_year)
 
 
@@ -267,6 +278,20 @@ def _parse_td1(doc: _Lines, today: dt.date, no_expiry_year: int) -> Mrz:
     return _build(doc, "TD1", number.rstrip(FILLER), birth_raw, doc.field(2, 7, 8), expiry_raw,
                   doc.field(2, 15, 18), doc.field(3, 0, 30), optional, doc.field(2, 18, 29),
                   id_number, today, no_expiry_year)
+
+
+def _parse_td2(doc: _Lines, today: dt.date, no_expiry_year: int) -> Mrz:
+    """9303-6 §4.2.2: line 1 code, state, name; line 2 number, check, nationality,
+    DOB, check, sex, expiry, check, optional data, composite (over 1-10, 14-20, 22-35)."""
+    number = doc.checked(2, 0, 9, 9, "document number")
+    birth_raw = doc.date_raw(2, 13, "date of birth")
+    doc.check(birth_raw, 2, 19, "date of birth")
+    expiry_raw = doc.date_raw(2, 21, "date of expiry")
+    doc.check(expiry_raw, 2, 27, "date of expiry")
+    composite = doc.field(2, 0, 10) + doc.field(2, 13, 20) + doc.field(2, 21, 35)
+    doc.check(composite, 2, 35, "lower line (composite)")
+    return _build(doc, "TD2", number.rstrip(FILLER), birth_raw, doc.field(2, 20, 21), expiry_raw,
+                  doc.field(2, 10, 13), doc.field(1, 5, 36), doc.field(2, 28, 35), "", None, today, no_expiry_year)
 
 
 def _parse_td3(doc: _Lines, today: dt.date, no_expiry_year: int) -> Mrz:

@@ -37,7 +37,7 @@ def test_dg11_dg12_fill_what_dg1_lacks() -> None:
     ident = identity_from_chip(dg1, None, None, dg11=parse_dg11(_dg11()), dg12=parse_dg12(_dg12()))
     assert ident.full_name == "NGUYỄN VĂN AN"  # DG11's name over the MRZ's transliteration
     assert ident.date_of_birth == dt.date(1999, 3, 15)
-    assert ident.place_of_residence == "Số 1 Tràng Tiền<Hoàn Kiếm<Hà Nội"
+    assert ident.place_of_residence == "Số 1 Tràng Tiền, Hoàn Kiếm, Hà Nội"  # "<" separates parts (issue 11)
     assert ident.date_of_issue == dt.date(2021, 7, 1)
     assert ident.document_number == "099012345"  # still from DG1
     assert ident.extra == {"dg11_place_of_birth": "Hà Nội", "dg11_telephone": "+84 24 0000 0000",

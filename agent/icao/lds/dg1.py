@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from agent.errors import ParseError
 from agent.icao import tlv
 from agent.icao.lds.files import DATA_GROUPS
-from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR, TD1_LINE_LEN, TD3_LINE_LEN, Mrz, parse_mrz
+from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR, RUN_LENGTHS, TD3_LINE_LEN, Mrz, parse_mrz
 
 TAG_MRZ = 0x5F1F
 SOURCE = DATA_GROUPS[1].name
@@ -23,8 +23,8 @@ class Dg1:
 
 
 def split_mrz(text: str) -> list[str]:
-    """DG1 holds the lines run together: 90 characters for TD1, 88 for TD3."""
-    size = TD1_LINE_LEN if len(text) == 3 * TD1_LINE_LEN else TD3_LINE_LEN
+    """DG1 holds the lines run together: 90 characters for TD1, 72 for TD2, 88 for TD3."""
+    size = RUN_LENGTHS.get(len(text), TD3_LINE_LEN)
     return [text[i:i + size] for i in range(0, len(text), size)]
 
 
@@ -36,8 +36,8 @@ def parse_dg1(data: bytes, *, today: dt.date | None = None,
         text = item.value.decode("ascii")
     except UnicodeDecodeError as exc:
         raise ParseError("MRZ is not ASCII", source=SOURCE, offset=item.value_offset + exc.start) from None
-    if len(text) not in (3 * TD1_LINE_LEN, 2 * TD3_LINE_LEN):
-        raise item.error(f"MRZ of {len(text)} characters (TD1 has 90, TD3 88)")
+    if len(text) not in RUN_LENGTHS:
+        raise item.error(f"MRZ of {len(text)} characters (TD1 has 90, TD2 72, TD3 88)")
     return Dg1(parse_mrz(split_mrz(text), today=today, no_expiry_year=no_expiry_year, source=SOURCE,
                          base=item.value_offset))
 

@@ -1,5 +1,6 @@
 """DG11: additional personal details (9303-10 §4.7.11). Absent on the Vietnamese
-card (6A82, domain.md) but read when present. Text is UTF-8; ``<`` separates name parts."""
+card (6A82, domain.md) but read when present. Text is UTF-8; ``<`` separates name parts
+and the parts of list fields (place of birth, address …), and is never shown."""
 
 from __future__ import annotations
 
@@ -61,6 +62,18 @@ class Dg11:
         return f"Dg11(personal_number={mask(self.personal_number)!r})"
 
 
+#: 9303-10 §4.7.11: these fields are lists whose parts are separated by "<" (place of
+#: birth: town<province<country; address: street<city<…; other TD numbers: number<number)
+SEPARATED_FIELDS = {TAG_PLACE_OF_BIRTH: ", ", TAG_ADDRESS: ", ", TAG_OTHER_TD_NUMBERS: ", ",
+                    TAG_PROFESSION: " ", TAG_TITLE: " ", TAG_SUMMARY: " ", TAG_CUSTODY: " ",
+                    TAG_TELEPHONE: " "}
+
+
+def separated_text(value: str, joiner: str) -> str:
+    """``"HA NOI<VIET NAM<<"`` → ``"HA NOI, VIET NAM"``: fillers are never shown."""
+    return joiner.join(part.strip() for part in value.split("<") if part.strip())
+
+
 def name_text(value: str) -> str:
     """9303-10 §4.7.11: primary``<<``secondary, ``<`` within parts → spaces."""
     primary, _, secondary = value.partition("<<")
@@ -76,7 +89,11 @@ def parse_dg11(data: bytes) -> Dg11:
             continue
         if item.tag in TEXT_FIELDS:
             text = utf8(item)
-            values[TEXT_FIELDS[item.tag]] = name_text(text) if item.tag == TAG_FULL_NAME else text
+            if item.tag == TAG_FULL_NAME:
+                text = name_text(text)
+            elif item.tag in SEPARATED_FIELDS:
+                text = separated_text(text, SEPARATED_FIELDS[item.tag])
+            values[TEXT_FIELDS[item.tag]] = text
         elif item.tag == TAG_DATE_OF_BIRTH:
             text = item.value.decode("ascii", errors="replace")
             values["date_of_birth_text"] = text

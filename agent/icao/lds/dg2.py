@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from agent.errors import ParseError
 from agent.icao import tlv
+from agent.icao.lds import face39794
 from agent.icao.lds.files import DATA_GROUPS
 
 SOURCE = DATA_GROUPS[2].name
@@ -88,9 +89,19 @@ def _image_format(image: bytes, labelled: int, offset: int) -> str:
 
 def to_jpeg(image: bytes, image_format: str, *, offset: int = 0) -> bytes:
     """A displayable JPEG: JPEG passes through, JPEG 2000 is decoded and re-encoded."""
-    if image_format == "JPEG":
-        return image
     from PIL import Image
+
+    if image_format == "JPEG":
+        # shown as stored; its header must still read (a damaged face image is a
+        # malformed DG2 with a reason, not a blank photo on the counter page)
+        try:
+            with Image.open(io.BytesIO(image)) as img:
+                if img.format != "JPEG":
+                    raise ParseError(f"face image labelled JPEG reads as {img.format}", source=SOURCE, offset=offset)
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+            raise ParseError(f"JPEG face image does not decode ({type(exc).__name__})",
+                             source=SOURCE, offset=offset) from None
+        return image
 
     # Pillow reports a broken file in several ways (OSError for decoder failures,
     # SyntaxError/EOFError/struct.error from its parsers, DecompressionBombError for
@@ -145,6 +156,34 @@ def parse_face_block(block: bytes, base: int = 0) -> list[FaceImage]:
     return faces
 
 
+def parse_any_face_record(block: bytes, base: int = 0) -> list[FaceImage]:
+    """A face record in ISO/IEC 19794-5 ("FAC\\0" …) or ISO/IEC 39794-5 (DER), told
+    apart by their first bytes (``agent.icao.lds.face39794``)."""
+    if face39794.looks_like_39794(block):
+        return [_face_from_image(image, offset) for image, offset in face39794.images(block, source=SOURCE,
+                                                                                        base=base)]
+    return parse_face_block(block, base)
+
+
+def _face_from_image(image: bytes, offset: int) -> FaceImage:
+    """A FaceImage from the image alone (39794-5: its size and format are the image's)."""
+    fmt = _image_format(image, -1, offset)
+    jpeg = to_jpeg(image, fmt, offset=offset)
+    width, height = _jpeg_size(jpeg, offset)
+    return FaceImage(width, height, fmt, image, jpeg, None, 0, 0, 0)
+
+
+def _jpeg_size(jpeg: bytes, offset: int) -> tuple[int, int]:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(jpeg)) as img:
+            return img.width, img.height
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        raise ParseError(f"face image does not decode ({type(exc).__name__})", source=SOURCE,
+                         offset=offset) from None
+
+
 def parse_dg2(data: bytes) -> Dg2:
     root = tlv.parse_file(data, DATA_GROUPS[2].tag, source=SOURCE)
     group = root.child(TAG_GROUP)
@@ -155,7 +194,7 @@ def parse_dg2(data: bytes) -> Dg2:
         block = template.find(TAG_DATA_BLOCK) or template.find(TAG_DATA_BLOCK_CONSTRUCTED)
         if block is None:
             raise template.error("biometric template without a data block (5F2E/7F2E)")
-        faces.extend(parse_face_block(block.value, block.value_offset))
+        faces.extend(parse_any_face_record(block.value, block.value_offset))
     if not faces:
         raise root.error("no face image in DG2")
     return Dg2(tuple(faces))
