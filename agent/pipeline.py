@@ -162,6 +162,9 @@ class IcaoPipeline:
         started = time.monotonic()
         read = self.reader.read(connection, key, on_progress=on_progress)
         elapsed = time.monotonic() - started
+        from agent.icao import signer_record
+
+        signer_record.record(cfg.agent.state_dir, read.verification)  # for 'idagent trust last-read'
         if read.identity is None:
             raise ReadFailedError("the card's identity files could not be read")
         verification = verification_dict(read.verification) or {"status": VERIFY_ERROR, "reason": "not verified"}

@@ -207,6 +207,9 @@ def run_read(args: argparse.Namespace, config: Config) -> int:
     with open_card(args, config) as (conn, rng, fallback, today):
         keys = access_keys(args, config, fallback)
         read = reader.read_first(conn, keys, today=today, rng=rng)
+    from agent.icao import signer_record
+
+    signer_record.record(config.agent.state_dir, read.verification)  # for 'idagent trust last-read'
     photo_path = None
     if args.photo and read.identity is not None and read.identity.photo_jpeg:
         _write_private(Path(args.photo), read.identity.photo_jpeg)

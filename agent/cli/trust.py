@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     listing.add_argument("--trust", dest="trust_dir", metavar="DIR", help="trust folder (default: [trust] csca_dir)")
     listing.set_defaults(handler=run_list)
 
+    last = sub.add_parser("last-read", help="the signer chain of the last chip read (no personal data)")
+    last.set_defaults(handler=run_last_read)
+
 
 def _directory(args: argparse.Namespace, config: Config) -> str:
     return args.trust_dir or config.trust.csca_dir
@@ -73,4 +76,28 @@ def run_list(args: argparse.Namespace, config: Config) -> int:
         print(f"CRL {c['issuer']}: {c['revoked']} revoked, next update {c['next_update'] or '-'}")
     for problem in store.problems:
         print(f"skipped file: {problem}")
+    return 0
+
+
+def run_last_read(args: argparse.Namespace, config: Config) -> int:
+    """Which Document Signer and CSCA signed the last card read here (recorded by
+    ``idagent read`` and the daemon in [agent] state_dir; agent.icao.signer_record)."""
+    from agent.icao import signer_record
+
+    data = signer_record.load(config.agent.state_dir)
+    if data is None:
+        print(f"no chip read recorded in {config.agent.state_dir} yet: read a card first", file=sys.stderr)
+        return 3
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    passive = data.get("passive", {})
+    print(f"last read {data.get('recorded', '?')}: {data.get('status')} (issuing state "
+          f"{data.get('issuing_state') or '?'})")
+    print(f"passive authentication: {passive.get('status')}: {passive.get('reason')}")
+    chain = passive.get("chain") or ([passive["document_signer"]] if passive.get("document_signer") else [])
+    for depth, name in enumerate(chain):
+        print(f"  {'  ' * depth}{'signer' if depth == 0 else 'issuer'}: {name}")
+    chip = data.get("chip", {})
+    print(f"chip authentication: {chip.get('status')}: {chip.get('reason')}")
     return 0
