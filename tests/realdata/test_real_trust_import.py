@@ -125,3 +125,14 @@ def test_trust_list_into_head_prints_no_traceback(de_store):
                           executable="/bin/bash")
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_doctor_lists_a_broken_real_file_and_counts_the_good_ones(tmp_path):
+    from agent.cli.doctor import check_trust
+    from agent.config import Config
+
+    (tmp_path / "VN.der").write_bytes(VN.read_bytes())
+    (tmp_path / "LT_003.der").write_bytes(LT[1].read_bytes())
+    check = check_trust(Config.defaults().replace("trust", csca_dir=str(tmp_path)))
+    assert check.status == "warn"
+    assert "1 CSCA certificate(s)" in check.detail and "LT_003.der" in check.detail
