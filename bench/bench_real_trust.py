@@ -57,11 +57,13 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def timed(fn: partial[object]) -> tuple[float, float, object]:
-    """Wall time of one call, then its peak Python memory (tracemalloc) in a second
-    call: tracemalloc slows the code it traces several times over."""
-    start = time.perf_counter()
+    """Wall and CPU time of one call (printed), then its peak Python memory (tracemalloc)
+    in a second call: tracemalloc slows the code it traces several times over."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = fn()
     seconds = time.perf_counter() - start
+    print(f"  ({fn.func.__name__}: wall {seconds:.2f} s, CPU {time.process_time() - cpu:.2f} s; "
+          f"load average {os.getloadavg()[0]:.1f})")
     tracemalloc.start()
     fn()
     _, peak = tracemalloc.get_traced_memory()
