@@ -147,14 +147,16 @@ class IcaoPipeline:
     """The daemon's view of ``agent.readpath.ChipReader`` (the one read path, shared with
     ``idagent read``): a read with one key, as a ``ReadOutcome``."""
 
-    def __init__(self, reader: ChipReader) -> None:
+    def __init__(self, reader: ChipReader, state_dir: str | None = None) -> None:
         self.reader = reader
+        #: where the signer chain of the last read is kept ('idagent trust last-read')
+        self.state_dir = state_dir
 
     @classmethod
     def from_config(cls, config: Config) -> IcaoPipeline:
         from agent.readpath import ChipReader
 
-        return cls(ChipReader.from_config(config))
+        return cls(ChipReader.from_config(config), config.agent.state_dir)
 
     def read(self, connection: CardConnection, key: AccessKey, on_progress: ProgressFn) -> ReadOutcome:
         from agent.icao.read import access_dict, verification_dict
@@ -162,9 +164,10 @@ class IcaoPipeline:
         started = time.monotonic()
         read = self.reader.read(connection, key, on_progress=on_progress)
         elapsed = time.monotonic() - started
-        from agent.icao import signer_record
+        if self.state_dir is not None:
+            from agent.icao import signer_record
 
-        signer_record.record(cfg.agent.state_dir, read.verification)  # for 'idagent trust last-read'
+            signer_record.record(self.state_dir, read.verification)  # for 'idagent trust last-read'
         if read.identity is None:
             raise ReadFailedError("the card's identity files could not be read")
         verification = verification_dict(read.verification) or {"status": VERIFY_ERROR, "reason": "not verified"}

@@ -33,3 +33,24 @@ def test_last_read_prints_the_signer_chain_and_no_personal_data(tmp_path, monkey
     text = record.read_text(encoding="utf-8") + out
     for personal in ("Nguyễn", "NGUYEN", "001099012345", "099012345", "IDVNM"):
         assert personal not in text
+
+
+def test_the_daemon_pipeline_records_the_last_signer_chain(tmp_path):
+    from agent.config import Config
+    from agent.icao.keys import CanKey
+    from agent.pipeline import IcaoPipeline
+    from agent.readers.sim import DEFAULT_READER, SimBackend
+    from agent.sim.profile import load_profile, load_spec, virtual_chip
+
+    config = Config.defaults().replace("agent", state_dir=str(tmp_path)).replace("trust", csca_dir=TRUST)
+    pipeline = IcaoPipeline.from_config(config)
+    backend = SimBackend(extended_length="auto")
+    try:
+        backend.insert(DEFAULT_READER, virtual_chip(load_profile("nguyen-van-an")))
+        outcome = pipeline.read(backend.connect(DEFAULT_READER), CanKey(load_spec("nguyen-van-an").person.can),
+                                lambda *_: None)
+    finally:
+        backend.close()
+    assert outcome is not None
+    data = json.loads((tmp_path / "last_signer.json").read_text(encoding="utf-8"))
+    assert data["issuing_state"] == "VNM" and data["passive"]["csca_country"] == "VN"
