@@ -60,6 +60,8 @@ class CardSection:
     skip_files: list[int] = field(default_factory=lambda: [3])
     #: PACE MSE:Set AT: send the parameter id (DO 84) "always", or "when_ambiguous"
     pace_parameter_id: Literal["always", "when_ambiguous"] = "always"
+    apdu_timeout: float = 5.0
+    read_timeout: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("trust", "accepted_issuers"): (
         lambda v: all(_issuer_code(c) for c in v),
         'ICAO issuing-state codes as the MRZ writes them, e.g. ["VNM"] or ["VNM", "D"] (D: Germany)'),
+    ("card", "apdu_timeout"): (lambda v: 0.1 <= v <= 60, "seconds between 0.1 and 60"),
+    ("card", "read_timeout"): (lambda v: 1 <= v <= 300, "seconds between 1 and 300"),
     ("qr", "serial_baud"): (lambda v: v in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200,
                                             230400, 460800, 921600), "a standard baud rate (9600, 115200 ...)"),
     ("qr", "max_image_pixels"): (lambda v: v >= 10_000, "at least 10000 pixels"),

@@ -60,6 +60,9 @@ class ReadOptions:
     accepted_issuers: tuple[str, ...] = ("VNM",)
     #: PACE MSE:Set AT carries the parameter id ([card] pace_parameter_id = "always")
     send_parameter_id: bool = True
+    #: seconds per command and per read ([card] apdu_timeout, read_timeout)
+    apdu_timeout: float = 5.0
+    read_timeout: float = 20.0
 
     @classmethod
     def from_config(cls, config: Config, *, csca_dir: str | None = None) -> ReadOptions:
@@ -70,7 +73,8 @@ class ReadOptions:
                    csca_dir=csca_dir if csca_dir is not None else config.trust.csca_dir,
                    check_crl=config.trust.check_crl, require_chip_auth=config.trust.require_chip_auth,
                    accepted_issuers=tuple(config.trust.accepted_issuers),
-                   send_parameter_id=config.card.pace_parameter_id == "always")
+                   send_parameter_id=config.card.pace_parameter_id == "always",
+                   apdu_timeout=config.card.apdu_timeout, read_timeout=config.card.read_timeout)
 
 
 def load_trust_store(directory: str, *, required: bool = False) -> TrustStore | None:
@@ -108,7 +112,8 @@ class ChipReader:
                          on_progress=on_progress, prefer=opts.prefer, extended=opts.extended, chunk=opts.chunk,
                          today=today, no_expiry_year=opts.no_expiry_year, check_crl=opts.check_crl,
                          require_chip_auth=opts.require_chip_auth, accepted_issuers=list(opts.accepted_issuers),
-                         send_parameter_id=opts.send_parameter_id)
+                         send_parameter_id=opts.send_parameter_id, apdu_timeout=opts.apdu_timeout,
+                         read_timeout=opts.read_timeout)
 
     def read_first(self, connection: CardConnection, keys: Sequence[AccessKey], *,
                    on_progress: ProgressCallback | None = None, today: dt.date | None = None,

@@ -59,6 +59,7 @@ from typing import Any
 from agent.errors import CardRemovedError, IdAgentError, ParseError, ProtocolError
 from agent.icao import access as access_mod
 from agent.icao.checks import CheckResult, Status
+from agent.icao.deadline import DEFAULT_APDU_TIMEOUT, DEFAULT_READ_TIMEOUT, DeadlineChannel
 from agent.icao.files import (
     FileAbsentError,
     FileAccessDeniedError,
@@ -793,7 +794,8 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
               verify: bool = True, check_crl: bool = True, require_chip_auth: bool = True,
               now: dt.datetime | None = None, clock: Callable[[], float] = time.perf_counter,
               memory: ExtendedLengthMemory = EXTENDED_MEMORY, accepted_issuers: Sequence[str] | None = None,
-              send_parameter_id: bool = True) -> ChipRead:
+              send_parameter_id: bool = True, apdu_timeout: float | None = DEFAULT_APDU_TIMEOUT,
+              read_timeout: float | None = DEFAULT_READ_TIMEOUT) -> ChipRead:
     """Open, read, parse and verify the chip behind ``channel`` (see module docstring).
 
     Raises AccessDeniedError (wrong key, exit 5), ReadInterruptedError (card pulled,
@@ -806,31 +808,37 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
 
     ``accepted_issuers``: MRZ issuing states this desk takes (``[trust] accepted_issuers``;
     None: any). ``send_parameter_id=False`` leaves DO 84 out of PACE's MSE:Set AT when one
-    parameter set is offered (``[card] pace_parameter_id``)."""
+    parameter set is offered (``[card] pace_parameter_id``).
+
+    ``apdu_timeout`` / ``read_timeout`` (seconds; None: none): each command waits at
+    most that long for its answer, the whole read no longer than that
+    (``agent.icao.deadline``, ``[card]`` in the config); past either, the read fails
+    with ``ReaderTimeoutError`` (exit 6)."""
     connection = getattr(channel, "connection", None)
     hold = connection.exclusive() if connection is not None and hasattr(connection, "exclusive") \
         else contextlib.nullcontext()
+    counters, atr = _Counters(channel), _atr_of(channel)
+    if apdu_timeout is not None and read_timeout is not None and getattr(connection, "can_stall", True):
+        channel = DeadlineChannel(channel, apdu_timeout=apdu_timeout, read_timeout=read_timeout)
     # the card is ours for the whole read: access control, files, CA/AA and any retry
     with hold:
         return _read_chip(channel, key, rng=rng, trust=trust, skip=skip, on_progress=on_progress, prefer=prefer,
                           extended=extended, chunk=chunk, today=today, no_expiry_year=no_expiry_year,
                           verify=verify, check_crl=check_crl, require_chip_auth=require_chip_auth, now=now,
                           clock=clock, memory=memory, accepted_issuers=accepted_issuers,
-                          send_parameter_id=send_parameter_id)
+                          send_parameter_id=send_parameter_id, counters=counters, atr=atr)
 
 
 def _read_chip(channel: Channel, key: AccessKey, *, rng: Rng, trust: Any, skip: tuple[int, ...] | list[int],
                on_progress: ProgressCallback | None, prefer: str, extended: str, chunk: int,
                today: dt.date | None, no_expiry_year: int, verify: bool, check_crl: bool,
                require_chip_auth: bool, now: dt.datetime | None, clock: Callable[[], float],
-               memory: ExtendedLengthMemory, accepted_issuers: Sequence[str] | None = None,
-               send_parameter_id: bool = True) -> ChipRead:
-    counters = _Counters(channel)
+               memory: ExtendedLengthMemory, counters: _Counters, atr: bytes,
+               accepted_issuers: Sequence[str] | None = None, send_parameter_id: bool = True) -> ChipRead:
     started = clock()
     options = {"rng": rng, "prefer": prefer, "chunk": chunk, "on_progress": on_progress, "skip": skip,
                "table": parsers(today, no_expiry_year), "clock": clock, "counters": counters,
                "chip_auth": verify, "send_parameter_id": send_parameter_id}
-    atr = _atr_of(channel)
     if extended == "auto" and memory.refused(atr):
         extended = "off"
     read, session, fresh = _read_twice(channel, key, extended, options, memory, atr)

@@ -23,6 +23,10 @@ class CardConnection(abc.ABC):
 
     #: the reader's name, as the backend lists it
     reader: str = ""
+    #: a device on the other end that may stop answering (PC/SC, nfcpy): a read puts
+    #: each command under its own deadline (agent.icao.deadline). In-process cards
+    #: (the simulator, a replay) answer at once and skip the worker thread that costs
+    can_stall: bool = True
 
     @property
     @abc.abstractmethod
@@ -64,6 +68,7 @@ class WrappedConnection(CardConnection):
     def __init__(self, inner: CardConnection) -> None:
         self.inner = inner
         self.reader = inner.reader
+        self.can_stall = inner.can_stall
 
     @property
     def extended_length(self) -> bool:

@@ -143,6 +143,7 @@ def _hex(value: object, where: str, source: str) -> bytes:
 
 class ReplayConnection(CardConnection):
     """Answers each command with the recorded response, if it is the recorded command."""
+    can_stall = False  # answers come from a file
 
     def __init__(self, fixture: ApduFixture | str | os.PathLike[str], reader: str = "replay") -> None:
         self.fixture = fixture if isinstance(fixture, ApduFixture) else load_fixture(fixture)

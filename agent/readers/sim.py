@@ -128,6 +128,7 @@ class SimBackend(ReaderBackend):
 
 class SimConnection(CardConnection):
     """Calls ``card.process`` in process; fails once the card it was opened on left."""
+    can_stall = False  # the virtual chip answers in-process
 
     def __init__(self, backend: SimBackend, reader: str, card: VirtualCard, generation: int, atr: bytes,
                  extended: bool) -> None:

@@ -1,0 +1,128 @@
+"""The agent's own read deadlines (issue 14 item 10): a reader that stops answering, or
+answers too slowly, ends the read within ``[card] apdu_timeout`` / ``read_timeout``
+with a typed error (exit 6), instead of blocking it for as long as the reader is
+silent. The reader here is the in-process virtual one with a stalling wrapper."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import Config, ConfigValueError, load_config
+from agent.icao.deadline import ReadDeadlineError, ReaderTimeoutError
+from agent.icao.keys import CanKey
+from agent.icao.read import read_chip
+from agent.icao.trust import TrustStore
+from agent.readers.apdu import ApduChannel
+from agent.readers.base import CardConnection, WrappedConnection
+from agent.readers.sim import DEFAULT_READER, SimBackend
+from agent.sim.profile import load_profile, virtual_chip
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Stalling(WrappedConnection):
+    """Answers normally until APDU ``silent_at`` (1-based), which never comes back until
+    ``release`` is set; every answer takes ``delay`` seconds."""
+
+    def __init__(self, inner: CardConnection, silent_at: int = 0, delay: float = 0.0) -> None:
+        super().__init__(inner)
+        self.can_stall = True  # unlike the in-process chip it wraps
+        self.silent_at = silent_at
+        self.delay = delay
+        self.count = 0
+        self.release = threading.Event()
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.count += 1
+        if self.count == self.silent_at:
+            self.release.wait(60)
+        if self.delay:
+            time.sleep(self.delay)
+        return self.inner.transmit(apdu)
+
+
+@pytest.fixture
+def backend() -> Iterator[SimBackend]:
+    sim = SimBackend(extended_length="auto")
+    sim.insert(DEFAULT_READER, virtual_chip(load_profile("nguyen-van-an")))
+    yield sim
+    sim.close()
+
+
+def _ends_within(seconds: float, read: Callable[[], Any]) -> tuple[BaseException | None, float]:
+    """Run ``read`` on a thread; fail (not hang) when it outlives ``seconds``."""
+    box: dict[str, BaseException] = {}
+    started = time.monotonic()
+
+    def run() -> None:
+        try:
+            read()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    elapsed = time.monotonic() - started
+    assert not thread.is_alive(), f"the read was still blocked after {seconds} s"
+    return box.get("error"), elapsed
+
+
+def test_silent_reader_fails_the_read_at_the_apdu_deadline(backend: SimBackend) -> None:
+    conn = Stalling(backend.connect(DEFAULT_READER), silent_at=20)
+    try:
+        error, elapsed = _ends_within(5, lambda: read_chip(ApduChannel(conn), CanKey("012345"),
+                                                           apdu_timeout=0.5, read_timeout=30))
+    finally:
+        conn.release.set()
+    assert isinstance(error, ReaderTimeoutError) and not isinstance(error, ReadDeadlineError)
+    assert error.exit_code == 6 and error.hint and "0.5 s" in error.message
+    assert 0.5 <= elapsed < 3
+
+
+def test_slow_reader_fails_the_read_at_the_read_deadline(backend: SimBackend) -> None:
+    # every answer in 30 ms: no command is late, but ~100 of them outlast 1 s
+    conn = Stalling(backend.connect(DEFAULT_READER), delay=0.03)
+    error, elapsed = _ends_within(6, lambda: read_chip(ApduChannel(conn), CanKey("012345"),
+                                                       apdu_timeout=2, read_timeout=1))
+    assert isinstance(error, ReadDeadlineError) and error.code == "read_deadline"
+    assert 1 <= elapsed < 2.5
+
+
+def test_deadlines_leave_a_normal_read_alone(backend: SimBackend) -> None:
+    store = TrustStore.load(ROOT / "fixtures" / "pki" / "store")
+    read = read_chip(ApduChannel(backend.connect(DEFAULT_READER)), CanKey("012345"), trust=store,
+                     apdu_timeout=5, read_timeout=20)
+    assert read.verified
+
+
+def test_the_read_path_takes_the_deadlines_from_the_config(backend: SimBackend) -> None:
+    # agent.readpath.ChipReader: the one read path of idagent read, the daemon and the API
+    from agent.pipeline import IcaoPipeline
+
+    base = Config.defaults()
+    config = dataclasses.replace(base, card=dataclasses.replace(base.card, apdu_timeout=0.4, read_timeout=30))
+    conn = Stalling(backend.connect(DEFAULT_READER), silent_at=10)
+    try:
+        error, elapsed = _ends_within(5, lambda: IcaoPipeline.from_config(config).read(conn, CanKey("012345"),
+                                                                                       lambda *a: None))
+    finally:
+        conn.release.set()
+    assert isinstance(error, ReaderTimeoutError) and elapsed < 3
+
+
+def test_config_bounds(tmp_path: Path) -> None:
+    path = tmp_path / "idagent.toml"
+    path.write_text("[card]\napdu_timeout = 2.5\nread_timeout = 15\n", encoding="utf-8")
+    config = load_config(path, env={})
+    assert (config.card.apdu_timeout, config.card.read_timeout) == (2.5, 15)
+    path.write_text("[card]\napdu_timeout = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigValueError):
+        load_config(path, env={})
