@@ -100,6 +100,9 @@ class DeadlineChannel:
         if finished:
             return response  # type: ignore[no-any-return]
         self._stuck = True
+        connection = getattr(self.inner, "connection", None)
+        if connection is not None and hasattr(connection, "abandon"):
+            connection.abandon()  # the reader may answer one day: release without waiting
         if wait < self.apdu_timeout:
             raise ReadDeadlineError(f"the read took longer than its {self.read_timeout:g} s deadline "
                                     f"([card] read_timeout), waiting for the answer to {command.header()}")

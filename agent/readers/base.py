@@ -51,6 +51,10 @@ class CardConnection(abc.ABC):
         give a context that does nothing."""
         return contextlib.nullcontext()
 
+    def abandon(self) -> None:  # noqa: B027 - optional for backends that cannot stall
+        """A command sent on this connection never came back (agent.icao.deadline): from
+        now on, ending a transaction and closing must not wait for it."""
+
     def close(self) -> None:  # noqa: B027 - optional for backends with nothing to free
         """Release the card. Safe to call twice."""
 
@@ -83,6 +87,9 @@ class WrappedConnection(CardConnection):
 
     def exclusive(self) -> contextlib.AbstractContextManager[None]:
         return self.inner.exclusive()
+
+    def abandon(self) -> None:
+        self.inner.abandon()
 
     def close(self) -> None:
         self.inner.close()

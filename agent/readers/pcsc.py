@@ -308,6 +308,7 @@ class PcscConnection(CardConnection):
         self.protocol = protocol
         self._atr = atr
         self._extended = extended
+        self._abandoned = False
 
     @property
     def extended_length(self) -> bool:
@@ -342,15 +343,33 @@ class PcscConnection(CardConnection):
         used to end our secure-messaging session (6988) or turn a right CAN into a
         refused PACE (issue 14). While another program holds its own transaction, pcscd
         makes us wait for it."""
-        s = _scard()
         self._begin_transaction()
         try:
             yield
         finally:
-            if self.hcard is not None:
-                hresult = s.SCardEndTransaction(self.hcard, s.SCARD_LEAVE_CARD)
-                if hresult != s.SCARD_S_SUCCESS:
-                    logger.info("ending the PC/SC transaction on %s: %s", self.reader, _message(hresult))
+            hcard = self.hcard
+            if hcard is not None:
+                self._call(lambda: self._end_transaction(hcard))
+
+    def _end_transaction(self, hcard: int) -> None:
+        s = _scard()
+        hresult = s.SCardEndTransaction(hcard, s.SCARD_LEAVE_CARD)
+        if hresult != s.SCARD_S_SUCCESS:
+            logger.info("ending the PC/SC transaction on %s: %s", self.reader, _message(hresult))
+
+    def abandon(self) -> None:
+        """A transmit of ours is stuck in pcscd (agent.icao.deadline): pcsc-lite's client
+        serialises the calls of one context, so ending the transaction, disconnecting
+        and even the backend's next connect would wait for it. Those calls go to a
+        background thread from now on, and the backend takes a new context."""
+        self._abandoned = True
+        self.backend._ctx = None
+
+    def _call(self, fn: Callable[[], object]) -> None:
+        if not self._abandoned:
+            fn()
+            return
+        threading.Thread(target=fn, name="pcsc-release", daemon=True).start()
 
     def _begin_transaction(self) -> None:
         s = _scard()
@@ -400,7 +419,7 @@ class PcscConnection(CardConnection):
         s = _scard()
         how = s.SCARD_RESET_CARD if self.backend.disposition == "reset" else s.SCARD_LEAVE_CARD
         hcard, self.hcard = self.hcard, None
-        s.SCardDisconnect(hcard, how)
+        self._call(lambda: s.SCardDisconnect(hcard, how))
 
 
 def wait_for_card(reader: str, present: bool = True, timeout: float = 10.0) -> bool:

@@ -65,3 +65,47 @@ def test_read_holds_the_card_against_another_program(vpcd_card: Callable[..., ob
     inside = [a for a in answers if a[0] > started + MARGIN and a[1] < ended - MARGIN]
     assert before and after, report
     assert inside == [], f"{len(inside)} foreign GET CHALLENGEs ran inside the read"
+
+
+def test_silent_card_ends_the_read_at_the_apdu_deadline(vpcd_card: Callable[..., object]) -> None:
+    """Issue 14 item 10 through pcscd: the card stops answering mid-read. The read
+    fails after [card] apdu_timeout (here 1 s) instead of waiting for the card; ending
+    the transaction and disconnecting do not wait for the stuck command either (the
+    PC/SC client serialises a context's calls: they go to a background thread)."""
+    import threading
+
+    from agent.icao.deadline import ReaderTimeoutError
+
+    pytest.importorskip("smartcard")
+    chip = virtual_chip(load_profile("nguyen-van-an"))
+    inner, count, release = chip.process, [0], threading.Event()
+
+    def process(apdu: bytes) -> bytes:
+        count[0] += 1
+        if count[0] == 30:
+            release.wait(60)
+        return inner(apdu)
+
+    chip.process = process  # type: ignore[method-assign]
+    reader = vpcd_card(chip).reader  # type: ignore[attr-defined]
+    outcome: dict[str, object] = {}
+
+    def read() -> None:
+        backend = PcscBackend()
+        started = time.monotonic()
+        try:
+            with backend.connect(reader) as conn:
+                read_chip(ApduChannel(conn), CanKey("012345"), today=TODAY, apdu_timeout=1.0, read_timeout=30)
+        except Exception as exc:  # noqa: BLE001 - judged below
+            outcome["error"] = exc
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=read, daemon=True)
+    try:
+        thread.start()
+        thread.join(20)
+        assert not thread.is_alive(), "the read waited for the silent card"
+    finally:
+        release.set()
+    assert isinstance(outcome.get("error"), ReaderTimeoutError), outcome
+    assert float(outcome["seconds"]) < 10  # type: ignore[arg-type]
