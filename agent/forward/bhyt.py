@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -410,7 +410,9 @@ class BhytClient:
             if cut.expired:  # cut mid-body: what arrived is not the answer
                 raise _DeadlineExceeded()
         if 300 <= response.status_code < 400:
-            host = urlsplit(response.headers.get("Location", "")).hostname or "(no Location)"
+            location = response.headers.get("Location")
+            # a relative Location points at the gateway's own host
+            host = (urlsplit(urljoin(url, location)).hostname or "?") if location else "(no Location)"
             raise _GatewayError(f"HTTP {response.status_code} redirect to host {host} (not followed: "
                                 "gateway calls carry credentials)")
         return response

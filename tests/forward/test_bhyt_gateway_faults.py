@@ -97,6 +97,8 @@ def test_redirect_loop_costs_one_request(gateway: BhytTestService, clock: FakeCl
     result = client.check(*AN)
     assert result.status is BhytStatus.GATEWAY_ERROR
     assert gateway.state.snapshot()["counters"]["redirects"] == 1
+    # a relative Location names the gateway's own host
+    assert "redirect to host 127.0.0.1" in result.message_en
 
 
 # -- 15: what was sent, and the official wording -----------------------------------------------
