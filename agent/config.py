@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from agent.errors import ConfigError
+from agent.logs import register_secret
 
 ENV_PREFIX = "IDAGENT_"
 ENV_CONFIG = "IDAGENT_CONFIG"
@@ -139,6 +140,20 @@ class ApiSection:
         default_factory=lambda: ["http://127.0.0.1:8765", "http://localhost:8765"])
     identity_ttl: float = 120.0
     compat_events: bool = False
+    #: connection limits (any local process can connect; issue 14)
+    max_connections: int = 256
+    max_connections_per_peer: int = 64
+    unauth_idle: float = 10.0
+
+
+@dataclass(frozen=True)
+class MetricsSection:
+    """A separate listener for the hospital's central Prometheus, with its own token."""
+
+    enabled: bool = False
+    host: str = "0.0.0.0"
+    port: int = 9765
+    token_file: str = "var/metrics.token"
 
 
 @dataclass(frozen=True)
@@ -167,7 +182,7 @@ class CompatSection:
 SECTIONS: dict[str, type] = {
     "agent": AgentSection, "readers": ReadersSection, "card": CardSection,
     "trust": TrustSection, "qr": QrSection, "bhyt": BhytSection, "intake": IntakeSection,
-    "outbox": OutboxSection, "api": ApiSection, "compat": CompatSection,
+    "outbox": OutboxSection, "api": ApiSection, "compat": CompatSection, "metrics": MetricsSection,
 }
 
 #: checks beyond types: key → (predicate, what is expected)
@@ -205,6 +220,10 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("compat", "image_rate"): (lambda v: 0.1 <= v <= 30, "frames a second between 0.1 and 30"),
     ("compat", "allowed_origins"): (lambda v: all(o.startswith(("http://", "https://")) for o in v),
                                     'origins such as "https://his.benhvien.vn"'),
+    ("api", "max_connections"): (lambda v: 8 <= v <= 4096, "8..4096 (keep it under the unit's LimitNOFILE)"),
+    ("api", "max_connections_per_peer"): (lambda v: 1 <= v <= 4096, "1..4096"),
+    ("api", "unauth_idle"): (lambda v: 0.5 <= v <= 300, "seconds between 0.5 and 300"),
+    ("metrics", "port"): (lambda v: 1 <= v <= 65535, "a TCP port between 1 and 65535"),
 }
 
 
@@ -220,6 +239,7 @@ class Config:
     outbox: OutboxSection = field(default_factory=OutboxSection)
     api: ApiSection = field(default_factory=ApiSection)
     compat: CompatSection = field(default_factory=CompatSection)
+    metrics: MetricsSection = field(default_factory=MetricsSection)
     #: where the values came from, for messages and `idagent doctor`
     source: str = "built-in defaults"
 
@@ -245,11 +265,14 @@ class Config:
                     raise ConfigValueError(
                         f"[bhyt] password_file: {path} has mode {mode:04o}; other users can read it",
                         hint=f"chmod 600 {path}")
-                return path.read_text(encoding="utf-8").strip()
+                password = path.read_text(encoding="utf-8").strip()
+                register_secret(password)
+                return password
             except OSError as exc:
                 raise ConfigValueError(
                     f"[bhyt] password_file: cannot read {self.bhyt.password_file}: {exc.strerror}",
                     hint="Create the file (chmod 600) or fix the path in the config.") from exc
+        register_secret(self.bhyt.password)
         return self.bhyt.password
 
 

@@ -14,6 +14,7 @@ they appear, with or without diacritics.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -24,8 +25,16 @@ from collections.abc import Iterable
 from typing import Any
 
 REDACTED = "[redacted]"
+#: the patterns that keep their first group (the header name) and mask only the value
+_KEEP_PREFIX = r"\1"
 
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # the value of an Authorization header wherever it is quoted (aiohttp's "Error handling
+    # request" repeats a malformed header line, "Authorization : Bearer <token>"), and any
+    # "Bearer <credential>"; RFC 9110 §11.6.2 / RFC 6750 §2.1
+    ("authorization", re.compile(
+        r"(?i)((?:proxy-)?authorization['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|basic|digest|token)\s+)?[^\s'\",}]+")),
+    ("bearer", re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")),
     # credentials in a query string (the BHYT gateway takes token, id_token and password
     # there; urllib3 logs the request line at DEBUG): the whole value, whatever its alphabet
     ("query_secret", re.compile(r"(?i)(?<=[?&;])((?:access_|id_|api_?)?token|password|apikey)=[^&\s\"']+")),
@@ -94,10 +103,44 @@ def forget_sensitive(values: Iterable[str | None]) -> None:
         _rebuild()
 
 
+_secrets: set[str] = set()
+_secrets_re: re.Pattern[str] | None = None
+
+
+def register_secret(value: str | bytes | None) -> None:
+    """Mask this credential (API token, gateway password or token, HMAC or outbox key)
+    in every log line for as long as the process runs. Bytes are also masked in their hex
+    and base64 spellings. Values shorter than 8 characters are not registered (they would
+    mask ordinary words); secrets that short are refused elsewhere."""
+    global _secrets_re
+    if not value:
+        return
+    forms = set()
+    if isinstance(value, bytes):
+        forms |= {value.hex(), value.hex().upper(), base64.b64encode(value).decode("ascii"),
+                  base64.urlsafe_b64encode(value).decode("ascii").rstrip("=")}
+        try:
+            forms.add(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass
+    else:
+        forms.add(value)
+    forms = {f.strip() for f in forms if len(f.strip()) >= 8}
+    with _sensitive_lock:
+        if forms <= _secrets:
+            return
+        _secrets.update(forms)
+        words = sorted(_secrets, key=len, reverse=True)
+        _secrets_re = re.compile("|".join(re.escape(w) for w in words))
+
+
 def redact(text: str) -> str:
     """Mask everything in ``text`` that looks like or was registered as personal data."""
-    for _name, pattern in _PATTERNS:
-        text = pattern.sub(REDACTED, text)
+    secrets_re = _secrets_re
+    if secrets_re is not None:
+        text = secrets_re.sub(REDACTED, text)
+    for name, pattern in _PATTERNS:
+        text = pattern.sub(_KEEP_PREFIX + REDACTED if name in ("authorization", "bearer") else REDACTED, text)
     regex = _sensitive_re
     if regex is not None:
         folded = _fold(text)
@@ -137,6 +180,81 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RepeatFilter(logging.Filter):
+    """Bounds a burst of the same log line (same logger, level and message template):
+    the first ``burst`` lines of a ``window`` pass, the rest are counted, and one summary
+    line says how many were suppressed (written by ``flush``, which the API's housekeeping
+    calls every second, or with the next line of the same kind). A flood of refused or
+    malformed requests, or a failing accept loop, writes a few lines instead of megabytes."""
+
+    MAX_KEYS = 1024
+
+    def __init__(self, handler: logging.Handler, *, burst: int = 5, window: float = 10.0,
+                 clock: Any = None) -> None:
+        super().__init__()
+        import time
+
+        self.handler, self.burst, self.window = handler, burst, window
+        self.clock = clock or time.monotonic
+        self._state: dict[tuple[str, int, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_idagent_summary", False):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        with self._lock:
+            state = self._state.get(key)
+            if state is None or now - state[0] >= self.window:
+                summary = self._summary(key, state) if state else None
+                if len(self._state) >= self.MAX_KEYS:
+                    self._expire(now)
+                self._state[key] = [now, 1.0, 0.0]
+            else:
+                summary = None
+                state[1] += 1
+                if state[1] > self.burst:
+                    state[2] += 1
+                    return False
+        if summary is not None:
+            self.handler.handle(summary)
+        return True
+
+    def flush(self) -> None:
+        """Write the summary of every burst whose window is over."""
+        now = self.clock()
+        with self._lock:
+            done = [k for k, s in self._state.items() if now - s[0] >= self.window]
+            summaries = [self._summary(k, self._state.pop(k)) for k in done]
+        for summary in summaries:
+            if summary is not None:
+                self.handler.handle(summary)
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, s in self._state.items() if now - s[0] >= self.window or not s[2]]:
+            self._state.pop(key, None)
+
+    def _summary(self, key: tuple[str, int, str], state: list[float]) -> logging.LogRecord | None:
+        suppressed = int(state[2])
+        if not suppressed:
+            return None
+        name, level, template = key
+        record = logging.LogRecord(name, level, __file__, 0, "%d more lines like %r suppressed in %.0f s",
+                                   (suppressed, template[:120], self.window), None)
+        record._idagent_summary = True  # type: ignore[attr-defined]
+        return record
+
+
+_repeat_filters: list[RepeatFilter] = []
+
+
+def flush_repeats() -> None:
+    """Write pending burst summaries (called periodically by the API's housekeeping)."""
+    for repeat in list(_repeat_filters):
+        repeat.flush()
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -159,6 +277,10 @@ def setup_logging(level: str = "INFO", fmt: str = "plain", stream: Any = None) -
             root.removeHandler(handler)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler._idagent = True  # type: ignore[attr-defined]
+    # bound bursts first (on the message template), then mask what is written
+    repeat = RepeatFilter(handler)
+    _repeat_filters[:] = [repeat]
+    handler.addFilter(repeat)
     handler.addFilter(RedactingFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

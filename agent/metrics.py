@@ -7,7 +7,9 @@ Labels carry reasons and outcomes only, never personal data.
 from __future__ import annotations
 
 import bisect
+import math
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 #: seconds; a chip read takes 0.5-5 s, the agent's own overhead a few ms
@@ -33,19 +35,34 @@ def _escape(value: str) -> str:
 
 
 def _num(value: float) -> str:
-    return repr(float(value)) if value != int(value) else str(int(value))
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value) if value != int(value) else str(int(value))
 
 
 class Counter:
     def __init__(self, name: str, help_: str) -> None:
         self.name, self.help = name, help_
         self._values: dict[LabelKey, float] = {}
+        self._last: dict[LabelKey, float] = {}
         self._lock = threading.Lock()
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
         key = _labels(labels)
         with self._lock:
             self._values[key] = self._values.get(key, 0.0) + amount
+            self._last[key] = time.time()
+
+    def render_last(self, name: str, help_: str) -> list[str]:
+        """A gauge family: the Unix time each series of this counter last moved."""
+        lines = [f"# HELP {name} {help_}", f"# TYPE {name} gauge"]
+        with self._lock:
+            items = sorted(self._last.items())
+        lines += [f"{name}{_fmt_labels(k)} {_num(v)}" for k, v in items]
+        return lines
 
     def value(self, **labels: str) -> float:
         return self._values.get(_labels(labels), 0.0)
@@ -127,6 +144,9 @@ class Metrics:
         self.identity_drops = Counter(
             "idagent_identity_dropped_total", "Identities dropped from memory, by reason (removed, ttl, api, replaced)."
         )
+        self.connections_closed = Counter(
+            "idagent_api_connections_closed_total",
+            "Connections the API closed or refused, by reason (refused, evicted, unauthenticated_idle).")
         self._gauges: list[Gauge] = []
 
     def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
@@ -137,7 +157,9 @@ class Metrics:
         metrics: list[Counter | Histogram | Gauge] = [
             self.reads, self.read_failures, self.read_seconds, self.overhead_seconds, self.lookups,
             self.lookup_seconds, self.intakes, self.qr_scans, self.http_requests, self.auth_refusals,
-            self.ws_dropped, self.identity_drops, *self._gauges]
+            self.ws_dropped, self.identity_drops, self.connections_closed, *self._gauges]
         for metric in metrics:
             lines += metric.render()
+        lines += self.reads.render_last(
+            "idagent_last_read_timestamp_seconds", "Unix time of the last chip read, by outcome (as reads_total).")
         return "\n".join(lines) + "\n"

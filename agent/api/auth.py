@@ -34,7 +34,9 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agent.api.guard import parse_host
 from agent.errors import ConfigError
+from agent.logs import register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +58,11 @@ def load_or_create_token(path: str | os.PathLike[str]) -> str:
         if len(token) < 16:
             raise ConfigError(f"API token in {token_path} is too short",
                               hint="Delete the file; the agent creates a new random token.")
+        register_secret(token)
         return token
     token_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     token = secrets.token_urlsafe(TOKEN_BYTES)
+    register_secret(token)
     fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(token + "\n")
@@ -100,14 +104,15 @@ class OriginPolicy:
             return True
         return normalise_origin(origin) in self.allowed
 
-    def host_allowed(self, host_header: str | None) -> bool:
+    def host_allowed(self, host_header: str | None, port: int | None = None) -> bool:
+        """A well-formed Host (name[:port], nothing else: ``localhost:8765 x`` is refused)
+        naming a loopback name or the configured host, and our port if it gives one."""
+        parsed = parse_host(host_header)
+        if parsed is None:
+            return False
+        name, given_port = parsed
+        if port and given_port is not None and given_port != port:
+            return False
         if self.bind_host in ("0.0.0.0", "::", ""):  # the operator opened it up on purpose
             return True
-        if not host_header:
-            return False
-        host = host_header.strip().lower()
-        if host.startswith("["):
-            name = host.split("]")[0] + "]"
-        else:
-            name = host.rsplit(":", 1)[0] if ":" in host else host
         return name in LOOPBACK_HOSTS or name == self.bind_host

@@ -23,23 +23,36 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, web, web_response
+from aiohttp.http_exceptions import HttpProcessingError
 
+from agent.api import fleet
 from agent.api.auth import WS_AUTH_TIMEOUT, OriginPolicy, bearer, load_or_create_token, token_matches
+from agent.api.guard import ConnectionGuard, parse_host
 from agent.api.openapi import openapi_document
 from agent.config import Config
 from agent.errors import IdAgentError, ParseError
 from agent.eventhub import Client, EventType, Shape, json_plain
 from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.logs import flush_repeats
 
 if TYPE_CHECKING:
     from agent.desk.service import DeskService
 
 logger = logging.getLogger(__name__)
+#: aiohttp's own server log ("Error handling request"): one line per malformed request,
+#: without the traceback that quotes the raw request
+http_logger = logging.getLogger("agent.api.http")
+
+#: the Server header names no library or version (aiohttp sets "Python/3.x aiohttp/3.y"
+#: on every response, its own 400s for malformed requests included)
+SERVER_NAME = "idagent"
+web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 STATIC_DIR = Path(__file__).with_name("static")
 STATIC_FILES = {"app.js": "application/javascript", "app.css": "text/css"}
@@ -53,6 +66,39 @@ CAN_RE = re.compile(r"^[0-9]{6}$")
 ID12_RE = re.compile(r"^[0-9]{12}$")
 MRZ_LINE_RE = re.compile(r"[0-9A-Z<]{30}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+REFUSAL_HINTS = {
+    "no_token": "Send the header Authorization: Bearer <token> (the token file is named in [api] token_file).",
+    "bad_token": "Send the header Authorization: Bearer <token> (the token file is named in [api] token_file).",
+    "bad_origin": "Add the web page's origin to [api] allowed_origins, or open the page at "
+                  "http://127.0.0.1:{port}/.",
+    "bad_host": "Open the page or call the API at http://127.0.0.1:{port}/ or http://localhost:{port}/ "
+                "(the Host must be a loopback name, or [api] host, with port {port}).",
+}
+
+
+async def _server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
+
+
+class _MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a malformed request with its exception, whose text repeats the raw
+    request line or header (an Authorization value included): keep the peer and the
+    kind of fault only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            status = getattr(exc, "status", None) or getattr(exc, "code", "")
+            record.msg = f"{record.msg}: {type(exc).__name__} {status}".rstrip()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+http_logger.addFilter(_MalformedRequestFilter())
 
 
 class RequestError(IdAgentError):
@@ -186,8 +232,19 @@ class ApiServer:
         self._startup_error: BaseException | None = None
         self._sockets: dict[Client, web.WebSocketResponse] = {}
         self._ws_tasks: set[asyncio.Task[Any]] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._sweeper: asyncio.TimerHandle | None = None
+        self.guard = ConnectionGuard(config.api.max_connections, config.api.max_connections_per_peer,
+                                     config.api.unauth_idle, clock=time.monotonic,
+                                     on_event=lambda reason: service.metrics.connections_closed.inc(reason=reason))
+        self.metrics_token = (load_or_create_token(config.metrics.token_file) if config.metrics.enabled else None)
+        self._metrics_runner: web.AppRunner | None = None
+        self.metrics_port: int | None = None
         self.apply_config(config)
         service.hub.listeners.append(self._note_event)
+        service.metrics.gauge("idagent_api_connections", "Open connections to the local API.",
+                             lambda: float(self.guard.stats.open))
+        fleet.register(service)
 
     def apply_config(self, config: Config) -> None:
         self.default_shape = Shape.COMPAT if config.api.compat_events else Shape.NATIVE
@@ -234,16 +291,50 @@ class ApiServer:
 
     async def _startup(self) -> None:
         app = self.make_app()
+        app.on_response_prepare.append(_server_header)
         # idle keep-alive connections are closed after KEEPALIVE_S: a client that opens
         # a connection per request cannot pile up thousands of them
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_S)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=KEEPALIVE_S,
+                                     logger=http_logger)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        self.port = await self._listen(self._runner, self.host, self.port)
         self.policy = OriginPolicy(self._allowed_origins + self._own_origins(), self.host)
+        if self.metrics_token is not None:
+            await self._start_metrics_listener()
+        self._schedule_sweep()
+
+    async def _listen(self, runner: web.AppRunner, host: str, port: int) -> int:
+        """Listen through the connection guard (aiohttp's sites have no connection limits)."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(self.guard.wrap(runner.server), host, port,  # type: ignore[arg-type]
+                                          reuse_address=True, backlog=128)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def _start_metrics_listener(self) -> None:
+        cfg = self.service.config.metrics
+        app = web.Application(client_max_size=1024)
+        app.add_routes([web.get("/metrics", self.fleet_metrics)])
+        app.on_response_prepare.append(_server_header)
+        self._metrics_runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                             keepalive_timeout=KEEPALIVE_S, logger=http_logger)
+        await self._metrics_runner.setup()
+        self.metrics_port = await self._listen(self._metrics_runner, cfg.host, cfg.port)
+        logger.info("fleet metrics on http://%s:%d/metrics (bearer token in %s)", cfg.host, self.metrics_port,
+                    cfg.token_file)
+
+    def _schedule_sweep(self) -> None:
+        """Every second: close unauthenticated idle connections, write log burst summaries."""
+        loop = asyncio.get_running_loop()
+
+        def tick() -> None:
+            try:
+                self.guard.sweep()
+                flush_repeats()
+            finally:
+                self._sweeper = loop.call_later(1.0, tick)
+
+        self._sweeper = loop.call_later(1.0, tick)
 
     def stop(self, timeout: float = 5.0) -> None:
         loop = self._loop
@@ -259,14 +350,19 @@ class ApiServer:
             self._thread.join(timeout)
 
     async def _shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for server in self._servers:
+            server.close()
         for client, ws in list(self._sockets.items()):
             self.service.hub.remove_client(client)
             try:
                 await asyncio.wait_for(ws.close(code=1001, message=b"agent stopping"), 1.0)
             except (TimeoutError, ConnectionError):
                 pass
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in (self._runner, self._metrics_runner):
+            if runner is not None:
+                await runner.cleanup()
 
     # ---------------------------------------------------------------- app
     def make_app(self) -> web.Application:
@@ -299,7 +395,7 @@ class ApiServer:
         route = request.match_info.route.name or "unknown"
         origin = request.headers.get("Origin")
         peer = request.remote or "?"
-        if not self.policy.host_allowed(request.host):
+        if not self.policy.host_allowed(request.headers.get("Host"), self.port):
             return self._refuse(403, "bad_host", route, peer, "this Host is not served (DNS rebinding guard)")
         if not self.policy.origin_allowed(origin):
             return self._refuse(403, "bad_origin", route, peer, "this web page's origin is not allowed")
@@ -312,6 +408,7 @@ class ApiServer:
                 refusal = self._refuse(401, reason, route, peer, "a valid API token is required")
                 refusal.headers["WWW-Authenticate"] = 'Bearer realm="idagent"'
                 return self._cors(refusal, origin)
+            self.guard.authenticated(request.transport)
         response: web.StreamResponse
         # read before the handler reads any state: the answer reflects at least every
         # event up to this seq (EventHub.last_seq), so a client can order it against events
@@ -346,10 +443,7 @@ class ApiServer:
         self.service.metrics.auth_refusals.inc(reason=reason)
         self.service.metrics.http_requests.inc(route=route, status=str(status))
         logger.warning("API refused: %s on route %s from %s (%d)", reason, route, peer, status)
-        hint = ("Send the header Authorization: Bearer <token> (the token file is named in [api] token_file)."
-                if status == 401 else "Add the web page's origin to [api] allowed_origins, or open the page "
-                                      "at http://127.0.0.1:<port>/.")
-        return error_response(status, reason, message, hint)
+        return error_response(status, reason, message, REFUSAL_HINTS[reason].format(port=self.port))
 
     def _cors(self, response: web.StreamResponse, origin: str | None, *, preflight: bool = False) -> web.StreamResponse:
         if origin is not None:  # already checked against the allow-list
@@ -363,8 +457,15 @@ class ApiServer:
         return response
 
     # ---------------------------------------------------------------- page
+    def _served_origin(self, request: web.Request, scheme: str) -> str:
+        """Our own origin rebuilt from the validated Host's parts (never the raw header:
+        it reaches the CSP header and the OpenAPI document)."""
+        parsed = parse_host(request.headers.get("Host"))
+        name = parsed[0] if parsed is not None else "127.0.0.1"
+        return f"{scheme}://{name}:{self.port}"
+
     def _page_headers(self, request: web.Request) -> dict[str, str]:
-        ws_origin = f"ws://{request.host}"
+        ws_origin = self._served_origin(request, "ws")
         return {
             "Content-Security-Policy": (f"default-src 'none'; script-src 'self'; style-src 'self'; "
                                         f"img-src 'self' blob:; connect-src 'self' {ws_origin}; "
@@ -449,7 +550,18 @@ class ApiServer:
                             headers={"X-Content-Format": "prometheus-0.0.4"})
 
     async def openapi(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(openapi_document(f"http://{request.host}"))
+        return web.json_response(openapi_document(self._served_origin(request, "http")))
+
+    async def fleet_metrics(self, request: web.Request) -> web.StreamResponse:
+        """The fleet listener's only route: its own scrape token, never the desk API token."""
+        assert self.metrics_token is not None
+        if not token_matches(self.metrics_token, bearer(request.headers.get("Authorization"))):
+            self.service.metrics.auth_refusals.inc(reason="bad_scrape_token")
+            logger.warning("metrics scrape refused from %s: no valid scrape token", request.remote or "?")
+            return web.Response(status=401, text="a valid scrape token is required\n",
+                                headers={"WWW-Authenticate": 'Bearer realm="idagent-metrics"'})
+        self.guard.authenticated(request.transport)
+        return await self.metrics(request)
 
     # ---------------------------------------------------------------- WebSocket
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -481,6 +593,7 @@ class ApiServer:
 
     async def _ws_authenticate(self, request: web.Request, ws: web.WebSocketResponse, peer: str) -> bool:
         if token_matches(self.token, bearer(request.headers.get("Authorization"))):
+            self.guard.authenticated(request.transport)
             return True
         try:
             msg = await asyncio.wait_for(ws.receive(), WS_AUTH_TIMEOUT)
@@ -495,6 +608,7 @@ class ApiServer:
             if isinstance(first, dict) and first.get("type") == "auth" and isinstance(first.get("token"), str):
                 token = first["token"]
         if token_matches(self.token, token):
+            self.guard.authenticated(request.transport)
             return True
         reason = "no_token" if token is None else "bad_token"
         self.service.metrics.auth_refusals.inc(reason=reason)

@@ -138,12 +138,17 @@ def check_intake(config: Config) -> Check:
 
 
 def check_state(config: Config) -> Check:
+    # a check only looks: run from any folder, doctor must not leave a ./var behind
     state = Path(config.agent.state_dir)
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return Check("state folder", "fail", f"{state}: {exc.strerror}",
-                     "Create it and give the agent's user write access.")
+    if not state.exists():
+        parent = next((p for p in state.absolute().parents if p.exists()), Path("/"))
+        if os.access(parent, os.W_OK):
+            return Check("state folder", "warn", f"{state} does not exist yet; the agent creates it at start",
+                         f"Or create it now: install -d -m 0700 {state}")
+        return Check("state folder", "fail", f"{state} does not exist and {parent} is not writable",
+                     f"sudo install -d -m 0700 -o idagent {state}")
+    if not state.is_dir():
+        return Check("state folder", "fail", f"{state} is not a folder", "Point [agent] state_dir at a folder.")
     if not os.access(state, os.W_OK):
         return Check("state folder", "fail", f"{state} is not writable", f"sudo chown idagent {state}")
     key = Path(config.outbox.key_file)

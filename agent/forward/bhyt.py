@@ -50,6 +50,7 @@ from agent.forward.bhyt_token import token_expiry
 from agent.forward.breaker import CircuitBreaker
 from agent.forward.http_deadline import DeadlineAdapter, abort_after
 from agent.identity import mask
+from agent.logs import register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -335,6 +336,7 @@ class BhytClient:
         self._token: _Token | None = None
         self._token_lock = threading.Lock()
         self._md5 = settings.password_md5
+        register_secret(self._md5)
         self.logins = 0
 
     # ------------------------------------------------------------------ public
@@ -463,7 +465,10 @@ class BhytClient:
             # refresh a little early
             expires_at = self._clock() + max(lifetime - min(TOKEN_MARGIN_S, lifetime / 10), 0.0)
             logger.info("BHYT login ok; token valid for %.0f s", lifetime)
-        return _Token(access_token, str(key.get("id_token", "")), expires_at)
+        token = _Token(access_token, str(key.get("id_token", "")), expires_at)
+        register_secret(token.access_token)
+        register_secret(token.id_token)
+        return token
 
     # ------------------------------------------------------------------ one query
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent.errors import ConfigError
+from agent.logs import register_secret
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def read_secret(path: str | os.PathLike[str], *, what: str, min_bytes: int = 16)
         raise KeyFileError(f"{what}: {p} cannot be read by this user") from None
     if len(data) < min_bytes:
         raise KeyFileError(f"{what}: {p} holds {len(data)} bytes; at least {min_bytes} are needed")
+    register_secret(data)
     return data
 
 
@@ -62,6 +64,7 @@ def load_or_create_key(path: str | os.PathLike[str], *, size: int = 32,
                 f.flush()
                 os.fsync(f.fileno())
             logger.info("created a new key file %s (0600)", p)
+            register_secret(key)
             return key
     check_private(p)
     text = p.read_text(encoding="ascii", errors="replace").strip()
@@ -72,4 +75,5 @@ def load_or_create_key(path: str | os.PathLike[str], *, size: int = 32,
                            hint="Delete it only if the outbox is empty (its items would become unreadable).") from None
     if len(key) != size:
         raise KeyFileError(f"{p} holds a {len(key)}-byte key; {size} bytes expected")
+    register_secret(key)
     return key
