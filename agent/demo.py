@@ -273,13 +273,22 @@ def _tap_loop(stack: DeskStack, first_delay: float, every: float, stop: threadin
         return
     while True:
         print("» Thẻ được đặt lên đầu đọc (card laid on the reader)", flush=True)
-        stack.tap()
+        _survive(stack.tap, "tap")
         if every <= 0 or stop.wait(every):
             return
         print("» Thẻ được nhấc ra (card lifted)", flush=True)
-        stack.lift()
+        _survive(stack.lift, "lift")
         if stop.wait(2.0):
             return
+
+
+def _survive(step: Any, name: str) -> None:
+    """One failed tap (the API busy or flooded, the virtual reader gone) is logged and the
+    loop goes on: it used to end the tap thread for the rest of the demo."""
+    try:
+        step()
+    except Exception as exc:  # noqa: BLE001 - the demo's tap thread must outlive any one failure
+        logger.warning("demo %s failed (%s); trying again at the next tap", name, type(exc).__name__)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,10 +144,21 @@ class Metrics:
         self.identity_drops = Counter(
             "idagent_identity_dropped_total", "Identities dropped from memory, by reason (removed, ttl, api, replaced)."
         )
+        self.dob_fallbacks = Counter(
+            "idagent_bhyt_dob_fallbacks_total",
+            "BHYT lookups that asked again with the birth year only, by whether the year matched (yes, no).")
         self.connections_closed = Counter(
             "idagent_api_connections_closed_total",
             "Connections the API closed or refused, by reason (refused, evicted, unauthenticated_idle).")
         self._gauges: list[Gauge] = []
+
+    def count_lookup(self, result: dict[str, object]) -> None:
+        """One BHYT lookup's result: its status, and whether it fell back to the birth year."""
+        status = str(result.get("status", "unknown"))
+        self.lookups.inc(result=status if status.replace("_", "").isalpha() and len(status) <= 32 else "unknown")
+        sent = result.get("dob_sent")
+        if isinstance(sent, list) and len(sent) > 1:
+            self.dob_fallbacks.inc(matched="yes" if result.get("dob_matched") == "year" else "no")
 
     def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
         self._gauges.append(Gauge(name, help_, read))
@@ -157,7 +168,7 @@ class Metrics:
         metrics: list[Counter | Histogram | Gauge] = [
             self.reads, self.read_failures, self.read_seconds, self.overhead_seconds, self.lookups,
             self.lookup_seconds, self.intakes, self.qr_scans, self.http_requests, self.auth_refusals,
-            self.ws_dropped, self.identity_drops, self.connections_closed, *self._gauges]
+            self.ws_dropped, self.identity_drops, self.dob_fallbacks, self.connections_closed, *self._gauges]
         for metric in metrics:
             lines += metric.render()
         lines += self.reads.render_last(

@@ -31,6 +31,15 @@ if [ -n "$missing" ]; then
   fi
 fi
 
+# prometheus: promtool checks and unit-tests the fleet alert rules, and a real Prometheus
+# scrapes a running agent in the tests (config/prometheus/). Without its recommended
+# node exporter, which would start a service on the machine.
+if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed"; then
+  echo "setup: installing Debian package: prometheus"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"

@@ -68,7 +68,7 @@ class ForwardOrchestrator:
             result = {"status": "error", "error": {"code": "internal", "message": type(err).__name__,
                                                    "hint": IdAgentError.hint}}
         self._metrics.lookup_seconds.observe(time.monotonic() - started)
-        self._metrics.lookups.inc(result=str(result.get("status", "unknown")))
+        self._metrics.count_lookup(result)
         if self._store.update(read_id, lookup=result) is not None:
             self._hub.publish(EventType.LOOKUP_RESULT, {"read_id": read_id, "kind": "bhyt", **result},
                               compat=result)

@@ -367,6 +367,13 @@ class Outbox:
         out.update({state: n for state, n in rows})
         return out
 
+    def oldest_pending_created_at(self) -> float | None:
+        """When the oldest pending item was queued (the fleet view alerts on its age)."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(created_at) FROM outbox WHERE state = ?",
+                                   (State.PENDING.value,)).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def list_items(self, states: Iterable[str] = (State.PENDING.value, State.FAILED.value),
                    limit: int = 1000) -> list[ItemInfo]:
         wanted = list(states)
