@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from agent import __version__
 from agent.errors import IdAgentError
@@ -33,7 +34,9 @@ exit codes:
   5  access denied: wrong CAN or MRZ data
   6  read failed: card removed, protocol or secure-messaging error
   7  upstream service error (BHYT gateway, dossier intake)
-  8  QR code not decoded
+  8  QR code not decoded, or not a CCCD QR code
+  9  bhyt check: the gateway answered, and the card is not usable
+     (not found, wrong name, wrong date of birth, expired ...: see "status")
 
 environment: IDAGENT_CONFIG=file, IDAGENT_<SECTION>__<KEY>=value overrides a config key.
 """
@@ -50,8 +53,17 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
                 _add_json(sub)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse exits 2 on a usage error; here 2 means "read but not verified", so a
+    mistyped option exits 3 (usage or configuration error), as documented."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(3, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="idagent",
         description="Reads Vietnamese chip ID cards (CCCD) and their QR codes into a verified "
                     "identity for reception desks.",

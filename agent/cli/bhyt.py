@@ -1,9 +1,10 @@
 """``idagent bhyt check`` (a card check against the configured gateway) and
 ``idagent bhyt serve`` (the local test gateway).
 
-Exit codes: 0 when the gateway gave an answer about the card (whatever the card's
-status: read ``status``), 7 when there is no usable answer (gateway down, login
-refused, request rejected), 3 on bad input or config.
+Exit codes: 0 when the gateway says the card is usable, 9 when it answered that the card
+is not (not found, wrong name, wrong date of birth, expired ...: read ``status``), 7 when
+there is no usable answer (gateway down, login refused, request rejected), 3 on bad input
+or config.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from agent.config import Config
 from agent.forward.bhyt import BhytClient, BhytResult, BhytSettings
 
 UPSTREAM_EXIT = 7
+#: the gateway answered about the card, and the card cannot be used (idagent --help)
+NOT_USABLE_EXIT = 9
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +49,9 @@ def run_check(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         print(format_result(result))
-    return UPSTREAM_EXIT if result.upstream_failure else 0
+    if result.upstream_failure:
+        return UPSTREAM_EXIT
+    return 0 if result.usable else NOT_USABLE_EXIT
 
 
 def format_result(result: BhytResult) -> str:

@@ -80,7 +80,13 @@ def run_decode(args: argparse.Namespace, config: Config) -> int:
     else:
         for report in reports:
             print(_format_decode(report))
-    return 0 if all(r["decoded"] for r in reports) else QR_NOT_DECODED
+    return 0 if all(_is_cccd(r) for r in reports) else QR_NOT_DECODED
+
+
+def _is_cccd(report: dict[str, Any]) -> bool:
+    """Decoded, and the card's QR: any other code (a URL, a BHYT card) exits 8 too."""
+    payload = report.get("payload")
+    return bool(report["decoded"]) and isinstance(payload, dict) and "fields" in payload and "error" not in payload
 
 
 def _explain_path(image: str, folder: str | None) -> str:

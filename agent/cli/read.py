@@ -95,6 +95,17 @@ def _from_stdin(args: argparse.Namespace, stdin: TextIO) -> None:
             setattr(args, name, text.strip("\r\n") if name != "can" else text.strip())
 
 
+def check_can(value: str) -> str:
+    """The CAN as typed, refused here (exit 3) unless it is the card's 6 digits: a short or
+    long number would only cost a PACE attempt and come back as "wrong CAN" (exit 5)."""
+    can = value.strip()
+    if len(can) != 6 or not (can.isascii() and can.isdigit()):
+        shape = f"{len(can)} digits" if can.isascii() and can.isdigit() else f"{len(can)} characters"
+        raise UsageError(f"--can must be the 6 digits printed on the card; got {shape}",
+                          hint="The CAN is the last 6 digits of the 12-digit ID number on the card.")
+    return can
+
+
 def access_keys(args: argparse.Namespace, config: Config, fallback: list[AccessKey],
                 stdin: TextIO | None = None) -> list[AccessKey]:
     """The keys to try, in order. ``fallback`` (a profile's or recording's own key)
@@ -105,7 +116,7 @@ def access_keys(args: argparse.Namespace, config: Config, fallback: list[AccessK
         raise UsageError(f"give one kind of access data, not {', '.join('--' + g.replace('_', '-') for g in given)}")
     try:
         if args.can:
-            return [CanKey(args.can.strip())]
+            return [CanKey(check_can(args.can))]
         if args.mrz:
             from agent.icao.mrz import parse_mrz
 
@@ -200,6 +211,10 @@ def exit_code(read: ChipRead) -> int:
 
 
 def run_read(args: argparse.Namespace, config: Config) -> int:
+    # access data is checked before the card is touched
+    _from_stdin(args, sys.stdin)
+    if args.can:
+        check_can(args.can)
     from agent.readpath import ChipReader
 
     # the daemon's read path, with every [card], [readers] and [trust] option of the config
