@@ -17,7 +17,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,14 +25,16 @@ from pathlib import Path
 
 from agent.errors import PcscUnavailableError
 from agent.readers.pcsc import PCSCD_SOCKET, pcscd_answers, reader_names
+from agent.sim.statedir import open_private, state_dir
 
 logger = logging.getLogger(__name__)
 
 VPCD_CONFIG = Path("/etc/reader.conf.d/vpcd")
-STATE_DIR = Path(tempfile.gettempdir())
-LOCK_FILE = STATE_DIR / "idagent-pcscd.lock"
-LEASE_FILE = STATE_DIR / "idagent-pcscd.json"
-LOG_FILE = STATE_DIR / "idagent-pcscd.log"
+#: a private 0700 folder per user (agent.sim.statedir), not fixed names in the shared /tmp
+STATE_DIR = state_dir()
+LOCK_FILE = STATE_DIR / "pcscd.lock"
+LEASE_FILE = STATE_DIR / "pcscd.json"
+LOG_FILE = STATE_DIR / "pcscd.log"
 #: foreground: a child we can stop (logs go to LOG_FILE); the default config dir
 #: /etc/reader.conf.d holds the vpcd driver's reader.conf
 PCSCD_ARGS: tuple[str, ...] = ("--foreground",)
@@ -81,7 +82,7 @@ def ensure_pcscd(timeout: float = 10.0) -> Iterator[PcscdHandle]:
 
 @contextlib.contextmanager
 def _locked() -> Iterator[dict[str, object]]:
-    with open(LOCK_FILE, "a") as lock:
+    with os.fdopen(open_private(LOCK_FILE, os.O_RDWR | os.O_CREAT), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             state = _load()
@@ -93,8 +94,11 @@ def _locked() -> Iterator[dict[str, object]]:
 
 def _load() -> dict[str, object]:
     try:
-        data = json.loads(LEASE_FILE.read_text())
-    except (OSError, ValueError):
+        with os.fdopen(open_private(LEASE_FILE, os.O_RDONLY), encoding="utf-8") as handle:
+            data = json.loads(handle.read())
+    except FileNotFoundError:
+        data = {}
+    except ValueError:
         data = {}
     users = [u for u in data.get("users", []) if isinstance(u, str) and _alive(int(u.split(":")[0]))]
     owner = data.get("pid")
@@ -105,7 +109,8 @@ def _load() -> dict[str, object]:
 
 def _save(state: dict[str, object]) -> None:
     tmp = LEASE_FILE.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state))
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(state))
     tmp.replace(LEASE_FILE)
 
 
@@ -153,7 +158,7 @@ def _start(timeout: float) -> int:
         raise PcscUnavailableError("pcscd is not installed", hint="Install it: sudo apt install pcscd")
     _remove_stale_socket()
     _wait_vpcd_ports_free()
-    with open(LOG_FILE, "ab") as log:
+    with os.fdopen(open_private(LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as log:
         # its own session: a Ctrl-C in a test run must not kill the daemon under other users
         proc = subprocess.Popen([binary, *PCSCD_ARGS], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)

@@ -17,14 +17,15 @@ import fcntl
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import IO
 
 from agent.errors import ReaderError
 from agent.readers.apdu import SW
 from agent.sim.card import VirtualCard
+from agent.sim.statedir import open_private, state_dir
 
 logger = logging.getLogger(__name__)
 
@@ -140,15 +141,15 @@ class VpcdClient:
         return self.connected.wait(timeout)
 
     # -- slot lock --
-    def _lock_path(self) -> str:
-        directory = os.path.join(tempfile.gettempdir(), "idagent-vpcd")
-        os.makedirs(directory, exist_ok=True)
-        return os.path.join(directory, f"{self.port}.lock")
+    def _lock_path(self) -> Path:
+        # the per-user private folder (agent.sim.statedir), not a shared /tmp/idagent-vpcd
+        return state_dir() / f"vpcd-{self.port}.lock"
 
     def _acquire_slot(self) -> None:
         if self._lock_file is not None or not self.lock:
             return
-        handle = open(self._lock_path(), "a+")  # noqa: SIM115 - held for the client's lifetime
+        # held for the client's lifetime; never through a symbolic link
+        handle = os.fdopen(open_private(self._lock_path(), os.O_RDWR | os.O_CREAT), "a+")
         deadline = time.monotonic() + self.lock_timeout
         while True:
             try:
