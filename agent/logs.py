@@ -181,7 +181,7 @@ class RedactingFilter(logging.Filter):
 
 
 class RepeatFilter(logging.Filter):
-    """Bounds a burst of the same log line (same logger, level and message template):
+    """Bounds a burst of the same warning or error (same logger, level and message template):
     the first ``burst`` lines of a ``window`` pass, the rest are counted, and one summary
     line says how many were suppressed (written by ``flush``, which the API's housekeeping
     calls every second, or with the next line of the same kind). A flood of refused or
@@ -195,12 +195,15 @@ class RepeatFilter(logging.Filter):
         import time
 
         self.handler, self.burst, self.window = handler, burst, window
+        #: debug traces (APDU headers, one line per command) and INFO lines are not bounded:
+        #: the floods to bound are warnings and errors (refusals, tracebacks)
+        self.min_level = logging.WARNING
         self.clock = clock or time.monotonic
         self._state: dict[tuple[str, int, str], list[float]] = {}
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "_idagent_summary", False):
+        if getattr(record, "_idagent_summary", False) or record.levelno < self.min_level:
             return True
         key = (record.name, record.levelno, str(record.msg))
         now = self.clock()

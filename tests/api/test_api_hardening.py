@@ -218,3 +218,13 @@ def test_unauthenticated_idle_connection_is_closed(harness_factory: Callable[...
         # the authenticated keep-alive connection is still served
         used.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {h.token}\r\n\r\n".encode())
         assert b"200 OK" in used.recv(65536)
+
+
+def test_debug_traces_are_not_rate_limited(log_stream: io.StringIO) -> None:
+    log = logging.getLogger("agent.readers.apdu")
+    for i in range(50):
+        log.debug("> 00 B0 %02X 00", i)
+    for _ in range(50):
+        log.warning("reader backend %s: %s", "pcsc", "gone")
+    out = log_stream.getvalue()
+    assert out.count("> 00 B0") == 50 and out.count("reader backend pcsc: gone") == 5
