@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 UNKNOWN = math.nan
 
 
-def register(daemon: Daemon) -> None:
+def register(daemon: Any) -> None:
     metrics = daemon.metrics
     started = time.time()
     metrics.gauge("idagent_start_time_seconds", "Unix time the agent started.", lambda: started)
@@ -88,7 +88,9 @@ def _outbox_oldest_age(daemon: Daemon) -> float:
 
 
 def _trust(daemon: Daemon) -> Any:
-    return getattr(daemon.pipeline, "trust", None)
+    pipeline = daemon.pipeline
+    # agent.pipeline.IcaoPipeline holds an agent.readpath.ChipReader with the trust store
+    return getattr(pipeline, "trust", None) or getattr(getattr(pipeline, "reader", None), "trust", None)
 
 
 def _anchors(daemon: Daemon) -> list[Any]:

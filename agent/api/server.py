@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web, web_response
 from aiohttp.http_exceptions import HttpProcessingError
 
-from agent.api import fleet
 from agent.api.auth import WS_AUTH_TIMEOUT, OriginPolicy, bearer, load_or_create_token, token_matches
+from agent.api.fleet import register as register_fleet
 from agent.api.guard import ConnectionGuard, parse_host
 from agent.api.openapi import openapi_document
 from agent.config import Config
@@ -244,7 +244,7 @@ class ApiServer:
         service.hub.listeners.append(self._note_event)
         service.metrics.gauge("idagent_api_connections", "Open connections to the local API.",
                              lambda: float(self.guard.stats.open))
-        fleet.register(service)
+        register_fleet(service)
 
     def apply_config(self, config: Config) -> None:
         self.default_shape = Shape.COMPAT if config.api.compat_events else Shape.NATIVE

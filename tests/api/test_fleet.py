@@ -281,8 +281,8 @@ def test_fleet_gauges_read_the_real_outbox_breaker_and_trust_store(tmp_path: Pat
     """The values the alerts fire on come from the agent's own parts: the production
     forwards (outbox, BHYT client), the trust store of the fixtures' test PKI."""
     from agent.api import fleet
-    from agent.api.metrics import Metrics
     from agent.icao.trust import TrustStore
+    from agent.metrics import Metrics
     from agent.pipeline import ConfiguredForwards, IcaoPipeline
 
     key = tmp_path / "intake.key"
@@ -296,7 +296,10 @@ def test_fleet_gauges_read_the_real_outbox_breaker_and_trust_store(tmp_path: Pat
                             base_backoff=3600.0)
     forwards = ConfiguredForwards(config)
     trust = TrustStore.load(REPO / "fixtures" / "pki" / "store")
-    daemon = Daemon(config, pipeline=IcaoPipeline(config, trust=trust), backends=[], forwards=forwards, port=0)
+    from agent.readpath import ChipReader, ReadOptions
+
+    pipeline = IcaoPipeline(ChipReader(ReadOptions.from_config(config), trust))
+    daemon = Daemon(config, pipeline=pipeline, backends=[], forwards=forwards, port=0)
     try:
         daemon.metrics = Metrics()
         fleet.register(daemon)
