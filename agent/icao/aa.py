@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
 
 from asn1crypto import keys
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -30,6 +29,7 @@ from agent.icao.checks import CheckResult, Status
 from agent.icao.securityinfo import ActiveAuthenticationInfo, parse_security_infos
 from agent.icao.sod import ASN1_ERRORS
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, Channel, Command, Ins
+from agent.rng import Rng
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,6 @@ AA_SIGNATURE_HASHES: dict[str, str] = {
 ECDSA_PLAIN_SHA256 = f"{ECDSA_PLAIN}.3"
 _DIGEST_LEN = {"sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
 
-Rng = Callable[[int], bytes]
 
 
 def parse_dg15(data: bytes) -> keys.PublicKeyInfo:

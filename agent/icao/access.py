@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.errors import ParseError, ProtocolError
@@ -49,10 +48,10 @@ from agent.icao.params import STANDARD, UnsupportedParametersError
 from agent.icao.securityinfo import Mapping, PaceInfo, SecurityInfos, parse_security_infos
 from agent.icao.sm import AccessDeniedError, SecureMessaging, SecureMessagingError
 from agent.readers.apdu import SW, ApduError, Channel, Command, Ins, Response
+from agent.rng import Rng
 
 logger = logging.getLogger(__name__)
 
-Rng = Callable[[int], bytes]
 
 MF_FID = b"\x3f\x00"
 CARD_ACCESS_FID = b"\x01\x1c"

@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.errors import ProtocolError
@@ -27,10 +26,10 @@ from agent.icao.crypto import Cipher
 from agent.icao.keys import MrzKey
 from agent.icao.sm import AccessDeniedError, SecureMessaging
 from agent.readers.apdu import SW, ApduError, Channel, Command, Ins, check
+from agent.rng import Rng
 
 logger = logging.getLogger(__name__)
 
-Rng = Callable[[int], bytes]
 
 RND_LEN = 8
 KEY_MATERIAL_LEN = 16

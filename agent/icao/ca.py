@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from asn1crypto import core, keys
@@ -42,10 +41,10 @@ from agent.icao.params import DhGroup, EcGroup, Element
 from agent.icao.securityinfo import ChipAuthenticationInfo, ChipAuthenticationPublicKeyInfo, SecurityInfos
 from agent.icao.sm import SecureMessaging, SecureMessagingError, tlv
 from agent.readers.apdu import SHORT_LE_MAX, SW, Channel, Command, Ins
+from agent.rng import Rng
 
 logger = logging.getLogger(__name__)
 
-Rng = Callable[[int], bytes]
 
 #: MSE P1/P2 (ISO/IEC 7816-4 §7.5.11; 9303-11 §6.2): set for computation, KAT / AT
 MSE_SET_P1 = 0x41

@@ -27,7 +27,6 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from asn1crypto import core
@@ -40,10 +39,10 @@ from agent.icao.params import Element, Group
 from agent.icao.securityinfo import Mapping, PaceInfo
 from agent.icao.sm import AccessDeniedError, SecureMessaging, parse_tlvs, tlv
 from agent.readers.apdu import SHORT_LE_MAX, SW, Channel, Command, Ins, Response
+from agent.rng import Rng
 
 logger = logging.getLogger(__name__)
 
-Rng = Callable[[int], bytes]
 
 # MSE:Set AT (9303-11 §4.4.4.1)
 MSE_SET_AT_P1 = 0xC1

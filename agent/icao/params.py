@@ -17,14 +17,13 @@ padded to the field size), ``shared_secret`` (x-coordinate or DH value, padded) 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.errors import ProtocolError
 from agent.icao import ec
 from agent.icao.ec import Curve
+from agent.rng import Rng
 
-Rng = Callable[[int], bytes]
 #: a group element: an EC point (tuple) or a DH residue (int)
 Element = tuple[int, int] | int
 

@@ -83,10 +83,10 @@ from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
 from agent.icao.sm import SecureMessaging, SecureMessagingError
 from agent.identity import Identity
 from agent.readers.apdu import ApduError, Channel, Command, Response
+from agent.rng import Rng
 
 logger = logging.getLogger(__name__)
 
-Rng = Callable[[int], bytes]
 
 #: data groups without which the identity is not complete, when EF.COM lists them
 REQUIRED_DGS = (1, 2, 13)

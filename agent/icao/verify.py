@@ -45,7 +45,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,10 +58,10 @@ from agent.icao.pa import PassiveResult, passive_authentication
 from agent.icao.securityinfo import ActiveAuthenticationInfo
 from agent.icao.trust import TrustStore
 from agent.readers.apdu import Channel
+from agent.rng import Rng
 
 logger = logging.getLogger(__name__)
 
-Rng = Callable[[int], bytes]
 
 VERIFIED = "verified"
 NOT_VERIFIED = "not_verified"

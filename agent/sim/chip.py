@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,6 +57,7 @@ from agent.icao.securityinfo import (
 )
 from agent.icao.sm import parse_tlvs
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, SW, Command, Ins, Response
+from agent.rng import Rng
 from agent.sim.card import (
     MF_FID,
     CommandFormatError,
@@ -71,7 +71,6 @@ from agent.sim.chip_access import CardSession, ChipPace, SmFault, bac_answer
 
 logger = logging.getLogger(__name__)
 
-Rng = Callable[[int], bytes]
 
 EMRTD_AID = bytes.fromhex("A0000002471001")
 FID_CARD_ACCESS = 0x011C

@@ -16,7 +16,6 @@ then the ephemeral key, so tests can feed the vectors of 9303-11 Appendix G.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.errors import ParseError
@@ -40,8 +39,7 @@ from agent.icao.sm import (
     tlv,
 )
 from agent.readers.apdu import SW, Command, Response
-
-Rng = Callable[[int], bytes]
+from agent.rng import Rng
 
 
 class SmFault(Exception):

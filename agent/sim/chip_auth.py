@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from asn1crypto import core
@@ -35,12 +35,12 @@ from agent.icao.crypto import Cipher
 from agent.icao.params import DhGroup, EcGroup, Element
 from agent.icao.sm import SessionKeys, parse_tlvs, tlv
 from agent.readers.apdu import SW, Command, Ins, Response
+from agent.rng import Rng
 from agent.sim.chip_access import CardSession
 from agent.sim.signing import DhPrivateKey
 
 logger = logging.getLogger(__name__)
 
-Rng = Callable[[int], bytes]
 
 
 class ChipState(Protocol):
