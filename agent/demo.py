@@ -81,8 +81,11 @@ def _demo_account() -> dict[str, Any]:
             "officer_id": officer["cccd"]}
 
 
-def demo_config(state_dir: Path, *, bhyt_url: str, intake_url: str | None, backend: str, port: int) -> Config:
-    """The agent's config for the demo (validated like a config file)."""
+def demo_config(state_dir: Path, *, bhyt_url: str, intake_url: str | None, backend: str, port: int,
+                intake_fails: int = 0) -> Config:
+    """The agent's config for the demo (validated like a config file). With
+    ``intake_fails`` the outbox gives a dossier up after that many attempts, a second
+    apart, so a refused dossier shows as failed within seconds."""
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = Config.defaults()
     config = config.replace("agent", state_dir=str(state_dir))
@@ -99,6 +102,8 @@ def demo_config(state_dir: Path, *, bhyt_url: str, intake_url: str | None, backe
                 handle.write(secrets.token_hex(32))
         config = config.replace("intake", enabled=True, url=intake_url, hmac_key_file=str(key_file))
     config = config.replace("outbox", path=str(state_dir / "outbox.sqlite3"), key_file=str(state_dir / "outbox.key"))
+    if intake_fails:
+        config = config.replace("outbox", max_attempts=intake_fails, base_backoff=1.0, max_backoff=2.0)
     origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"] if port else []
     return config.replace("api", token_file=str(state_dir / "api.token"), port=port or 8765,
                           allowed_origins=origins)
@@ -182,8 +187,12 @@ class VpcdTapper:
 
 @contextlib.contextmanager
 def desk_stack(*, backend: str = "pcsc", profile: str = DEMO_PROFILE, port: int = 0,
-               state_dir: Path | None = None, intake: bool = True) -> Iterator[DeskStack]:
-    """Start the whole desk (see the module docstring); stop it all on exit."""
+               state_dir: Path | None = None, intake: bool = True, intake_fails: int = 0,
+               bhyt_down: bool = False) -> Iterator[DeskStack]:
+    """Start the whole desk (see the module docstring); stop it all on exit.
+    ``intake_fails``: the receiver answers 503 to that many deliveries (the dossier is
+    given up after as many attempts, then accepted when sent again); ``bhyt_down``:
+    the agent's BHYT gateway address answers nothing."""
     from agent.forward.bhyt_service import BhytRegister, BhytTestService
 
     exits = contextlib.ExitStack()
@@ -192,20 +201,23 @@ def desk_stack(*, backend: str = "pcsc", profile: str = DEMO_PROFILE, port: int 
             state_dir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="idagent-demo-")))
         gateway = BhytTestService(BhytRegister.load(REGISTER)).start()
         exits.callback(gateway.stop)
+        bhyt_url = _dead_url() if bhyt_down else gateway.url
         receiver = None
         intake_url = None
         if intake:
             from agent.forward.intake_service import IntakeTestService
 
-            config_probe = demo_config(state_dir, bhyt_url=gateway.url, intake_url="http://127.0.0.1:1/",
+            config_probe = demo_config(state_dir, bhyt_url=bhyt_url, intake_url="http://127.0.0.1:1/",
                                        backend=backend, port=port)
             key = Path(config_probe.intake.hmac_key_file).read_bytes().strip()
             service = IntakeTestService(key)
+            service.state.control({"fail_next": intake_fails})
             service.start()
             exits.callback(service.stop)
             intake_url = service.intake_url
             receiver = service
-        config = demo_config(state_dir, bhyt_url=gateway.url, intake_url=intake_url, backend=backend, port=port)
+        config = demo_config(state_dir, bhyt_url=bhyt_url, intake_url=intake_url, backend=backend, port=port,
+                             intake_fails=intake_fails)
         backends: list[ReaderBackend] | None = None
         tapper: Any
         if backend == "pcsc":
@@ -225,6 +237,16 @@ def desk_stack(*, backend: str = "pcsc", profile: str = DEMO_PROFILE, port: int 
         daemon.start()
         exits.callback(daemon.stop)
         yield DeskStack(daemon, config, gateway, receiver, profile, tapper)
+
+
+def _dead_url() -> str:
+    """An address where nothing listens (a port just bound and released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def check_once(stack: DeskStack, timeout: float = 30.0) -> tuple[bool, dict[str, Any]]:
@@ -268,12 +290,12 @@ def _print_check(ok: bool, seen: dict[str, Any]) -> None:
     }, ensure_ascii=False))
 
 
-def _tap_loop(stack: DeskStack, first_delay: float, every: float, stop: threading.Event) -> None:
+def _tap_loop(stack: DeskStack, first_delay: float, every: float, stop: threading.Event, with_qr: bool) -> None:
     if stop.wait(first_delay):
         return
     while True:
         print("» Thẻ được đặt lên đầu đọc (card laid on the reader)", flush=True)
-        _survive(stack.tap, "tap")
+        _survive(lambda: stack.tap(with_qr=with_qr), "tap")
         if every <= 0 or stop.wait(every):
             return
         print("» Thẻ được nhấc ra (card lifted)", flush=True)
@@ -291,8 +313,55 @@ def _survive(step: Any, name: str) -> None:
         logger.warning("demo %s failed (%s); trying again at the next tap", name, type(exc).__name__)
 
 
+def _profiles_help() -> str:
+    """The --help epilog: every synthetic card and variant, and what the page shows."""
+    from agent.sim.profile import PROFILE_DIR, VARIANTS
+
+    register = {person["idNumber"]: person["_case"] for person in
+                json.loads(REGISTER.read_text(encoding="utf-8"))["people"]}
+    lines = ["cards (--profile NAME):"]
+    for path in sorted(PROFILE_DIR.glob("*.json")):
+        person = json.loads(path.read_text(encoding="utf-8")).get("person", {})
+        bhyt = register.get(str(person.get("id_number")), "not in the BHYT test register: 'not found'")
+        lines.append(f"  {path.stem:<22} BHYT: {bhyt}")
+    lines.append("variants (--profile NAME+VARIANT), what the counter page shows:")
+    for variant in VARIANTS:
+        lines.append(f"  +{variant:<21} {VARIANT_SHOWS.get(variant, '')}")
+    lines.append("other states: --no-qr (the page asks for the 6 digits), --intake-fails N (dossier "
+                 "retrying, then failed, then 'Gửi lại' delivers it), --bhyt-down (gateway not answering); "
+                 "Enter re-taps; 'Xóa' with the card on the reader offers 'Đọc lại'.")
+    return "\n".join(lines)
+
+
+#: what the page shows for each variant of agent.sim.profile (for --help)
+VARIANT_SHOWS = {
+    "tampered-dg1": "data altered after signing: red verdict, no BHYT lookup, 'Gửi hồ sơ' refused",
+    "tampered-dg2": "photo altered after signing: as tampered-dg1",
+    "tampered-dg13": "citizen data altered after signing: as tampered-dg1",
+    "rogue-dsc": "signed by an issuer not in the trust store: amber 'Chưa xác thực'",
+    "expired-dsc": "signing certificate not valid at signing time: as tampered-dg1",
+    "revoked-dsc": "signing certificate revoked by its issuer: as tampered-dg1",
+    "pss-dsc": "genuine card, RSA-PSS signature: verified",
+    "ecdsa-dsc": "genuine card, ECDSA signature: verified",
+    "cloned": "copied chip: red 'Nghi thẻ giả', BHYT result 'chưa đáng tin', 'Gửi hồ sơ' refused",
+}
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (systemd, kill, a terminal closing) stops the demo like Ctrl-C: the
+    context managers run, so the temporary state directory with the API token and
+    the outbox and intake keys is removed, and pcscd is released."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m agent.demo", description=__doc__.split("\n\n")[0],
+                                     epilog=_profiles_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8765, help="counter page / API port (default 8765)")
     parser.add_argument("--backend", choices=("pcsc", "sim"), default="pcsc",
                         help="pcsc: pcscd + vpcd virtual reader (default); sim: in-process reader")
@@ -302,13 +371,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=float, default=20.0, help="re-tap every N seconds (0: once)")
     parser.add_argument("--check", "--once", dest="check", action="store_true",
                         help="headless: tap once, exit 0 if verified and BHYT looked up, else 1")
+    parser.add_argument("--no-qr", action="store_true",
+                        help="lay the card down without scanning its QR code: the page asks for the 6 digits")
+    parser.add_argument("--intake-fails", type=int, default=0, metavar="N",
+                        help="the intake receiver refuses the first N deliveries (503); the dossier "
+                             "fails after N attempts and 'Gửi lại' sends it again")
+    parser.add_argument("--bhyt-down", action="store_true", help="the BHYT gateway does not answer")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     from agent.logs import setup_logging
 
     setup_logging("INFO" if args.verbose else "WARNING")
+    if args.intake_fails < 0:
+        parser.error("--intake-fails must be 0 or more")
     port = 0 if args.check else args.port
-    with desk_stack(backend=args.backend, profile=args.profile, port=port) as stack:
+    _stop_on_sigterm()
+    try:
+        return _run(args, port)
+    except KeyboardInterrupt:  # SIGTERM or Ctrl-C while starting or stopping
+        print("\nStopped.", flush=True)
+        return 0
+
+
+def _run(args: argparse.Namespace, port: int) -> int:
+    with desk_stack(backend=args.backend, profile=args.profile, port=port, intake_fails=args.intake_fails,
+                    bhyt_down=args.bhyt_down) as stack:
         if args.check:
             ok, seen = check_once(stack)
             _print_check(ok, seen)
@@ -319,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
               + (f", then every {args.every:.0f} s" if args.every > 0 else "")
               + ". Press Enter to tap again. Stop with Ctrl-C.\n", flush=True)
         stop = threading.Event()
-        looper = threading.Thread(target=_tap_loop, args=(stack, args.delay, args.every, stop), daemon=True)
+        looper = threading.Thread(target=_tap_loop, args=(stack, args.delay, args.every, stop, not args.no_qr),
+                                  daemon=True)
         looper.start()
         try:
             while True:
@@ -329,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                 stack.lift()
                 time.sleep(0.5)
                 print("» Thẻ được đặt lại (card tapped again)", flush=True)
-                stack.tap()
+                stack.tap(with_qr=not args.no_qr)
         except KeyboardInterrupt:
             print("\nStopping the demo…", flush=True)
         finally:

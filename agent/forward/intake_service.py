@@ -51,6 +51,8 @@ class IntakeState:
     clock: Callable[[], float] = time.time
     fail_before: float = 0.0
     fail_after: float = 0.0
+    #: answer 503 to this many deliveries, then accept again (the demo's failed dossier)
+    fail_next: int = 0
     delay_ms: int = 0
     counters: IntakeCounters = field(default_factory=IntakeCounters)
     #: idempotency key → (sha256 of the body, the body): each stored once, the effect
@@ -69,12 +71,15 @@ class IntakeState:
                     setattr(self, name, min(1.0, max(0.0, float(changes[name]))))
             if "delay_ms" in changes:
                 self.delay_ms = max(0, int(changes["delay_ms"]))
+            if "fail_next" in changes:
+                self.fail_next = max(0, int(changes["fail_next"]))
             if "seed" in changes:
                 self.rng = random.Random(int(changes["seed"]))
             return self.stats_locked()
 
     def stats_locked(self) -> dict[str, Any]:
-        return {"fail_before": self.fail_before, "fail_after": self.fail_after, "delay_ms": self.delay_ms,
+        return {"fail_before": self.fail_before, "fail_after": self.fail_after, "fail_next": self.fail_next,
+                "delay_ms": self.delay_ms,
                 "unique_dossiers": len(self.dossiers), **vars(self.counters)}
 
     def stats(self) -> dict[str, Any]:
@@ -103,6 +108,10 @@ class IntakeState:
             if not verify(self.key, timestamp, idem, body, signature, now=self.clock()):
                 self.counters.bad_signature += 1
                 return 401, {"error": "bad signature or timestamp"}, {}
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                self.counters.failed_before += 1
+                return 503, {"error": "injected failure (fail_next)"}, {}
             if self.fail_before and self.rng.random() < self.fail_before:
                 self.counters.failed_before += 1
                 return 503, {"error": "injected failure (before storing)"}, {}

@@ -46,9 +46,10 @@ def desk_factory(tmp_path: Path) -> Iterator[object]:
 
     stack = ExitStack()
 
-    def make(profile: str = "nguyen-van-an") -> object:
+    def make(profile: str = "nguyen-van-an", **options: object) -> object:
         state = tmp_path / f"state-{profile.replace('+', '-')}"
-        return stack.enter_context(desk_stack(backend="sim", profile=profile, port=0, state_dir=state))
+        return stack.enter_context(desk_stack(backend="sim", profile=profile, port=0, state_dir=state,
+                                              **options))  # type: ignore[arg-type]
 
     with stack:
         yield make
