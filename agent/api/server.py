@@ -55,7 +55,7 @@ SERVER_NAME = "idagent"
 web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
 
 STATIC_DIR = Path(__file__).with_name("static")
-STATIC_FILES = {"app.js": "application/javascript", "app.css": "text/css"}
+STATIC_FILES = {"app.js": "application/javascript", "text.js": "application/javascript", "app.css": "text/css"}
 MAX_BODY = 64 * 1024
 KEEPALIVE_S = 15.0
 #: on every API answer: the seq of the last event published before the request was

@@ -3,10 +3,13 @@
 // textContent (never innerHTML), so a payload holding HTML stays text. The API token
 // comes from the URL fragment (#token=...), which the browser never sends to the
 // server; it is moved to sessionStorage and removed from the address bar at once.
+// Words: every text the clerk reads comes from text.js (Vietnamese); the API's
+// English messages are never shown (they go to the browser console for IT).
 "use strict";
 
 (function () {
   const TOKEN_KEY = "idagent.token";
+  const T = window.IDAGENT_TEXT;
 
   const LABELS = [
     // [field, Vietnamese label, wide (spans the row)]
@@ -28,47 +31,28 @@
     ["spouse_name", "Họ tên vợ/chồng", false],
   ];
   const FIELD_LABEL = Object.fromEntries(LABELS.map((x) => [x[0], x[1]]));
+  const OPTIONAL = ["old_id_number", "spouse_name", "father_name", "mother_name", "identifying_marks", "religion"];
 
-  const FILE_NAMES = {
-    CardAccess: "thông tin truy cập", COM: "danh mục", SOD: "chữ ký số", DG1: "vùng MRZ",
-    DG2: "ảnh chân dung", DG13: "thông tin công dân", DG14: "khóa chip", DG15: "khóa chip",
-  };
-
-  const BADGES = {
-    verified: "Đã xác thực",
-    not_verified: "Chưa xác thực",
-    probable_clone: "Nghi thẻ giả (chip sao chép)",
-    error: "Chưa xác thực",
-  };
-
-  const BHYT_TEXT = {
-    valid: "Thẻ BHYT còn giá trị",
-    valid_other_ministry: "Thẻ BHYT còn giá trị (thẻ của Bộ Quốc phòng/Bộ Công an)",
-    replaced: "Thẻ BHYT đã được cấp thẻ mới",
-    expired: "Thẻ BHYT đã hết hạn",
-    not_found: "Không tìm thấy thông tin thẻ BHYT",
-    wrong_name: "Họ tên không khớp với thẻ BHYT",
-    wrong_dob: "Ngày sinh không khớp với thẻ BHYT",
-    revoked: "Thẻ BHYT đã bị thu hồi",
-    gateway_unavailable: "Cổng BHYT đang không trả lời",
-    gateway_error: "Cổng BHYT báo lỗi",
-    auth_error: "Tài khoản tra cứu BHYT bị từ chối",
-    error: "Không tra cứu được thẻ BHYT",
-  };
+  //: typical sizes (bytes) of a CCCD chip's files, counted until a file's real length
+  //: is known, so that one bar covers the whole read (measured on the synthetic card:
+  //: COM 26, SOD 1692, DG14 126, DG1 95, DG2 16995, DG13 425, DG15 165)
+  const TYPICAL_SIZE = { COM: 30, SOD: 1700, DG14: 300, DG1: 95, DG2: 17000, DG13: 600, DG15: 200 };
 
   const $ = (id) => document.getElementById(id);
   // seq: the event sequence number the identity on screen reflects (an event's seq,
   // or the X-Event-Seq of a GET /identity answer); readersSeq: the same for the
   // reader list. An answer older than an event already shown is dropped, never drawn
   // over it (the refresh on connect racing an identity_ready: issue 13).
-  const state = { token: null, ws: null, readers: {}, readId: null, retry: 1000, seq: 0, readersSeq: 0 };
+  const state = {
+    token: null, ws: null, readers: {}, readId: null, retry: 1000, seq: 0, readersSeq: 0,
+    current: null, health: null, files: {}, shown: 0, lastReader: null,
+  };
   const IDENTITY_EVENTS = new Set(["identity_ready", "verification", "lookup_started", "lookup_result",
-                                   "intake_queued", "intake_result", "intake_delivered", "intake_failed",
-                                   "identity_cleared"]);
+                                   "intake_result", "intake_status", "identity_cleared"]);
   const READER_EVENTS = new Set(["reader_attached", "reader_detached", "card_present", "card_removed",
                                  "read_started"]);
 
-  // ---- token ------------------------------------------------------------------
+  // ---- token and API ----------------------------------------------------------------
   function takeToken() {
     const hash = window.location.hash || "";
     const match = hash.match(/(?:^#|&)token=([A-Za-z0-9_\-]+)/);
@@ -92,7 +76,7 @@
     if (type.startsWith("application/json")) data = await resp.json();
     const seq = Number(resp.headers.get("X-Event-Seq") || "0") || 0;
     if (!resp.ok) {
-      const err = Object.assign({}, (data && data.error) || { message: "HTTP " + resp.status, hint: "" });
+      const err = Object.assign({}, (data && data.error) || { code: "http_" + resp.status, message: "HTTP " + resp.status });
       err.seq = seq;
       throw err;
     }
@@ -101,17 +85,28 @@
 
   async function api(method, path, body) { return (await apiSeq(method, path, body)).data; }
 
-  // ---- views --------------------------------------------------------------------
+  // ---- small helpers ----------------------------------------------------------------
   function show(view) {
     for (const id of ["idle", "reading", "access", "result"]) $(id).hidden = id !== view;
   }
 
   function setText(id, text) { $(id).textContent = text == null ? "" : String(text); }
 
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, (_m, name) => (values[name] == null ? "" : String(values[name])));
+  }
+
+  // An error from the API or an "error" event, in the clerk's words (by its code); the
+  // English message goes to the console for IT, never to the screen.
   function showError(err) {
     if (!err) { $("error").hidden = true; return; }
-    setText("error-message", err.message || "Có lỗi xảy ra");
-    setText("error-hint", err.hint || "");
+    if (err.message && !err.clerk) console.info("idagent:", err.code || "", err.message);
+    const code = String(err.code || "");
+    const words = err.clerk || T.ERRORS[code] || (code.startsWith("bhyt_") ? [T.BHYT.error, T.BHYT_HINT.error]
+                                                                            : T.ERROR_DEFAULT);
+    setText("error-message", words[0]);
+    setText("error-hint", words[1] || "");
+    $("error").dataset.code = code;
     $("error").hidden = false;
   }
 
@@ -121,6 +116,17 @@
     return m ? m[3] + "/" + m[2] + "/" + m[1] : String(iso);
   }
 
+  function definition(dl, label, value, field) {
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.textContent = value;
+    if (field) dd.dataset.field = field;
+    dl.append(dt, dd);
+    return [dt, dd];
+  }
+
+  // ---- the identity -----------------------------------------------------------------
   function fieldValue(identity, name) {
     const value = identity[name];
     if (name === "sex") return identity.sex_label || "";
@@ -135,14 +141,9 @@
     dl.replaceChildren();
     for (const [name, label, wide] of LABELS) {
       const value = fieldValue(identity, name);
-      if (!value && ["old_id_number", "spouse_name", "father_name", "mother_name", "identifying_marks",
-                     "religion"].includes(name)) continue;
-      const dt = document.createElement("dt");
-      dt.textContent = label;
+      if (!value && OPTIONAL.includes(name)) continue;
+      const [dt, dd] = definition(dl, label, value || "—", name);
       if (wide) dt.className = "wide";
-      const dd = document.createElement("dd");
-      dd.textContent = value || "—";
-      dd.dataset.field = name;
       if (name === "full_name") dd.className = "name";
       if (identity.sources && identity.sources[name] === "qr") {
         const src = document.createElement("span");
@@ -150,7 +151,6 @@
         src.textContent = "(từ mã QR)";
         dd.appendChild(src);
       }
-      dl.append(dt, dd);
     }
   }
 
@@ -162,17 +162,37 @@
     box.hidden = false;
   }
 
+  // ---- one verdict per card -----------------------------------------------------------
+  // kind: verified | probable_clone | altered | untrusted | unchecked | chip_unproven | error
+  function verdictOf(verification) {
+    const v = verification || {};
+    const status = v.status || "error";
+    const passive = (v.passive || {}).status;
+    if (status === "verified") return "verified";
+    if (status === "probable_clone") return "probable_clone";
+    if (passive === "invalid") return "altered";  // the agent refuses its intake and its BHYT lookup
+    if (passive === "untrusted") return "untrusted";
+    if (passive === "error" || passive === "not_checked") return "unchecked";
+    if (passive === "valid") return "chip_unproven";
+    return status === "not_verified" ? "unknown" : "error";
+  }
+
+  function refused(kind) { return kind === "probable_clone" || kind === "altered"; }
+
   function renderBadge(verification) {
-    const status = (verification && verification.status) || "error";
+    const kind = verdictOf(verification);
+    const words = T.VERDICTS[kind] || [T.VERDICTS.error[0], (verification && verification.plain) || "", ""];
     const badge = $("badge");
-    badge.className = "badge badge-" + (BADGES[status] ? status : "error");
-    badge.dataset.status = status;
-    badge.textContent = BADGES[status] || BADGES.error;
-    setText("badge-reason", (verification && (verification.plain || verification.reason)) || "");
-    // a chip that is probably a copy, or data altered after signing, is not sent on
-    // as someone's dossier (the agent refuses it too: 409)
-    const altered = !!(verification && verification.passive && verification.passive.status === "invalid");
-    $("send").disabled = status === "probable_clone" || altered;
+    badge.className = "badge badge-" + kind;
+    badge.dataset.status = (verification && verification.status) || "error";
+    badge.dataset.verdict = kind;
+    badge.textContent = words[0];
+    setText("badge-reason", words[1]);
+    setText("badge-action", words[2]);
+    $("badge-action").hidden = !words[2];
+    if (state.current) state.current.verification = verification;
+    renderSend();
+    renderLookup();
   }
 
   async function renderPhoto(current) {
@@ -188,102 +208,224 @@
     } catch (e) { /* the photo is optional; the fields are shown anyway */ }
   }
 
-  function renderLookup(lookup, pending) {
+  // ---- BHYT ---------------------------------------------------------------------------
+  function renderLookup() {
+    const cur = state.current;
     const box = $("bhyt");
+    if (!cur) { box.hidden = true; return; }
+    const kind = verdictOf(cur.verification);
+    const lookup = cur.lookup;
     const status = $("bhyt-status");
-    const detail = $("bhyt-detail");
-    if (!lookup && !pending) { box.hidden = true; return; }
+    const hint = $("bhyt-hint");
+    const dl = $("bhyt-fields");
+    dl.replaceChildren();
+    hint.textContent = "";
+    box.className = "bhyt";
+    if (kind === "altered" && (cur.lookupPending || lookup || state.health === null || state.health.bhyt)) {
+      // the agent does not send a lookup for data that fail their signature
+      box.hidden = false;
+      status.className = "bhyt-status bad";
+      status.dataset.status = "skipped";
+      status.textContent = T.BHYT.skipped;
+      hint.textContent = T.BHYT_HINT.skipped;
+      return;
+    }
+    if (!lookup && !cur.lookupPending) { box.hidden = true; return; }
     box.hidden = false;
     if (!lookup) {
       status.className = "bhyt-status wait";
-      status.textContent = "Đang tra cứu thẻ BHYT…";
-      detail.textContent = "";
+      status.dataset.status = "pending";
+      status.textContent = T.BHYT.pending;
       return;
     }
     const usable = lookup.usable === true || lookup.status === "valid";
-    status.className = "bhyt-status " + (usable ? "ok" : "bad");
-    status.dataset.status = lookup.status || "";
-    status.textContent = BHYT_TEXT[lookup.status] || lookup.message_vi || BHYT_TEXT.error;
-    const parts = [];
-    if (lookup.card_code) parts.push("Mã thẻ: " + lookup.card_code);
-    if (lookup.card_valid_from || lookup.card_valid_to) {
-      parts.push("Hiệu lực từ " + vnDate(lookup.card_valid_from) + " đến " + vnDate(lookup.card_valid_to));
+    const untrusted = kind === "probable_clone";
+    box.className = "bhyt" + (untrusted ? " untrusted" : "");
+    status.className = "bhyt-status " + (untrusted ? "untrusted" : usable ? "ok" : "bad");
+    status.dataset.status = untrusted ? "untrusted" : (lookup.status || "");
+    const said = T.BHYT[lookup.status] || T.BHYT.error;
+    status.textContent = untrusted ? T.BHYT.untrusted + " (" + said.charAt(0).toLowerCase() + said.slice(1) + ")" : said;
+    if (untrusted) hint.textContent = T.BHYT_HINT.untrusted;
+    else if (T.BHYT_HINT[lookup.status]) hint.textContent = T.BHYT_HINT[lookup.status];
+    else if (lookup.error && lookup.error.code) hint.textContent = T.BHYT_HINT.error;
+    renderBhytFields(dl, lookup, usable || lookup.card_code);
+  }
+
+  function renderBhytFields(dl, lookup, any) {
+    if (!any) return;
+    if (lookup.card_code) definition(dl, "Mã thẻ", lookup.card_code, "bhyt_card_code");
+    const from = vnDate(lookup.card_valid_from || lookup.valid_from);
+    const to = vnDate(lookup.card_valid_to || lookup.valid_to);
+    if (from || to) definition(dl, "Hạn thẻ", (from || "?") + " – " + (to || "?"), "bhyt_validity");
+    if (lookup.facility_code) definition(dl, "Nơi ĐK KCB ban đầu", lookup.facility_code, "bhyt_facility");
+    if (lookup.five_years_from) definition(dl, "Đủ 5 năm liên tục từ", vnDate(lookup.five_years_from), "bhyt_five_years");
+    const sent = lookup.dob_sent || [];
+    let dob = null;
+    if (lookup.dob_matched === "full") {
+      dob = "đủ ngày, tháng, năm" + (sent[0] ? " (" + vnDate(sent[0]) + ")" : "");
+    } else if (lookup.dob_matched === "year") {
+      const year = sent.length ? String(sent[sent.length - 1]).slice(0, 4) : "";
+      const held = lookup.insurance_dob ? "; thẻ BHYT ghi " + lookup.insurance_dob : "";
+      dob = "chỉ năm sinh" + (year ? " (" + year + ")" : "") + held;
     }
-    if (lookup.dob_matched === "full") parts.push("Khớp ngày sinh đầy đủ");
-    else if (lookup.dob_matched === "year") parts.push("Chỉ khớp năm sinh");
-    if (lookup.error && lookup.error.message) parts.push(lookup.error.message);
-    else if (!usable && lookup.message_vi && BHYT_TEXT[lookup.status]) parts.push(lookup.message_vi);
-    detail.textContent = parts.join(" · ");
+    if (dob) definition(dl, "Ngày sinh khớp", dob, "bhyt_dob")[0].className = "wide";
+  }
+
+  // ---- "Gửi hồ sơ": queued → delivered (receipt) → failed (retry) ----------------------
+  function renderSend() {
+    const cur = state.current;
+    const button = $("send");
+    const why = $("send-why");
+    const status = $("action-status");
+    why.textContent = "";
+    status.className = "action-status";
+    if (!cur) return;
+    const kind = verdictOf(cur.verification);
+    const intake = cur.intake || {};
+    button.textContent = intake.status === "failed" ? T.INTAKE.resend : T.INTAKE.send;
+    if (refused(kind)) {
+      button.disabled = true;
+      const err = T.ERRORS[kind === "altered" ? "altered_data" : "probable_clone"];
+      why.textContent = err[0] + ". " + err[1];
+      status.textContent = "";
+      return;
+    }
+    if (state.health && state.health.intake === false) {
+      button.disabled = true;
+      why.textContent = T.INTAKE.not_configured;
+      return;
+    }
+    button.disabled = ["sending", "queued", "retrying", "delivered"].includes(intake.status);
+    status.dataset.status = intake.status || "";
+    if (intake.status === "delivered") {
+      status.className = "action-status ok";
+      status.textContent = intake.receipt ? fill(T.INTAKE.delivered, { receipt: intake.receipt })
+                                          : T.INTAKE.delivered_no_receipt;
+    } else if (intake.status === "failed") {
+      status.className = "action-status bad";
+      status.textContent = T.INTAKE.failed;
+    } else if (intake.status === "retrying") {
+      status.className = "action-status warn";
+      status.textContent = fill(T.INTAKE.retrying, { n: intake.attempts || 1 });
+    } else if (intake.status === "queued" || intake.status === "sending") {
+      status.textContent = T.INTAKE[intake.status];
+    } else {
+      status.textContent = "";
+    }
+  }
+
+  function setIntake(readId, intake) {
+    if (!state.current || readId !== state.readId) return;
+    state.current.intake = Object.assign({}, state.current.intake || {}, intake);
+    renderSend();
   }
 
   function renderCurrent(current, lookupPending) {
     state.readId = current.read_id;
-    renderBadge(current.verification);
+    state.lastReader = current.reader || state.lastReader;
+    state.current = {
+      read_id: current.read_id, verification: current.verification, lookup: current.lookup,
+      lookupPending: !!lookupPending, intake: current.intake || null,
+    };
     renderFields(current.identity || {});
     renderConflicts((current.identity || {}).conflicts);
-    renderLookup(current.lookup, lookupPending);
+    renderBadge(current.verification);
     renderPhoto(current);
-    setText("action-status", "");
+    showError(null);
     show("result");
   }
 
+  // ---- readers --------------------------------------------------------------------------
   function renderReaders() {
     const ul = $("readers");
     ul.replaceChildren();
     for (const [name, r] of Object.entries(state.readers)) {
       const li = document.createElement("li");
       li.className = "reader" + (r.busy ? " busy" : r.card ? " card" : "");
-      li.textContent = name + (r.busy ? ": đang đọc" : r.card ? ": có thẻ" : ": sẵn sàng");
+      li.textContent = name + ": " + (r.busy ? T.READER.busy : r.card ? T.READER.card : T.READER.ready);
       ul.appendChild(li);
     }
+    renderIdle();
+  }
+
+  // "Xóa" while the card still lies on the reader: offer to read it again
+  function renderIdle() {
+    const reader = state.lastReader && state.readers[state.lastReader];
+    $("still-there").hidden = !(reader && reader.card && !reader.busy);
+  }
+
+  // ---- progress: one bar for the whole read -----------------------------------------------
+  function startProgress() {
+    state.files = {};
+    state.shown = 0;
+    $("progress-bar").style.width = "0%";
+    document.querySelector(".progress").setAttribute("aria-valuenow", "0");
+    setText("progress-text", T.STEPS.COM);
   }
 
   function progress(ev) {
-    const share = ev.total ? Math.min(100, Math.round((100 * ev.done) / ev.total)) : 0;
+    state.files[ev.file] = { done: Number(ev.done) || 0, total: Number(ev.total) || 0 };
+    let done = 0;
+    let total = 0;
+    for (const [name, size] of Object.entries(TYPICAL_SIZE)) {
+      if (!state.files[name]) total += size;
+    }
+    for (const f of Object.values(state.files)) { done += Math.min(f.done, f.total); total += f.total; }
+    // never backwards: a file longer than its typical size must not pull the bar back
+    const share = Math.max(state.shown, total ? Math.min(99, Math.floor((100 * done) / total)) : 0);
+    state.shown = share;
     $("progress-bar").style.width = share + "%";
     document.querySelector(".progress").setAttribute("aria-valuenow", String(share));
-    const name = FILE_NAMES[ev.file] || ev.file;
-    setText("progress-text", "Đang đọc " + name + ": " + ev.done + " / " + ev.total + " byte");
+    const finished = ev.file === "DG15" && ev.done >= ev.total;
+    setText("progress-text", finished ? T.STEPS.checking : (T.STEPS[ev.file] || T.STEPS.other));
   }
 
-  // ---- events -------------------------------------------------------------------
-  function onEvent(ev) {
+  // ---- events ---------------------------------------------------------------------------
+  function fresh(ev) {
     const seq = Number(ev.seq) || 0;
     if (IDENTITY_EVENTS.has(ev.type)) {
-      if (seq && seq <= state.seq) return;  // a GET /identity answer already reflected it
+      if (seq && seq <= state.seq) return false;  // a GET /identity answer already reflected it
       state.seq = Math.max(state.seq, seq);
     }
     if (READER_EVENTS.has(ev.type)) {
-      if (seq && seq <= state.readersSeq) return;
+      if (seq && seq <= state.readersSeq) return false;
       state.readersSeq = Math.max(state.readersSeq, seq);
     }
+    return true;
+  }
+
+  function onEvent(ev) {
+    if (!fresh(ev)) return;
     const r = ev.reader ? (state.readers[ev.reader] = state.readers[ev.reader] || {}) : null;
+    const mine = ev.read_id != null && ev.read_id === state.readId;
     switch (ev.type) {
       case "reader_attached": renderReaders(); break;
       case "reader_detached": delete state.readers[ev.reader]; renderReaders(); break;
       case "card_present": r.card = true; renderReaders(); showError(null); break;
       case "card_removed": r.card = false; r.busy = false; renderReaders(); break;
       case "read_started":
-        r.busy = true; renderReaders(); showError(null);
-        $("progress-bar").style.width = "0%"; setText("progress-text", ""); show("reading");
+        r.busy = true; state.lastReader = ev.reader; renderReaders(); showError(null);
+        startProgress(); show("reading");
         break;
-      case "read_progress": progress(ev); break;
+      case "read_progress": if ($("reading").hidden) show("reading"); progress(ev); break;
       case "need_access":
-        setText("access-message", ev.message || "Nhập 6 số cuối của số CCCD");
+        if (r) { r.busy = false; renderReaders(); }
+        setText("access-message", T.ACCESS[ev.reason] || T.ACCESS.no_key);
+        if (ev.reason === "key_refused") showError(null);  // the prompt itself says so now
         show("access"); $("can").value = ""; $("can").focus();
         break;
       case "identity_ready": r.busy = false; renderReaders(); renderCurrent(ev, ev.lookup_pending); break;
-      case "verification": if (ev.read_id === state.readId) renderBadge(ev); break;
-      case "lookup_started": if (ev.read_id === state.readId) renderLookup(null, true); break;
-      case "lookup_result": if (ev.read_id === state.readId) renderLookup(ev, false); break;
-      case "intake_result": setText("action-status", "Đã gửi hồ sơ"); break;
-      case "identity_cleared":
-        if (ev.read_id === state.readId) { state.readId = null; clearView(); }
+      case "verification": if (mine) renderBadge(ev); break;
+      case "lookup_started": if (mine) { state.current.lookupPending = true; renderLookup(); } break;
+      case "lookup_result":
+        if (mine) { state.current.lookup = ev; state.current.lookupPending = false; renderLookup(); }
         break;
+      case "intake_result": case "intake_status": setIntake(ev.read_id, ev); break;
+      case "identity_cleared": if (mine) { state.readId = null; clearView(); } break;
       case "error":
         if (r) { r.busy = false; renderReaders(); }
         showError(ev);
-        if (!$("access").hidden || $("result").hidden) show($("access").hidden ? "idle" : "access");
+        if (!$("reading").hidden) show("idle");
         break;
       default: break;
     }
@@ -294,13 +436,15 @@
     if (img.src && img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
     img.removeAttribute("src");
     $("fields").replaceChildren();
+    state.current = null;
     show("idle");
+    renderIdle();
   }
 
   function setLink(ok) {
     const link = $("link");
     link.className = "link " + (ok ? "link-on" : "link-off");
-    link.textContent = ok ? "Đã kết nối" : "Mất kết nối, đang thử lại…";
+    link.textContent = ok ? T.LINK_ON : T.LINK_OFF;
   }
 
   function connect() {
@@ -321,7 +465,7 @@
     };
     ws.onclose = (e) => {
       setLink(false);
-      if (e.code === 4401) { showError({ message: "Trang chưa được cấp quyền", hint: "Mở lại trang bằng đường dẫn agent in ra (có #token=...)." }); return; }
+      if (e.code === 4401) { showError({ clerk: T.NO_RIGHT, code: "no_token" }); return; }
       setTimeout(connect, state.retry);
       state.retry = Math.min(state.retry * 2, 10000);
     };
@@ -331,7 +475,15 @@
   // was down are lost. Each answer is applied only if no newer event was shown
   // meanwhile (its X-Event-Seq against state.seq / state.readersSeq).
   async function refresh() {
-    await Promise.all([refreshReaders(), refreshIdentity()]);
+    await Promise.all([refreshHealth(), refreshReaders(), refreshIdentity()]);
+  }
+
+  async function refreshHealth() {
+    try {
+      const health = await api("GET", "/health");
+      state.health = { intake: health.intake !== false, bhyt: health.bhyt !== false };
+      if (state.current) { renderSend(); renderLookup(); }
+    } catch (e) { state.health = null; }
   }
 
   async function refreshReaders() {
@@ -363,28 +515,40 @@
     else if (state.readId !== null) { state.readId = null; clearView(); }
   }
 
-  // ---- actions ------------------------------------------------------------------
+  // ---- actions --------------------------------------------------------------------------
   function wire() {
     $("can-form").addEventListener("submit", async (e) => {
       e.preventDefault();
       const can = $("can").value.trim();
       if (!/^[0-9]{6}$/.test(can)) {
-        showError({ message: "Số CAN gồm đúng 6 chữ số", hint: "Là 6 số cuối của số CCCD in trên thẻ." });
+        showError({ clerk: T.ACCESS.bad_input, code: "bad_input" });
         return;
       }
       try { showError(null); await api("POST", "/read", { can }); } catch (err) { showError(err); }
     });
     $("send").addEventListener("click", async () => {
-      $("send").disabled = true;
-      setText("action-status", "Đang gửi…");
-      try { await api("POST", "/intake"); setText("action-status", "Đã gửi hồ sơ"); }
-      catch (err) { $("send").disabled = false; setText("action-status", ""); showError(err); }
+      const readId = state.readId;
+      setIntake(readId, { status: "sending" });
+      try {
+        const receipt = await api("POST", "/intake");
+        // the answer says "queued"; a delivery event may already have said more
+        if (state.current && readId === state.readId && state.current.intake.status === "sending") {
+          setIntake(readId, receipt);
+        }
+      } catch (err) {
+        setIntake(readId, { status: null });
+        showError(err);
+      }
     });
     $("clear").addEventListener("click", async () => {
       try { await api("DELETE", "/identity"); } catch (err) { showError(err); }
       state.readId = null;
       clearView();
       showError(null);
+    });
+    $("reread").addEventListener("click", async () => {
+      try { showError(null); await api("POST", "/read/again", { reader: state.lastReader }); }
+      catch (err) { showError(err); }
     });
   }
 
@@ -394,7 +558,7 @@
     show("idle");
     if (!state.token) {
       setLink(false);
-      showError({ message: "Trang chưa được cấp quyền", hint: "Mở trang bằng đường dẫn agent in ra (có #token=...)." });
+      showError({ clerk: T.NO_RIGHT, code: "no_token" });
       return;
     }
     connect();
