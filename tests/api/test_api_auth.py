@@ -20,7 +20,8 @@ from agent.errors import ConfigError
 #: every API route (method, path); the page and its assets are the only public ones
 API_ROUTES = [
     ("GET", "/health"), ("GET", "/readers"), ("GET", "/identity"), ("DELETE", "/identity"),
-    ("GET", "/identity/photo.jpg"), ("POST", "/read"), ("POST", "/qr"), ("POST", "/bhyt/lookup"),
+    ("GET", "/identity/photo.jpg"), ("POST", "/read"), ("POST", "/read/again"), ("POST", "/qr"),
+    ("POST", "/bhyt/lookup"),
     ("POST", "/intake"), ("GET", "/metrics"), ("GET", "/openapi.json"),
 ]
 
