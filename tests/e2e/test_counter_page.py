@@ -417,3 +417,14 @@ def test_errors_are_shown_in_the_clerks_words_never_in_english(page: Any, desk_f
     _wait_js(page, "document.getElementById('error').dataset.code === 'no_identity'")
     assert page.locator("#error-message").inner_text() == "Chưa có thông tin thẻ trên màn hình"
     assert page.js_errors == []
+
+
+def test_send_says_why_when_this_desk_has_no_intake(page: Any, desk_factory: Any) -> None:
+    desk = desk_factory(intake=False)
+    _open(page, desk)
+    desk.tap()
+    page.wait_for_selector("#badge[data-status=verified]", timeout=TIMEOUT_MS)
+    _wait_js(page, "document.getElementById('send-why').textContent !== ''")
+    assert page.locator("#send").is_disabled()
+    assert page.locator("#send-why").inner_text() == "Máy này chưa được cài đặt gửi hồ sơ; báo bộ phận CNTT."
+    assert page.js_errors == []
