@@ -217,6 +217,7 @@ class Daemon:
         """Drop what outlived its time: the identity (TTL), a QR scan or a typed key
         that no card came for (``KEY_WINDOW``)."""
         self.keys.expire()
+        self.supervisor.forget_keys(self.store.ttl)
         return self.session.forget("ttl", expired=True) is not None
 
     # ---------------------------------------------------------------- the local API's calls
@@ -261,6 +262,9 @@ class Daemon:
             return {"status": "waiting_for_card"}
         worker.inbox.put(("reread", list(keys)))
         return {"status": "reading", "readers": [worker.reader]}
+
+    def read_again(self, reader: str | None = None) -> dict[str, Any]:
+        return {"status": "reading", "readers": [self.supervisor.read_again(reader)]}
 
     def on_qr_text(self, text: str | bytes, source: str = "api") -> dict[str, Any]:
         return self.qr.on_qr_text(text, source)

@@ -55,6 +55,8 @@ class EventType(enum.StrEnum):
     LOOKUP_STARTED = "lookup_started"
     LOOKUP_RESULT = "lookup_result"
     INTAKE_RESULT = "intake_result"
+    #: a queued dossier's delivery: delivered (receipt), retrying, or failed for good
+    INTAKE_STATUS = "intake_status"
     IDENTITY_CLEARED = "identity_cleared"
     ERROR = "error"
 

@@ -46,7 +46,9 @@ message within 5 seconds; otherwise the socket is closed with code 4401. The ser
 `{"type":"hello"}` followed by events: reader_attached, reader_detached, card_present,
 card_removed, qr_scanned, need_access, read_started, read_progress {file, done, total},
 identity_ready {identity, verification, photo_url, timings}, verification {status, reasons},
-lookup_started, lookup_result, intake_result, identity_cleared {reason}, error {code, message, hint}.
+lookup_started, lookup_result, intake_result {status: queued, idempotency_key},
+intake_status {status: delivered|retrying|failed, receipt, attempts, error},
+identity_cleared {reason}, error {code, message, hint}.
 `?shape=compat` sends `{"event": ..., "data": ...}` (first `{"event":"connected"}`) with the field
 names of the reader kits sold in Vietnam (idCode, personName, ...): new_card, card_removed,
 reading, card_data (with faceImage, base64 JPEG), verify_result, bhyt_result, error.
@@ -89,6 +91,12 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "responses": {"202": _json({"type": "object", "properties": {
                 "status": {"type": "string", "enum": ["reading", "waiting_for_card"]}}}, "Accepted"),
                 **_errors(400, 404, 413)}}},
+        "/read/again": {"post": {
+            "summary": "Read the card still lying on the reader again, with the keys that opened it",
+            "operationId": "readAgain",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"reader": {"type": "string"}}}}}},
+            "responses": {"202": _json({"type": "object"}, "Reading"), **_errors(400, 409)}}},
         "/qr": {"post": {
             "summary": "A QR text read by the desk software's own scanner",
             "operationId": "qr",
@@ -100,7 +108,8 @@ def openapi_document(server_url: str) -> dict[str, Any]:
             "operationId": "bhytLookup",
             "responses": {"200": _json({"type": "object"}, "Lookup result"), **_errors(404, 409, 502)}}},
         "/intake": {"post": {
-            "summary": "Queue the identity in memory for the dossier intake (through the outbox)",
+            "summary": "Queue the identity in memory for the dossier intake (through the outbox); "
+                       "again for the same read: the same dossier (a failed one is queued again)",
             "operationId": "intake",
             "responses": {"202": _json({"type": "object"}, "Queued"), **_errors(404, 409, 502)}}},
         "/metrics": {"get": {

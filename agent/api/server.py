@@ -377,6 +377,7 @@ class ApiServer:
             web.delete("/identity", self.delete_identity, name="identity_delete"),
             web.get("/identity/photo.jpg", self.photo, name="photo"),
             web.post("/read", self.read, name="read"),
+            web.post("/read/again", self.read_again, name="read_again"),
             web.post("/qr", self.qr, name="qr"),
             web.post("/bhyt/lookup", self.bhyt_lookup, name="bhyt_lookup"),
             web.post("/intake", self.intake, name="intake"),
@@ -524,6 +525,13 @@ class ApiServer:
             raise RequestError("reader must be a reader name (GET /readers)")
         result = self.service.submit_key(key, reader)
         return web.json_response(result, status=202)
+
+    async def read_again(self, request: web.Request) -> web.StreamResponse:
+        body = await _json_body(request)
+        reader = body.get("reader")
+        if reader is not None and not isinstance(reader, str):
+            raise RequestError("reader must be a reader name (GET /readers)")
+        return web.json_response(self.service.read_again(reader), status=202)
 
     async def qr(self, request: web.Request) -> web.StreamResponse:
         body = await _json_body(request)

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from agent.desk.errors import AlteredDataRefusedError, CloneRefusedError, NotConfiguredError
+from agent.desk.intake_status import IntakeTracker
 from agent.desk.session import Current, IdentityStore
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
@@ -29,9 +30,17 @@ class ForwardOrchestrator:
         self._metrics = metrics
         self._intake_lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="forward")
+        self.intake_status = IntakeTracker(store, hub)
+        if forwards is not None:
+            forwards.watch_intake(self.intake_status.on_report)
 
     def lookup_enabled(self) -> bool:
         return bool(self.forwards and self.forwards.bhyt_enabled())
+
+    def lookup_wanted(self, verification: dict[str, Any]) -> bool:
+        """A lookup is made for this read: configured, and not for data that fail their
+        signature (one verdict per card: their BHYT answer would look trustworthy)."""
+        return self.lookup_enabled() and not data_altered(verification)
 
     def intake_enabled(self) -> bool:
         return bool(self.forwards and self.forwards.intake_enabled())
@@ -39,6 +48,8 @@ class ForwardOrchestrator:
     def replace(self, forwards: Forwards | None) -> None:
         """New forwards (a reloaded config); the old ones are closed."""
         old, self.forwards = self.forwards, forwards
+        if forwards is not None and forwards is not old:
+            forwards.watch_intake(self.intake_status.on_report)
         if old is not None and old is not forwards:
             old.close()
 
@@ -52,6 +63,8 @@ class ForwardOrchestrator:
         if not self.lookup_enabled():
             raise NotConfiguredError("BHYT lookup is not configured",
                                      hint="Set [bhyt] enabled = true and base_url in the config.")
+        if data_altered(current.verification):
+            raise AlteredDataRefusedError("the card's data were altered after signing: no BHYT lookup is sent for them")
         self._hub.publish(EventType.LOOKUP_STARTED, {"read_id": current.read_id, "kind": "bhyt"})
         return self._executor.submit(self._lookup, current.read_id, current.identity)
 
@@ -82,21 +95,30 @@ class ForwardOrchestrator:
                                      hint="Set [intake] enabled = true and url in the config.")
         if current.verification.get("status") == PROBABLE_CLONE:
             raise CloneRefusedError("the chip is probably a copy: its data are not sent on as a dossier")
-        passive = current.verification.get("passive")
-        if isinstance(passive, dict) and passive.get("status") == "invalid":
+        if data_altered(current.verification):
             raise AlteredDataRefusedError("the card's data were altered after signing: they are not sent on "
                                           "as a dossier")
-        with self._intake_lock:
+        with self._intake_lock, self.intake_status.lock:
             # one read is one dossier: a client retrying POST /intake gets the first
             # receipt (same idempotency key), not a second dossier the receiver cannot dedup
-            if current.intake is not None:
-                return current.intake
+            previous = current.intake
+            if previous is not None and previous.get("status") != "failed":
+                return previous
             try:
-                receipt = forwards.intake(current.identity)
+                if previous is not None:  # failed for good: the clerk asks to send it again
+                    forwards.retry_intake(str(previous.get("idempotency_key")))
+                    receipt = {k: v for k, v in previous.items() if k not in ("attempts", "error", "receipt")}
+                else:
+                    receipt = forwards.intake(current.identity)
             except IdAgentError:
                 self._metrics.intakes.inc(result="error")
                 raise
             self._metrics.intakes.inc(result="queued")
-            self._store.update(current.read_id, intake=receipt)
-        self._hub.publish(EventType.INTAKE_RESULT, {"read_id": current.read_id, **receipt})
-        return receipt
+            # announced under the tracker's lock: a delivery the worker reports at once waits for it
+            return self.intake_status.queued(current.read_id, receipt)
+
+
+def data_altered(verification: dict[str, Any]) -> bool:
+    """Passive authentication failed: the chip's data do not match their signature."""
+    passive = verification.get("passive")
+    return isinstance(passive, dict) and passive.get("status") == "invalid"

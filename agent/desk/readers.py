@@ -14,6 +14,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,7 +22,7 @@ from agent.config import ReadersSection
 from agent.desk.errors import AccessNeededError, InternalError
 from agent.desk.reading import CardReading
 from agent.desk.session import IdentitySession
-from agent.errors import NoReaderError, ReaderError
+from agent.errors import NoCardError, NoReaderError, ReaderError
 from agent.eventhub import EventHub, EventType
 from agent.icao.keys import AccessKey
 from agent.metrics import Metrics
@@ -34,7 +35,8 @@ class ReaderWorker:
     """Reads the cards of one reader, one at a time, on its own thread."""
 
     def __init__(self, backend: ReaderBackend, reader: str, *, reading: CardReading,
-                 keys_for_card: Callable[[], list[AccessKey]], hub: EventHub, metrics: Metrics) -> None:
+                 keys_for_card: Callable[[], list[AccessKey]], hub: EventHub, metrics: Metrics,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.backend = backend
         self.reader = reader
         self._reading = reading
@@ -46,6 +48,11 @@ class ReaderWorker:
         self.waiting_for_key = False
         self.busy = False
         self.present_at = 0.0
+        #: the keys of the card on the reader, for "Đọc lại" (read again); forgotten when
+        #: the card leaves, or after [api] identity_ttl like the identity (forget_keys)
+        self.last_keys: list[AccessKey] | None = None
+        self.keys_at = 0.0
+        self._clock = clock
         self._thread = threading.Thread(target=self._run, name=f"reader:{reader}", daemon=True)
 
     def start(self) -> None:
@@ -72,6 +79,10 @@ class ReaderWorker:
             elif kind == "removed":
                 self.card_present = False
                 self.waiting_for_key = False
+                self.last_keys = None
+            elif kind == "again" and self.card_present:
+                self.present_at = payload
+                self._attempt(self.last_keys)
             elif kind == "keys" and self.card_present and self.waiting_for_key:
                 self._attempt(payload)
             elif kind == "reread" and self.card_present:
@@ -98,6 +109,7 @@ class ReaderWorker:
                 "hint": AccessNeededError.hint})
             return
         self.waiting_for_key = False
+        self.last_keys, self.keys_at = list(keys), self._clock()
         self.busy = True
         try:
             self._reading.read_card(self.backend, self.reader, keys, self.present_at, worker=self)
@@ -166,6 +178,24 @@ class ReaderSupervisor:
         return [w for w in list(self._workers.values())
                 if w.waiting_for_key and (reader is None or w.reader == reader)]
 
+    def read_again(self, reader: str | None = None) -> str:
+        """Queue a new read of the card still on ``reader`` (any reader with a card when
+        None), with the keys that opened it: the page's "Đọc lại" after "Xóa". A worker
+        still finishing the last read takes it after that one (its inbox is in order)."""
+        workers = [w for w in list(self._workers.values())
+                   if w.card_present and (reader is None or w.reader == reader)]
+        if not workers:
+            raise NoCardError("no card lies on that reader", hint="Lay the card on the reader.")
+        workers[0].inbox.put(("again", self._clock()))
+        return workers[0].reader
+
+    def forget_keys(self, older_than: float) -> None:
+        """A card left on a reader: its keys (CAN, MRZ data) go no later than its identity."""
+        now = self._clock()
+        for worker in list(self._workers.values()):
+            if worker.last_keys is not None and now - worker.keys_at >= older_than:
+                worker.last_keys = None
+
     @property
     def reader_count(self) -> int:
         return len(self._workers)
@@ -226,7 +256,7 @@ class ReaderSupervisor:
             worker = self._workers.get(reader)
             if worker is None:
                 worker = ReaderWorker(backend, reader, reading=self._reading, keys_for_card=self._keys_for_card,
-                                      hub=self._hub, metrics=self._metrics)
+                                      hub=self._hub, metrics=self._metrics, clock=self._clock)
                 self._workers[reader] = worker
                 worker.start()
             return worker

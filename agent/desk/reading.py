@@ -141,7 +141,7 @@ class CardReading:
         total = time.monotonic() - present_at if self._clock is time.monotonic else outcome.read_seconds
         overhead = max(0.0, total - outcome.read_seconds)
         current.timings = {"read_ms": round(outcome.read_seconds * 1000, 2), "total_ms": round(total * 1000, 2)}
-        lookup_pending = self._forwarding.lookup_enabled()
+        lookup_pending = self._forwarding.lookup_wanted(outcome.verification)
         payload = current.to_dict()
         payload["timings"] = current.timings
         payload["lookup_pending"] = lookup_pending

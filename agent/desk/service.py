@@ -36,6 +36,9 @@ class DeskService(Protocol):
 
     def submit_key(self, key: AccessKey, reader: str | None = None) -> dict[str, Any]: ...
 
+    def read_again(self, reader: str | None = None) -> dict[str, Any]:
+        """Read the card still on the reader again (``NoCardError`` when none lies there)."""
+
     def on_qr_text(self, text: str | bytes, source: str = "api") -> dict[str, Any]: ...
 
     def start_lookup(self, current: Current) -> concurrent.futures.Future[dict[str, Any]]: ...

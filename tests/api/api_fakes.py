@@ -155,6 +155,7 @@ class FakeForwards:
     def __init__(self, bhyt: bool = True, intake: bool = True, delay: float = 0.0, fail: bool = False) -> None:
         self._bhyt, self._intake, self.delay, self.fail = bhyt, intake, delay, fail
         self.intakes: list[str] = []
+        self.lookups = 0
         self.intake_listeners: list[Callable[[Any], None]] = []
         self.retried: list[str] = []
 
@@ -162,6 +163,7 @@ class FakeForwards:
         return self._bhyt
 
     def bhyt(self, identity: Identity) -> dict[str, Any]:
+        self.lookups += 1
         if self.delay:
             time.sleep(self.delay)
         if self.fail:
