@@ -115,7 +115,7 @@ def test_demo_tap_loop_outlives_a_failed_tap() -> None:
     class Stack:
         taps = 0
 
-        def tap(self) -> None:
+        def tap(self, with_qr: bool = True) -> None:
             self.taps += 1
             if self.taps == 1:
                 raise requests.ConnectionError("connection refused")
@@ -125,7 +125,7 @@ def test_demo_tap_loop_outlives_a_failed_tap() -> None:
                 raise OSError(24, "Too many open files")
 
     stack, stop = Stack(), threading.Event()
-    thread = threading.Thread(target=_tap_loop, args=(stack, 0.0, 0.01, stop), daemon=True)
+    thread = threading.Thread(target=_tap_loop, args=(stack, 0.0, 0.01, stop, True), daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while stack.taps < 4 and time.monotonic() < deadline:
