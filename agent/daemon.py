@@ -176,6 +176,7 @@ class Daemon:
         if self._housekeeping_thread is not None:
             self._housekeeping_thread.join(2.0)
         self.session.forget("shutdown", announce=False)
+        self.keys.forget()
         if self.compat is not None:
             self.compat.stop()
         if self._api is not None:

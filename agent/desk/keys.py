@@ -67,3 +67,12 @@ class KeyBroker:
                 self.last_qr = None
             if self.pending_key is not None and now - self.pending_key[1] > KEY_WINDOW:
                 self.pending_key = None
+
+    def forget(self) -> None:
+        """Drop every key and scan now (the agent stops): a QR's identity must not outlive
+        the agent in memory, nor wait for the window to pass."""
+        with self._lock:
+            if self.last_qr is not None:
+                self.last_qr.identity.clear()
+                self.last_qr = None
+            self.pending_key = None
