@@ -111,6 +111,8 @@ INTAKE_FIELDS = [
 @dataclass(frozen=True)
 class IntakeSection:
     enabled: bool = False
+    #: "generic": signed JSON to ``url``; "opencps": a dossier in an OpenCPS portal ([opencps])
+    target: Literal["generic", "opencps"] = "generic"
     url: str = ""
     hmac_key_file: str = ""
     fields: list[str] = field(default_factory=lambda: list(INTAKE_FIELDS))
@@ -119,6 +121,23 @@ class IntakeSection:
     #: FHIR identifier system of the CCCD number (no published naming system found)
     fhir_identifier_system: str = "urn:idagent:vn:cccd"
     timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class OpenCpsSection:
+    portal: str = ""
+    api_path: str = "/o/rest/v2"
+    group_id: str = ""
+    username: str = ""
+    password_file: str = ""
+    service_code: str = ""
+    gov_agency_code: str = ""
+    dossier_template_no: str = ""
+    originality: int = 3
+    region_table: str = ""
+    time_of_day: str = "00:00:00"
+    timeout: float = 10.0
+    settle: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -182,7 +201,7 @@ class CompatSection:
 SECTIONS: dict[str, type] = {
     "agent": AgentSection, "readers": ReadersSection, "card": CardSection,
     "trust": TrustSection, "qr": QrSection, "bhyt": BhytSection, "intake": IntakeSection,
-    "outbox": OutboxSection, "api": ApiSection, "compat": CompatSection, "metrics": MetricsSection,
+    "opencps": OpenCpsSection, "outbox": OutboxSection, "api": ApiSection, "compat": CompatSection, "metrics": MetricsSection,
 }
 
 #: checks beyond types: key → (predicate, what is expected)
@@ -212,6 +231,11 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
                                                                "mother_name", "spouse_name", "identifying_marks",
                                                                "card_uuid"] for f in v),
                            "identity field names (see config/idagent.toml)"),
+    ("opencps", "timeout"): (lambda v: 0 < v <= 120, "seconds between 0 and 120"),
+    ("opencps", "settle"): (lambda v: 0 <= v <= 600, "seconds between 0 and 600"),
+    ("opencps", "time_of_day"): (lambda v: len(v) == 8 and v[2] == v[5] == ":" and v.replace(":", "").isdigit(),
+                                 "HH:mm:ss, e.g. 00:00:00"),
+    ("opencps", "group_id"): (lambda v: v == "" or v.isdigit(), "the site's numeric groupId"),
     ("outbox", "retention_days"): (lambda v: 0 <= v <= 365, "0..365 days"),
     ("outbox", "max_attempts"): (lambda v: v >= 1, "at least 1"),
     ("api", "identity_ttl"): (lambda v: 1 <= v <= 3600, "seconds between 1 and 3600"),
@@ -236,6 +260,7 @@ class Config:
     qr: QrSection = field(default_factory=QrSection)
     bhyt: BhytSection = field(default_factory=BhytSection)
     intake: IntakeSection = field(default_factory=IntakeSection)
+    opencps: OpenCpsSection = field(default_factory=OpenCpsSection)
     outbox: OutboxSection = field(default_factory=OutboxSection)
     api: ApiSection = field(default_factory=ApiSection)
     compat: CompatSection = field(default_factory=CompatSection)

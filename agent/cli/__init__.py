@@ -22,7 +22,7 @@ from agent.errors import IdAgentError
 logger = logging.getLogger(__name__)
 
 #: the area modules, in the order their subcommands appear in --help
-AREAS = ("readers", "read", "verify", "qr", "trust", "bhyt", "outbox", "run", "sim", "doctor")
+AREAS = ("readers", "read", "verify", "qr", "trust", "bhyt", "intake", "outbox", "run", "sim", "doctor")
 
 EXIT_CODES = """\
 exit codes:

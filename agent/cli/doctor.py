@@ -133,6 +133,10 @@ def check_bhyt(config: Config) -> Check:
 def check_intake(config: Config) -> Check:
     if not config.intake.enabled:
         return Check("intake", "skip", "disabled in [intake]")
+    if config.intake.target == "opencps":
+        ok, detail = _reachable(config.opencps.portal)
+        return Check("intake", "ok" if ok else "fail", f"OpenCPS portal: {detail}",
+                     "" if ok else "Check [opencps] portal; then run: idagent intake test")
     ok, detail = _reachable(config.intake.url)
     return Check("intake", "ok" if ok else "fail", detail, "" if ok else "Check [intake] url.")
 

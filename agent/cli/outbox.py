@@ -1,5 +1,6 @@
 """``idagent outbox``: see, retry, purge and run the outbox. Shows no personal data:
-only ids, kinds, idempotency keys, attempts, times and the last error."""
+only ids, kinds, idempotency keys, attempts, times, the last error (or a note on a
+delivered item) and the receiver's receipt (e.g. the OpenCPS dossier number)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,11 @@ def run_list(args: argparse.Namespace, config: Config) -> int:
         return 0
     print(f"pending {counts['pending']}, failed {counts['failed']}, delivered {counts['delivered']}")
     if items:
-        print(f"{'ID':>6}  {'KIND':8} {'STATE':9} {'TRIES':>5}  {'NEXT TRY (UTC)':25}  LAST ERROR")
+        print(f"{'ID':>6}  {'KIND':8} {'STATE':9} {'TRIES':>5}  {'NEXT TRY (UTC)':25}  RECEIPT / LAST ERROR")
     for i in items:
         d = i.to_dict()
-        print(f"{i.id:>6}  {i.kind:8} {i.state:9} {i.attempts:>5}  {d['next_try_at'] or '-':25}  {i.last_error or ''}")
+        status = " ".join(x for x in (i.receipt or "", i.last_error or "") if x)
+        print(f"{i.id:>6}  {i.kind:8} {i.state:9} {i.attempts:>5}  {d['next_try_at'] or '-':25}  {status}")
     return 0
 
 

@@ -74,7 +74,7 @@ class ConfiguredForwards:
             raise IntakeConfigError("intake is not configured", hint="Set [intake] enabled = true and url.")
         key = self._intake.forward(identity)
         return {"status": "queued", "outbox_id": self._intake.outbox.item_id(key), "idempotency_key": key,
-                "format": self._intake.settings.format}
+                "format": self._intake.format}
 
     def watch_intake(self, listener: Callable[[Any], None]) -> None:
         if self._intake is not None:

@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 
 NONCE_SIZE = 12
 AAD_PREFIX = b"idagent-outbox-v1"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DAY_S = 86400.0
 
 _SCHEMA = """
@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     lease_until   REAL,
     updated_at    REAL    NOT NULL,
     delivered_at  REAL,
-    last_error    TEXT
+    last_error    TEXT,
+    receipt       TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_try_at);
 """
@@ -112,24 +113,33 @@ class ItemInfo:
     next_try_at: float | None
     delivered_at: float | None
     last_error: str | None
+    #: what the receiver gave back for a delivered item (e.g. the one-stop dossier number)
+    receipt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "idempotency_key": self.idem_key, "kind": self.kind, "state": self.state,
                 "attempts": self.attempts, "created_at": _iso(self.created_at),
                 "next_try_at": _iso(self.next_try_at), "delivered_at": _iso(self.delivered_at),
-                "last_error": self.last_error}
+                "last_error": self.last_error, "receipt": self.receipt}
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a delivery attempt gave. ``permanent``: retrying cannot help."""
+    """What a delivery attempt gave. ``permanent``: retrying cannot help. ``receipt``:
+    the receiver's reference for a delivered item (no personal data: a dossier number or
+    reference); ``error`` on a delivered item is a note kept for the clerk (e.g. a date the
+    receiver echoed differently)."""
 
     ok: bool
     error: str = ""
     permanent: bool = False
     #: the receiver's own reference for a delivered item (its receipt or dossier
-    #: number), when it gives one: shown to the clerk, never stored in the outbox
+    #: number), when it gives one: shown to the clerk, and kept on the item's metadata
+    #: row (no personal data) for ``idagent outbox list``
     receipt: str | None = None
+    #: the earliest retry, in seconds (over the backoff): e.g. after a timeout, long enough
+    #: for the receiver to finish the request it may still be working on
+    retry_after: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,15 @@ class Policy:
     def from_config(cls, section: Any) -> Policy:
         return cls(max_attempts=section.max_attempts, base_backoff=section.base_backoff,
                    max_backoff=section.max_backoff, retention_days=section.retention_days)
+
+
+_INFO_COLUMNS = ("id, idem_key, kind, state, attempts, created_at, next_try_at, delivered_at, last_error,"
+                 " receipt")
+
+
+def _info(r: Sequence[Any]) -> ItemInfo:
+    return ItemInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6] if r[3] == State.PENDING.value else None,
+                    r[7], r[8], r[9])
 
 
 def _iso(ts: float | None) -> str | None:
@@ -182,6 +201,10 @@ class Outbox:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     self._db.execute(stmt)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+            if "receipt" not in columns:
+                # version 1 files (before receipts): add the column, keep every item
+                self._db.execute("ALTER TABLE outbox ADD COLUMN receipt TEXT")
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @classmethod
@@ -264,10 +287,13 @@ class Outbox:
 
     # ------------------------------------------------------------------ worker side
 
-    def release_leases(self) -> int:
-        """Forget every claim: called by the (single) worker at start, after a crash."""
+    def release_leases(self, settle: float = 0.0) -> int:
+        """Forget every claim: called by the (single) worker at start, after a crash.
+        ``settle``: those items wait that long first, for a receiver that may still be
+        working on the request the dead worker sent (see agent/forward/opencps.py)."""
         with self._tx() as db:
-            return db.execute("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL").rowcount
+            return db.execute("UPDATE outbox SET lease_until = NULL, next_try_at = MAX(next_try_at, ?)"
+                              " WHERE lease_until IS NOT NULL", (self._clock() + settle,)).rowcount
 
     def expire(self) -> int:
         """Give up items past max_attempts or older than the retention period.
@@ -319,7 +345,8 @@ class Outbox:
     def record(self, results: Sequence[tuple[OutboxItem, Outcome]]) -> None:
         """Mark a batch of attempts in one transaction."""
         now = self._clock()
-        delivered = [(now, now, item.id) for item, outcome in results if outcome.ok]
+        delivered = [(now, now, outcome.error[:200] or None, (outcome.receipt or "")[:255] or None, item.id)
+                     for item, outcome in results if outcome.ok]
         retry, failed = [], []
         for item, outcome in results:
             if outcome.ok:
@@ -328,11 +355,12 @@ class Outbox:
             if outcome.permanent or item.attempts >= self.policy.max_attempts:
                 failed.append((now, error, item.id))
             else:
-                retry.append((now + self.backoff(item.attempts), now, error, item.id))
+                retry.append((now + max(self.backoff(item.attempts), outcome.retry_after), now, error, item.id))
         with self._tx() as db:
             # the payload goes at once: nothing personal stays after delivery
             db.executemany("UPDATE outbox SET state = 'delivered', payload = NULL, lease_until = NULL,"
-                           " delivered_at = ?, updated_at = ?, last_error = NULL WHERE id = ?", delivered)
+                           " delivered_at = ?, updated_at = ?, last_error = ?, receipt = ? WHERE id = ?",
+                           delivered)
             db.executemany("UPDATE outbox SET next_try_at = ?, lease_until = NULL, updated_at = ?,"
                            " last_error = ? WHERE id = ?", retry)
             db.executemany("UPDATE outbox SET state = 'failed', lease_until = NULL, updated_at = ?,"
@@ -380,10 +408,15 @@ class Outbox:
         marks = ",".join("?" * len(wanted))
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, idem_key, kind, state, attempts, created_at, next_try_at, delivered_at, last_error"
-                f" FROM outbox WHERE state IN ({marks}) ORDER BY id LIMIT ?", (*wanted, limit)).fetchall()
-        return [ItemInfo(r[0], r[1], r[2], r[3], r[4], r[5],
-                         r[6] if r[3] == State.PENDING.value else None, r[7], r[8]) for r in rows]
+                f"SELECT {_INFO_COLUMNS} FROM outbox WHERE state IN ({marks}) ORDER BY id LIMIT ?",
+                (*wanted, limit)).fetchall()
+        return [_info(r) for r in rows]
+
+    def info(self, idem_key: str) -> ItemInfo | None:
+        """One item's state and receipt, by idempotency key (for the counter page)."""
+        with self._lock:
+            row = self._db.execute(f"SELECT {_INFO_COLUMNS} FROM outbox WHERE idem_key = ?", (idem_key,)).fetchone()
+        return _info(row) if row else None
 
     def retry(self, item_id: int | None = None) -> int:
         """Make failed (or waiting) items due now, with a fresh attempt budget."""

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 Sender = Callable[[OutboxItem], Outcome]
 
+
 HOUSEKEEPING_S = 60.0
 
 
@@ -64,7 +65,7 @@ ReportListener = Callable[[DeliveryReport], None]
 
 class OutboxWorker:
     def __init__(self, outbox: Outbox, senders: Mapping[str, Sender], *, concurrency: int = 4,
-                 batch: int = 64, lease: float = 120.0, idle_wait: float = 1.0,
+                 batch: int = 64, lease: float = 120.0, idle_wait: float = 1.0, settle: float = 0.0,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.outbox = outbox
         self.senders = dict(senders)
@@ -72,6 +73,7 @@ class OutboxWorker:
         self.batch = max(1, batch)
         self.lease = lease
         self.idle_wait = idle_wait
+        self.settle = settle
         self._monotonic = monotonic
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="outbox-send")
         self._wake = threading.Event()
@@ -99,7 +101,7 @@ class OutboxWorker:
             os.close(fd)
             raise WorkerBusyError(f"the outbox {self.outbox.path} already has a worker") from None
         self._lock_fd = fd
-        released = self.outbox.release_leases()
+        released = self.outbox.release_leases(self.settle)
         if released:
             logger.info("outbox: %d item(s) claimed by a previous worker are due again", released)
 
@@ -237,11 +239,38 @@ class OutboxWorker:
         self.outbox.close()
 
 
-def build_worker(config: Any, *, concurrency: int = 4) -> OutboxWorker:
+@dataclass(frozen=True)
+class IntakeTarget:
+    """Where dossiers go: the outbox kind, its sender, how to queue one, the label the
+    page shows (``format``), and how long a dead worker's claims settle before a retry."""
+
+    kind: str
+    sender: Sender
+    enqueue: Callable[[Outbox, Identity], str]
+    format: str
+    settle: float = 0.0
+
+
+def intake_target(config: Any) -> IntakeTarget:
+    """The configured target (settings first: without a receiver the worker would fail
+    every item for good)."""
+    if config.intake.target == "opencps":
+        from agent.forward import opencps
+
+        ocps = opencps.OpenCpsSettings.from_config(config)
+        return IntakeTarget(opencps.KIND, opencps.OpenCpsSender(ocps),
+                            lambda outbox, identity: opencps.enqueue_dossier(outbox, identity, ocps),
+                            "opencps", settle=ocps.settle)
+    settings = IntakeSettings.from_config(config)
+    return IntakeTarget(KIND, IntakeSender(settings),
+                        lambda outbox, identity: enqueue_dossier(outbox, identity, settings), settings.format)
+
+
+def build_worker(config: Any, *, concurrency: int = 4, target: IntakeTarget | None = None) -> OutboxWorker:
     """A worker for the configured outbox, delivering intake dossiers."""
-    # settings first: without a receiver the worker would fail every item for good
-    senders: dict[str, Sender] = {KIND: IntakeSender(IntakeSettings.from_config(config))}
-    return OutboxWorker(Outbox.from_config(config), senders, concurrency=concurrency)
+    target = target or intake_target(config)
+    return OutboxWorker(Outbox.from_config(config), {target.kind: target.sender}, concurrency=concurrency,
+                        settle=target.settle)
 
 
 class ForwardingService:
@@ -249,8 +278,9 @@ class ForwardingService:
     ``forward(identity)``, which queues durably and returns at once."""
 
     def __init__(self, config: Any, *, concurrency: int = 4) -> None:
-        self.settings = IntakeSettings.from_config(config)
-        self.worker = build_worker(config, concurrency=concurrency)
+        self.target = intake_target(config)
+        self.format = self.target.format
+        self.worker = build_worker(config, concurrency=concurrency, target=self.target)
 
     @property
     def outbox(self) -> Outbox:
@@ -262,7 +292,7 @@ class ForwardingService:
 
     def forward(self, identity: Identity) -> str:
         """Queue one dossier; returns its idempotency key."""
-        key = enqueue_dossier(self.worker.outbox, identity, self.settings)
+        key = self.target.enqueue(self.worker.outbox, identity)
         self.worker.wake()
         return key
 
