@@ -141,6 +141,17 @@ class OpenCpsSection:
 
 
 @dataclass(frozen=True)
+class WedgeSection:
+    enabled: bool = False
+    backend: Literal["x11", "uinput"] = "x11"
+    window_title: str = ""
+    display: str = ""
+    hotkey: str = ""
+    submit: Literal["enter", "tab", "none"] = "enter"
+    settle_ms: int = 30
+
+
+@dataclass(frozen=True)
 class OutboxSection:
     path: str = "var/outbox.sqlite3"
     key_file: str = "var/outbox.key"
@@ -201,7 +212,8 @@ class CompatSection:
 SECTIONS: dict[str, type] = {
     "agent": AgentSection, "readers": ReadersSection, "card": CardSection,
     "trust": TrustSection, "qr": QrSection, "bhyt": BhytSection, "intake": IntakeSection,
-    "opencps": OpenCpsSection, "outbox": OutboxSection, "api": ApiSection, "compat": CompatSection, "metrics": MetricsSection,
+    "opencps": OpenCpsSection, "wedge": WedgeSection, "outbox": OutboxSection, "api": ApiSection,
+    "compat": CompatSection, "metrics": MetricsSection,
 }
 
 #: checks beyond types: key → (predicate, what is expected)
@@ -236,6 +248,7 @@ _RULES: dict[tuple[str, str], tuple[typing.Callable[[Any], bool], str]] = {
     ("opencps", "time_of_day"): (lambda v: len(v) == 8 and v[2] == v[5] == ":" and v.replace(":", "").isdigit(),
                                  "HH:mm:ss, e.g. 00:00:00"),
     ("opencps", "group_id"): (lambda v: v == "" or v.isdigit(), "the site's numeric groupId"),
+    ("wedge", "settle_ms"): (lambda v: 0 <= v <= 1000, "milliseconds between 0 and 1000"),
     ("outbox", "retention_days"): (lambda v: 0 <= v <= 365, "0..365 days"),
     ("outbox", "max_attempts"): (lambda v: v >= 1, "at least 1"),
     ("api", "identity_ttl"): (lambda v: 1 <= v <= 3600, "seconds between 1 and 3600"),
@@ -261,6 +274,7 @@ class Config:
     bhyt: BhytSection = field(default_factory=BhytSection)
     intake: IntakeSection = field(default_factory=IntakeSection)
     opencps: OpenCpsSection = field(default_factory=OpenCpsSection)
+    wedge: WedgeSection = field(default_factory=WedgeSection)
     outbox: OutboxSection = field(default_factory=OutboxSection)
     api: ApiSection = field(default_factory=ApiSection)
     compat: CompatSection = field(default_factory=CompatSection)

@@ -10,8 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # pcscd + vsmartcard-vpcd: the real PC/SC daemon and the virtual reader driver for the
 # built-in virtual card; swig + libpcsclite-dev + gcc: pyscard builds from source;
-# libzbar0: pyzbar; chromium: the browser tests; python3-venv: the virtual environment.
-DEB_PACKAGES="pcscd vsmartcard-vpcd pcsc-tools swig libpcsclite-dev libzbar0 gcc python3-dev python3-venv chromium libglib2.0-0"
+# libzbar0: pyzbar; chromium: the browser tests; python3-venv: the virtual environment;
+# xvfb: the X server of the keyboard-wedge tests (XTest into Chromium).
+DEB_PACKAGES="pcscd vsmartcard-vpcd pcsc-tools swig libpcsclite-dev libzbar0 gcc python3-dev python3-venv chromium libglib2.0-0 xvfb"
 missing=""
 for p in $DEB_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -171,9 +171,24 @@ def check_api_port(config: Config) -> Check:
     return Check("API port", "ok", f"{config.api.host}:{config.api.port} is free")
 
 
+def check_wedge(config: Config) -> Check:
+    if not config.wedge.enabled:
+        return Check("keyboard wedge", "skip", "disabled in [wedge]")
+    from agent.wedge.service import WedgeSettings, describe
+
+    settings = WedgeSettings.from_config(config)
+    settings.pattern()  # an empty or invalid window_title is a config error
+    state = describe(settings)
+    if not state["ok"]:
+        return Check("keyboard wedge", "fail", f"{settings.backend}: {state['problem']}; nothing will be typed",
+                     "x11: run the agent in the clerk's X session (DISPLAY); uinput: modprobe uinput and "
+                     "install udev/60-idagent.rules (group idagent, 0660)")
+    return Check("keyboard wedge", "ok", f"{settings.backend}: {state['method']}")
+
+
 CHECKS: tuple[Callable[[Config], Check], ...] = (
     check_config, check_pcscd, check_readers, check_udev, check_group, check_trust,
-    check_state, check_api_port, check_bhyt, check_intake,
+    check_state, check_api_port, check_bhyt, check_intake, check_wedge,
 )
 
 

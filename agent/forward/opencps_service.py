@@ -419,10 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-before", type=float, default=0.0)
     parser.add_argument("--fail-after", type=float, default=0.0)
     parser.add_argument("--delay-ms", type=int, default=0)
+    parser.add_argument("--race-window-ms", type=int, default=0,
+                        help="time between the referenceUid check and the insert")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     service = OpenCpsTestService(host=args.host, port=args.port)
     service.state.control({"fail_before": args.fail_before, "fail_after": args.fail_after,
-                           "delay_ms": args.delay_ms})
+                           "delay_ms": args.delay_ms, "race_window_ms": args.race_window_ms, "seed": args.seed})
     print(f"OpenCPS test portal on {service.url} (groupId {GROUP_ID}); clerk account {EMPLOYEE} / "
           f"{ACCOUNTS[EMPLOYEE].password}; procedure {PROCEDURES[0].service_code} / {PROCEDURES[0].gov_agency_code}"
           f" / {PROCEDURES[0].template_no}", flush=True)

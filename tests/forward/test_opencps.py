@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 import json
 import os
 import threading
@@ -15,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import requests
-from forward_helpers import person
+from opencps_helpers import applicant
 
 from agent.config import Config
 from agent.forward.opencps import (
@@ -32,7 +31,6 @@ from agent.forward.opencps_regions import RegionTable
 from agent.forward.opencps_service import ACCOUNTS, API, EMPLOYEE, GROUP_ID, PROCEDURES, OpenCpsTestService
 from agent.forward.outbox import Outbox, OutboxItem, Policy
 from agent.forward.worker import DeliveryReport, OutboxWorker
-from agent.identity import Identity
 
 KEY = bytes(range(32))
 REGIONS = RegionTable.load()
@@ -53,12 +51,6 @@ def settings_for(portal: OpenCpsTestService, **overrides: object) -> OpenCpsSett
                                      timeout=2.0, settle=0.0, regions=REGIONS)
     values.update(overrides)
     return OpenCpsSettings(**values)  # type: ignore[arg-type]
-
-
-def applicant(i: int = 1) -> Identity:
-    return dataclasses.replace(person(i), full_name="Trần Thị Ánh Tuyết", sex="F",
-                               place_of_residence="Số 7 Phố Thử, Phường Ba Đình, Thành phố Hà Nội",
-                               date_of_issue=dt.date(2021, 4, 1), date_of_birth=dt.date(1990, 12, 31))
 
 
 def run_worker(box: Outbox, sender: OpenCpsSender) -> list[DeliveryReport]:

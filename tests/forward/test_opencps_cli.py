@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_opencps import applicant
+from opencps_helpers import applicant
 
 from agent.cli import main
 from agent.config import load_config

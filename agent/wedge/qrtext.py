@@ -1,0 +1,55 @@
+"""The 7-field QR text of a CCCD (domain.md "The card's QR code"), built from the verified
+chip data so that it is right even when the printed QR code is unreadable:
+
+``ID12|CMND9|Họ tên|ddMMyyyy (birth)|Nam or Nữ|nơi thường trú|ddMMyyyy (issue)``
+
+Desk applications that accept a keyboard-wedge scanner split this text on ``|``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Any
+
+from agent.errors import IdAgentError
+from agent.identity import Identity
+
+SEPARATOR = "|"
+VERIFIED = "verified"
+#: the fields of the text, in order; each must come from the chip
+CHIP_FIELDS = ("id_number", "full_name", "date_of_birth", "sex", "place_of_residence", "date_of_issue")
+
+
+class WedgeRefused(IdAgentError):
+    """Nothing is typed: the read is not verified, a field is not from the chip, the
+    wedge is off, or no (single) window matches."""
+
+    code = "wedge_refused"
+    exit_code = 3
+    hint = "Only a verified chip read is typed, into the window named in [wedge] window_title."
+
+
+def _date(value: dt.date | None) -> str:
+    return value.strftime("%d%m%Y") if value else ""
+
+
+def _clean(text: str) -> str:
+    # a "|" or a line break inside a field would shift every field after it in the
+    # receiving application; NFC so that each letter is one precomposed character
+    return unicodedata.normalize("NFC", " ".join(text.replace(SEPARATOR, " ").split()))
+
+
+def qr_text(identity: Identity, verification: dict[str, Any]) -> str:
+    """The QR text for a verified chip read; raises :class:`WedgeRefused` otherwise."""
+    if verification.get("status") != VERIFIED:
+        raise WedgeRefused(f"the read is not verified ({verification.get('status') or 'no verification'}): "
+                           "nothing typed")
+    not_chip = [f for f in CHIP_FIELDS if identity.sources.get(f) != "chip" or getattr(identity, f) is None]
+    if not_chip:
+        raise WedgeRefused("these fields are not from the verified chip: " + ", ".join(not_chip) + "; nothing typed")
+    old = identity.old_id_number if identity.sources.get("old_id_number") == "chip" else None
+    fields = [identity.id_number or "", old or "", identity.full_name or "",
+              _date(identity.date_of_birth), identity.sex_label, identity.place_of_residence or "",
+              _date(identity.date_of_issue)]
+    return SEPARATOR.join(_clean(f) for f in fields)

@@ -1,0 +1,135 @@
+"""Type the verified card's QR text into the desk application, on the clerk's request.
+
+Rules (issue 16, "Type the verified card into any app"):
+- opt-in: ``[wedge] enabled``;
+- only a verified chip read, only fields read from the chip (agent/wedge/qrtext.py);
+- only when the clerk asks (the counter page's key, or ``[wedge] hotkey``), never on a read;
+- only into a window whose title matches ``[wedge] window_title`` (a regular expression):
+  exactly one such window, activated and checked to hold the focus before and while
+  typing; no match, several matches, or the focus moving away: nothing (more) is typed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.errors import ConfigError
+from agent.identity import Identity
+from agent.wedge.qrtext import WedgeRefused, qr_text
+from agent.wedge.x11 import Target, WedgeFocusLost, WedgeUnavailable, X11Keyboard
+
+logger = logging.getLogger(__name__)
+
+SUFFIXES = {"enter": "\n", "tab": "\t", "none": ""}
+
+
+class WedgeConfigError(ConfigError):
+    code = "wedge_config"
+    exit_code = 3
+    hint = "Set [wedge] window_title to a regular expression matching the desk application's window title."
+
+
+@dataclass(frozen=True)
+class WedgeSettings:
+    enabled: bool = False
+    backend: str = "x11"
+    window_title: str = ""
+    display: str = ""
+    hotkey: str = ""
+    submit: str = "enter"
+    settle_ms: int = 30
+
+    @classmethod
+    def from_config(cls, config: Any) -> WedgeSettings:
+        w = config.wedge
+        return cls(enabled=w.enabled, backend=w.backend, window_title=w.window_title, display=w.display,
+                   hotkey=w.hotkey, submit=w.submit, settle_ms=w.settle_ms)
+
+    def pattern(self) -> re.Pattern[str]:
+        if not self.window_title:
+            raise WedgeConfigError("[wedge] window_title is empty: the agent never types into whatever has focus")
+        try:
+            return re.compile(self.window_title)
+        except re.error as exc:
+            raise WedgeConfigError(f"[wedge] window_title is not a valid regular expression: {exc}") from exc
+
+
+class Wedge:
+    def __init__(self, settings: WedgeSettings, *,
+                 x11_factory: Callable[[str | None, float], X11Keyboard] | None = None) -> None:
+        self.settings = settings
+        self._x11_factory = x11_factory or (lambda display, settle: X11Keyboard(display, settle_s=settle))
+        self._lock = threading.Lock()  # one typing at a time
+
+    def _x11(self) -> X11Keyboard:
+        return self._x11_factory(self.settings.display or None, self.settings.settle_ms / 1000)
+
+    def _target(self, x11: X11Keyboard) -> Target:
+        matches = x11.find(self.settings.pattern())
+        if not matches:
+            raise WedgeRefused(f"no window's title matches [wedge] window_title {self.settings.window_title!r}: "
+                               "nothing typed", hint="Open the desk application, then press the key again.")
+        if len({m.window.id for m in matches}) > 1:
+            raise WedgeRefused(f"{len(matches)} windows match [wedge] window_title: nothing typed",
+                               hint="Make [wedge] window_title match one window only.")
+        return matches[0]
+
+    def type_identity(self, identity: Identity, verification: dict[str, Any]) -> dict[str, Any]:
+        """Type the QR text of a verified read into the configured window."""
+        if not self.settings.enabled:
+            raise WedgeRefused("the keyboard wedge is off ([wedge] enabled = false): nothing typed")
+        text = qr_text(identity, verification) + SUFFIXES.get(self.settings.submit, "")
+        self.settings.pattern()
+        with self._lock:
+            x11 = self._x11()
+            try:
+                target = self._target(x11)
+                x11.activate(target)
+                typed = self._type(x11, target, text)
+            finally:
+                x11.close()
+        logger.info("wedge: typed %d characters into the window matching [wedge] window_title", typed)
+        return {"status": "typed", "backend": self.settings.backend, "characters": typed, "window": target.title}
+
+    def _type(self, x11: X11Keyboard, target: Target, text: str) -> int:
+        if self.settings.backend != "uinput":
+            return x11.type_text(text, target)
+        from agent.wedge.uinput import UInputKeyboard, plan
+
+        keyboard = UInputKeyboard()
+        try:
+            def check(i: int) -> None:
+                if i % 8 == 0:
+                    now = x11.focused()
+                    if now is None or now.window.id != target.window.id:
+                        raise WedgeFocusLost(f"the focus left {target.title!r}; typing stopped")
+            keyboard.type_strokes(plan(text), before_each=check)
+        finally:
+            keyboard.close()
+        return len(text)
+
+
+def describe(settings: WedgeSettings) -> dict[str, Any]:
+    """For ``doctor`` and the page: is typing possible here, and by which method."""
+    try:
+        x11 = X11Keyboard(settings.display or None)
+    except WedgeUnavailable as exc:
+        return {"ok": False, "problem": exc.message}
+    method = x11.method
+    x11.close()
+    if settings.backend == "uinput":
+        from agent.wedge.uinput import UInputKeyboard, check_device
+
+        problem = check_device()
+        if problem:
+            return {"ok": False, "problem": problem}
+        method = UInputKeyboard.method
+    return {"ok": True, "method": method}
+
+
+__all__ = ["Wedge", "WedgeSettings", "WedgeRefused", "WedgeUnavailable", "WedgeFocusLost", "describe"]

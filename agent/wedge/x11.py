@@ -1,0 +1,262 @@
+"""X11 keyboard backend: XTest key events (python-xlib).
+
+How characters are typed (never Alt-codes, never the clipboard):
+- a character whose keysym is on the current keymap at level 1 or 2 (plain or Shift) is
+  typed with that key, Shift pressed as needed;
+- any other character (every Vietnamese letter with a tone mark, đ/Đ, ư, ơ … on a US
+  layout) is typed by mapping a spare keycode to its Unicode keysym (``0x01000000 + code
+  point``, X11 keysymdef.h "Unicode" range) for the time of the key press, then restoring
+  the keycode. The application receives a real key event whose keysym is the precomposed
+  character, as from a keyboard with that character on it.
+
+The target window is found by its title (``_NET_WM_NAME``, else ``WM_NAME``), given the
+input focus (and ``_NET_ACTIVE_WINDOW`` for a window manager that supports it), and the
+focus is checked again before every chunk: when it moves elsewhere, typing stops.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from agent.errors import IdAgentError
+
+UNICODE_KEYSYM = 0x01000000
+CHUNK = 8  # distinct remapped characters per remapping (spare keycodes used at once)
+
+
+class WedgeUnavailable(IdAgentError):
+    """The virtual keyboard cannot work here (no X display, no XTest, no /dev/uinput)."""
+
+    code = "wedge_unavailable"
+    exit_code = 3
+    hint = "Run the agent in the clerk's desktop session (DISPLAY set), or give it /dev/uinput (see README)."
+
+
+class WedgeFocusLost(IdAgentError):
+    code = "wedge_focus_lost"
+    exit_code = 3
+    hint = "Typing stopped because another window took the focus; press the key again."
+
+
+@dataclass(frozen=True)
+class Target:
+    window: Any
+    title: str
+
+
+def keysym_for(char: str) -> int:
+    """The keysym of a character: Latin-1 keysyms equal their code point, others are in
+    the Unicode range."""
+    cp = ord(char)
+    if 0x20 <= cp <= 0x7E or 0xA0 <= cp <= 0xFF:
+        return cp
+    if char == "\n":
+        return 0xFF0D  # Return
+    if char == "\t":
+        return 0xFF09  # Tab
+    return UNICODE_KEYSYM | cp
+
+
+class X11Keyboard:
+    name = "x11"
+    method = ("XTest key events; characters missing from the keymap (Vietnamese letters) by remapping a spare "
+              "keycode to the character's Unicode keysym")
+
+    def __init__(self, display: str | None = None, *, settle_s: float = 0.03, key_delay_s: float = 0.0) -> None:
+        try:
+            from Xlib import X  # noqa: F401
+            from Xlib import display as xdisplay
+            from Xlib import error as xerror
+            from Xlib.ext import xtest  # noqa: F401
+        except ImportError as exc:
+            raise WedgeUnavailable("python-xlib is not installed", hint="pip install python-xlib") from exc
+        try:
+            self._d = xdisplay.Display(display)
+        except (xerror.DisplayError, xerror.ConnectionClosedError, OSError) as exc:
+            raise WedgeUnavailable(f"no X display ({display or 'DISPLAY not set'}): {exc}") from exc
+        if not self._d.has_extension("XTEST"):
+            self._d.close()
+            raise WedgeUnavailable("the X server has no XTEST extension")
+        self._settle = settle_s
+        self._key_delay = key_delay_s
+        self._load_keymap()
+
+    def close(self) -> None:
+        self._d.close()
+
+    # ------------------------------------------------------------------ keymap
+
+    def _load_keymap(self) -> None:
+        first, last = self._d.display.info.min_keycode, self._d.display.info.max_keycode
+        rows = self._d.get_keyboard_mapping(first, last - first + 1)
+        self._keys: dict[int, tuple[int, bool]] = {}
+        self._spare: list[int] = []
+        for i, row in enumerate(rows):
+            code = first + i
+            if not any(row):
+                self._spare.append(code)
+                continue
+            for level, sym in enumerate(row[:2]):
+                if sym and sym not in self._keys:
+                    self._keys[sym] = (code, level == 1)
+        self._shift = self._d.keysym_to_keycode(0xFFE1)  # Shift_L
+        if not self._spare:
+            # no unused keycode: borrow the highest ones (restored after each use)
+            self._spare = list(range(last - CHUNK + 1, last + 1))
+
+    # ------------------------------------------------------------------ windows
+
+    def _title(self, window: Any) -> str:
+        d = self._d
+        try:
+            prop = window.get_full_property(d.intern_atom("_NET_WM_NAME"), d.intern_atom("UTF8_STRING"))
+            if prop and prop.value:
+                value = prop.value
+                return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            name = window.get_wm_name()
+            return name.decode("latin-1") if isinstance(name, bytes) else (name or "")
+        except Exception:  # a window that went away while we looked
+            return ""
+
+    def _walk(self, window: Any, depth: int = 0) -> Iterator[Any]:
+        try:
+            children = window.query_tree().children
+        except Exception:
+            return
+        for child in children:
+            yield child
+            if depth < 3:
+                yield from self._walk(child, depth + 1)
+
+    def windows(self) -> list[Target]:
+        """Viewable windows that have a title."""
+        from Xlib import X
+
+        out = []
+        for w in self._walk(self._d.screen().root):
+            try:
+                if w.get_attributes().map_state != X.IsViewable:
+                    continue
+            except Exception:
+                continue
+            title = self._title(w)
+            if title:
+                out.append(Target(w, title))
+        return out
+
+    def find(self, pattern: re.Pattern[str]) -> list[Target]:
+        return [t for t in self.windows() if pattern.search(t.title)]
+
+    def focused(self) -> Target | None:
+        """The titled window that holds the focus (or contains the window that does)."""
+        w = self._d.get_input_focus().focus
+        root = self._d.screen().root
+        while w and not isinstance(w, int) and w != root:
+            title = self._title(w)
+            if title:
+                return Target(w, title)
+            try:
+                w = w.query_tree().parent
+            except Exception:
+                return None
+        return None
+
+    def activate(self, target: Target, timeout: float = 1.0) -> None:
+        from Xlib import X, protocol
+
+        d = self._d
+        root = d.screen().root
+        net_active = d.intern_atom("_NET_ACTIVE_WINDOW")
+        supported = root.get_full_property(d.intern_atom("_NET_SUPPORTED"), X.AnyPropertyType)
+        if supported is not None and net_active in supported.value:
+            event = protocol.event.ClientMessage(window=target.window, client_type=net_active,
+                                                 data=(32, [2, X.CurrentTime, 0, 0, 0]))
+            root.send_event(event, event_mask=X.SubstructureRedirectMask | X.SubstructureNotifyMask)
+        target.window.raise_window()
+        target.window.set_input_focus(X.RevertToParent, X.CurrentTime)
+        d.sync()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.focused()
+            if now is not None and now.window.id == target.window.id:
+                return
+            time.sleep(0.02)
+        raise WedgeFocusLost(f"the window {target.title!r} did not take the focus")
+
+    # ------------------------------------------------------------------ typing
+
+    def _tap(self, code: int, shift: bool) -> None:
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        if shift:
+            xtest.fake_input(self._d, X.KeyPress, self._shift)
+        xtest.fake_input(self._d, X.KeyPress, code)
+        xtest.fake_input(self._d, X.KeyRelease, code)
+        if shift:
+            xtest.fake_input(self._d, X.KeyRelease, self._shift)
+        if self._key_delay:
+            self._d.sync()
+            time.sleep(self._key_delay)
+
+    def _remap(self, code: int, sym: int) -> None:
+        """Give the spare ``code`` the keysym ``sym`` (both Shift levels)."""
+        self._d.sync()
+        # the application must have handled earlier presses of this keycode before it
+        # changes meaning, and must see the new meaning (MappingNotify) before the next
+        time.sleep(self._settle)
+        width = len(self._d.get_keyboard_mapping(code, 1)[0])
+        self._d.change_keyboard_mapping(code, [[sym, sym] + [0] * (width - 2)])
+        self._d.sync()
+        time.sleep(self._settle)
+
+    def _code_for(self, sym: int, assigned: dict[int, int]) -> int:
+        """A spare keycode carrying ``sym``: reused while mapped, else the least recently
+        used spare one is remapped (keycodes rotate, so a stale cached mapping in the
+        application is unlikely to be hit)."""
+        if sym in assigned:
+            assigned[sym] = assigned.pop(sym)  # most recently used last
+            return assigned[sym]
+        in_use = set(assigned.values())
+        free = [c for c in self._spare if c not in in_use]
+        if free:
+            code = free[0]
+        else:
+            old_sym = next(iter(assigned))
+            code = assigned.pop(old_sym)
+        self._remap(code, sym)
+        assigned[sym] = code
+        return code
+
+    def type_text(self, text: str, target: Target) -> int:
+        """Type ``text`` into ``target`` (which must hold the focus); returns characters typed.
+        The focus is checked before every ``CHUNK`` characters."""
+        typed = 0
+        assigned: dict[int, int] = {}
+        codes = sorted(self._spare)
+        saved = self._d.get_keyboard_mapping(codes[0], codes[-1] - codes[0] + 1) if codes else []
+        try:
+            for ch in text:
+                if typed % CHUNK == 0:
+                    now = self.focused()
+                    if now is None or now.window.id != target.window.id:
+                        raise WedgeFocusLost(f"the focus left {target.title!r} after {typed} characters; "
+                                             "typing stopped")
+                sym = keysym_for(ch)
+                if sym in self._keys:
+                    code, shift = self._keys[sym]
+                    self._tap(code, shift)
+                else:
+                    self._tap(self._code_for(sym, assigned), False)
+                typed += 1
+        finally:
+            if assigned:
+                self._d.sync()
+                time.sleep(self._settle)
+                self._d.change_keyboard_mapping(codes[0], [list(r) for r in saved])
+            self._d.sync()
+        return typed
