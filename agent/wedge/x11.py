@@ -86,7 +86,11 @@ class X11Keyboard:
         self._load_keymap()
 
     def close(self) -> None:
-        self._d.close()
+        """Give the spare keycodes their original (empty) mapping back, then disconnect."""
+        try:
+            self._restore()
+        finally:
+            self._d.close()
 
     # ------------------------------------------------------------------ keymap
 
@@ -105,8 +109,12 @@ class X11Keyboard:
                     self._keys[sym] = (code, level == 1)
         self._shift = self._d.keysym_to_keycode(0xFFE1)  # Shift_L
         if not self._spare:
-            # no unused keycode: borrow the highest ones (restored after each use)
+            # no unused keycode: borrow the highest ones (restored by close())
             self._spare = list(range(last - CHUNK + 1, last + 1))
+        first_spare = min(self._spare)
+        self._saved = self._d.get_keyboard_mapping(first_spare, max(self._spare) - first_spare + 1)
+        #: keysym → spare keycode currently carrying it, least recently used first
+        self._assigned: dict[int, int] = {}
 
     # ------------------------------------------------------------------ windows
 
@@ -234,11 +242,9 @@ class X11Keyboard:
 
     def type_text(self, text: str, target: Target) -> int:
         """Type ``text`` into ``target`` (which must hold the focus); returns characters typed.
-        The focus is checked before every ``CHUNK`` characters."""
+        The focus is checked before every ``CHUNK`` characters. Remapped keycodes stay
+        mapped for the next call and are restored by ``close()``."""
         typed = 0
-        assigned: dict[int, int] = {}
-        codes = sorted(self._spare)
-        saved = self._d.get_keyboard_mapping(codes[0], codes[-1] - codes[0] + 1) if codes else []
         try:
             for ch in text:
                 if typed % CHUNK == 0:
@@ -251,12 +257,19 @@ class X11Keyboard:
                     code, shift = self._keys[sym]
                     self._tap(code, shift)
                 else:
-                    self._tap(self._code_for(sym, assigned), False)
+                    self._tap(self._code_for(sym, self._assigned), False)
                 typed += 1
         finally:
-            if assigned:
-                self._d.sync()
-                time.sleep(self._settle)
-                self._d.change_keyboard_mapping(codes[0], [list(r) for r in saved])
             self._d.sync()
         return typed
+
+    def _restore(self) -> None:
+        if self._assigned and self._spare:
+            self._d.sync()
+            time.sleep(self._settle)
+            first = min(self._spare)
+            # only the keycodes we changed: others may have changed meanwhile (a layout switch)
+            for code in self._assigned.values():
+                self._d.change_keyboard_mapping(code, [list(self._saved[code - first])])
+            self._d.sync()
+        self._assigned = {}
