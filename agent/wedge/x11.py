@@ -245,6 +245,7 @@ class X11Keyboard:
         The focus is checked before every ``CHUNK`` characters. Remapped keycodes stay
         mapped for the next call and are restored by ``close()``."""
         typed = 0
+        self._wait_modifiers_released()
         try:
             for ch in text:
                 if typed % CHUNK == 0:
@@ -262,6 +263,21 @@ class X11Keyboard:
         finally:
             self._d.sync()
         return typed
+
+    def _wait_modifiers_released(self, timeout: float = 2.0) -> None:
+        """A clerk's hotkey (Ctrl+Alt+…) may still be held: typing under it would send
+        Ctrl+letters, so wait until every modifier key is up."""
+        # Shift, Control, Alt, Super (left and right), ISO_Level3_Shift (AltGr)
+        syms = (0xFFE1, 0xFFE2, 0xFFE3, 0xFFE4, 0xFFE9, 0xFFEA, 0xFFEB, 0xFFEC, 0xFE03)
+        codes = [c for c in (self._d.keysym_to_keycode(s) for s in syms) if c]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            down = self._d.query_keymap()
+            if not any(down[c // 8] & (1 << (c % 8)) for c in codes):
+                return
+            time.sleep(0.02)
+        raise WedgeFocusLost("a modifier key (Ctrl, Alt, Shift) is held down: nothing typed",
+                             hint="Release the keys and press the hotkey again.")
 
     def _restore(self) -> None:
         if self._assigned and self._spare:

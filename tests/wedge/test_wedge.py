@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,11 @@ def test_nothing_is_typed_when_two_windows_match(xserver: XServer, browser: Any,
     other = browser.new_context()
     page = other.new_page()
     page.goto(Path(__file__).with_name("desk_app.html").as_uri())
+    x11 = X11Keyboard(xserver.display)
+    deadline = time.monotonic() + 5
+    while len(x11.find(re.compile("^Tiếp nhận hồ sơ"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the second window is mapped and titled
+    x11.close()
     try:
         with pytest.raises(WedgeRefused, match="2 windows"):
             wedge(xserver).type_identity(citizen(), VERIFIED)
@@ -168,3 +174,60 @@ def test_doctor_ok_with_x11(xserver: XServer) -> None:
     config = Config.defaults().replace("wedge", enabled=True, window_title="HIS", display=xserver.display)
     check = check_wedge(config)
     assert check.status == "ok" and "Unicode keysym" in check.detail
+
+
+# --------------------------------------------------------------------------- the clerk's triggers
+
+class _Current:
+    def __init__(self, identity: Identity, verification: dict[str, Any]) -> None:
+        self.identity, self.verification, self.read_id = identity, verification, 7
+
+
+def _press_hotkey(display: str) -> None:
+    from Xlib import X
+    from Xlib import display as xdisplay
+    from Xlib.ext import xtest
+
+    d = xdisplay.Display(display)
+    codes = [d.keysym_to_keycode(s) for s in (0xFFE3, 0xFFE9, ord("k"))]  # Control_L, Alt_L, k
+    for c in codes:
+        xtest.fake_input(d, X.KeyPress, c)
+    for c in reversed(codes):
+        xtest.fake_input(d, X.KeyRelease, c)
+    d.sync()
+    d.close()
+
+
+def test_hotkey_types_the_verified_card(xserver: XServer, desk_app: Any) -> None:
+    from agent.wedge.trigger import WedgeTrigger
+
+    events: list[dict[str, Any]] = []
+    settings = WedgeSettings(enabled=True, window_title=r"^Tiếp nhận hồ sơ", display=xserver.display,
+                             hotkey="ctrl+alt+k")
+    trigger = WedgeTrigger(settings, lambda: _Current(citizen(), VERIFIED), publish=events.append).start()
+    try:
+        _press_hotkey(xserver.display)
+        wait_for_scan(desk_app)
+    finally:
+        trigger.stop()
+    assert fields(desk_app)[2] == "Nguyễn Thị Ánh Tuyết"
+    assert [(e["status"], e["source"]) for e in events] == [("typed", "hotkey")]
+
+
+def test_hotkey_on_an_unverified_read_types_nothing_and_says_why(xserver: XServer, desk_app: Any) -> None:
+    from agent.wedge.trigger import WedgeTrigger
+
+    events: list[dict[str, Any]] = []
+    settings = WedgeSettings(enabled=True, window_title=r"^Tiếp nhận hồ sơ", display=xserver.display,
+                             hotkey="ctrl+alt+k")
+    current = _Current(citizen(), {"status": "not_verified"})
+    trigger = WedgeTrigger(settings, lambda: current, publish=events.append).start()
+    try:
+        _press_hotkey(xserver.display)
+        deadline = time.monotonic() + 3
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        trigger.stop()
+    assert events and events[0]["status"] == "refused" and "not verified" in events[0]["message"]
+    assert desk_app.evaluate("window.keydowns") == 0
