@@ -148,7 +148,7 @@ class WedgeSection:
     display: str = ""
     hotkey: str = ""
     submit: Literal["enter", "tab", "none"] = "enter"
-    settle_ms: int = 30
+    settle_ms: int = 100
 
 
 @dataclass(frozen=True)

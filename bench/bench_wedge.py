@@ -8,7 +8,7 @@ many texts arrived exactly. ``--settle-ms`` is the pause around each keymap chan
 (``[wedge] settle_ms``); ``--per-text`` opens a fresh keyboard for each text, as the
 agent does for one card (keymap restored after each), instead of one session.
 
-Run: ``.venv/bin/python bench/bench_wedge.py [--texts 1000] [--settle-ms 30] [--per-text]``.
+Run: ``.venv/bin/python bench/bench_wedge.py [--texts 1000] [--settle-ms 100] [--per-text]``.
 """
 
 from __future__ import annotations
@@ -59,10 +59,11 @@ def synthetic(rng: random.Random) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", type=int, default=1000)
-    parser.add_argument("--settle-ms", type=int, default=30)
+    parser.add_argument("--settle-ms", type=int, default=100)
     parser.add_argument("--per-text", action="store_true")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--show-errors", action="store_true", help="print where each wrong text differs")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     texts = [synthetic(rng) for _ in range(args.texts)]
@@ -104,6 +105,11 @@ def main() -> int:
               "typing_seconds": round(typing, 1), "chars_per_second": round(chars / typing),
               "texts_received": len(got), "texts_exact": exact, "settle_ms": args.settle_ms,
               "per_text_keyboard": args.per_text}
+    if args.show_errors:
+        for a, b in zip(texts, got, strict=False):
+            if a != b:
+                at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+                print(f"expected {a[max(0, at - 10):at + 10]!r}\n     got {b[max(0, at - 10):at + 10]!r}")
     print(json.dumps(result) if args.json else "\n".join(f"{k:22} {v}" for k, v in result.items()))
     return 0 if exact == len(texts) else 1
 

@@ -42,7 +42,7 @@ class WedgeSettings:
     display: str = ""
     hotkey: str = ""
     submit: str = "enter"
-    settle_ms: int = 30
+    settle_ms: int = 100
 
     @classmethod
     def from_config(cls, config: Any) -> WedgeSettings:

@@ -25,7 +25,9 @@ from typing import Any
 from agent.errors import IdAgentError
 
 UNICODE_KEYSYM = 0x01000000
-CHUNK = 8  # distinct remapped characters per remapping (spare keycodes used at once)
+CHUNK = 8  # characters typed between two checks of the focus
+#: time the application may take per key to catch up before a keycode changes meaning
+DRAIN_PER_KEY_S = 0.002
 
 
 class WedgeUnavailable(IdAgentError):
@@ -46,6 +48,17 @@ class WedgeFocusLost(IdAgentError):
 class Target:
     window: Any
     title: str
+
+
+#: every Vietnamese letter with its other case: mapped all at once on the first typing, so
+#: card texts need no keymap change between them (each change is a race with the
+#: application re-reading the keymap)
+VIETNAMESE = ("aàáảãạăằắẳẵặâầấẩẫậeèéẻẽẹêềếểễệiìíỉĩịoòóỏõọôồốổỗộơờớởỡợuùúủũụưừứửữựyỳýỷỹỵđ")
+
+
+def _borrowable(sym: int) -> bool:
+    """Keysyms of keys a desk does not type with: XF86 media keys, F13-F35."""
+    return 0x1008FF00 <= sym <= 0x1008FFFF or 0xFFCA <= sym <= 0xFFE0
 
 
 def keysym_for(char: str) -> int:
@@ -99,22 +112,31 @@ class X11Keyboard:
         rows = self._d.get_keyboard_mapping(first, last - first + 1)
         self._keys: dict[int, tuple[int, bool]] = {}
         self._spare: list[int] = []
+        borrowable: list[int] = []
         for i, row in enumerate(rows):
             code = first + i
+            if code <= 8:
+                continue  # keycode 8 is evdev's KEY_RESERVED: applications drop its events
             if not any(row):
                 self._spare.append(code)
+                continue
+            if all(_borrowable(sym) for sym in row if sym):
+                borrowable.append(code)
                 continue
             for level, sym in enumerate(row[:2]):
                 if sym and sym not in self._keys:
                     self._keys[sym] = (code, level == 1)
         self._shift = self._d.keysym_to_keycode(0xFFE1)  # Shift_L
+        # unused keycodes first, then media and F13+ keys, borrowed while typing (a clerk
+        # pressing such a key during those seconds gets a letter) and restored by close()
+        self._spare += borrowable
         if not self._spare:
-            # no unused keycode: borrow the highest ones (restored by close())
             self._spare = list(range(last - CHUNK + 1, last + 1))
         first_spare = min(self._spare)
         self._saved = self._d.get_keyboard_mapping(first_spare, max(self._spare) - first_spare + 1)
-        #: keysym → spare keycode currently carrying it, least recently used first
-        self._assigned: dict[int, int] = {}
+        #: (plain, Shift) keysyms → spare keycode carrying them, least recently used first
+        self._assigned: dict[tuple[int, int], int] = {}
+        self._since_remap = 0
 
     # ------------------------------------------------------------------ windows
 
@@ -211,34 +233,65 @@ class X11Keyboard:
             self._d.sync()
             time.sleep(self._key_delay)
 
-    def _remap(self, code: int, sym: int) -> None:
-        """Give the spare ``code`` the keysym ``sym`` (both Shift levels)."""
-        self._d.sync()
-        # the application must have handled earlier presses of this keycode before it
-        # changes meaning, and must see the new meaning (MappingNotify) before the next
-        time.sleep(self._settle)
-        width = len(self._d.get_keyboard_mapping(code, 1)[0])
-        self._d.change_keyboard_mapping(code, [[sym, sym] + [0] * (width - 2)])
-        self._d.sync()
-        time.sleep(self._settle)
+    @staticmethod
+    def _pair(sym: int) -> tuple[int, int]:
+        """The keysyms a spare keycode carries for ``sym``: a letter with its other case
+        (plain level lower case, Shift level upper case), else ``sym`` at both levels."""
+        ch = chr(sym - UNICODE_KEYSYM if sym >= UNICODE_KEYSYM else sym)
+        lower, upper = ch.lower(), ch.upper()
+        if len(lower) == 1 and len(upper) == 1 and lower != upper:
+            return keysym_for(lower), keysym_for(upper)
+        return sym, sym
 
-    def _code_for(self, sym: int, assigned: dict[int, int]) -> int:
-        """A spare keycode carrying ``sym``: reused while mapped, else the least recently
-        used spare one is remapped (keycodes rotate, so a stale cached mapping in the
-        application is unlikely to be hit)."""
-        if sym in assigned:
-            assigned[sym] = assigned.pop(sym)  # most recently used last
-            return assigned[sym]
-        in_use = set(assigned.values())
-        free = [c for c in self._spare if c not in in_use]
-        if free:
-            code = free[0]
-        else:
-            old_sym = next(iter(assigned))
-            code = assigned.pop(old_sym)
-        self._remap(code, sym)
-        assigned[sym] = code
-        return code
+    def _segments(self, text: str) -> Iterator[tuple[str, list[tuple[int, int]]]]:
+        """Pieces of ``text`` whose characters missing from the keymap fit on the spare
+        keycodes at once (one remapping per piece; most card texts are one piece)."""
+        piece = ""
+        pairs: list[tuple[int, int]] = []
+        for ch in text:
+            sym = keysym_for(ch)
+            if sym not in self._keys:
+                pair = self._pair(sym)
+                if pair not in pairs:
+                    if len(pairs) == len(self._spare):
+                        yield piece, pairs
+                        piece, pairs = "", []
+                    pairs.append(pair)
+            piece += ch
+        if piece:
+            yield piece, pairs
+
+    def _drain(self) -> None:
+        """Wait until the application has likely handled the keys typed so far. It reads
+        keycodes through the keymap as it finds it when it gets to them: remapping a
+        keycode before that would turn an earlier character into the new one."""
+        self._d.sync()
+        time.sleep(self._settle + DRAIN_PER_KEY_S * self._since_remap)
+        self._since_remap = 0
+
+    def _ensure(self, pairs: list[tuple[int, int]]) -> None:
+        """Map every pair onto a spare keycode, keeping pairs already mapped."""
+        missing = [p for p in pairs if p not in self._assigned]
+        if not missing:
+            return
+        keep = set(pairs)
+        free = [c for c in self._spare if c not in self._assigned.values()]
+        reusable = [c for p, c in self._assigned.items() if p not in keep]  # least recently used first
+        # while codes are free, map the whole Vietnamese alphabet too: one change for many texts
+        wanted = dict.fromkeys(self._pair(keysym_for(c)) for c in VIETNAMESE if keysym_for(c) not in self._keys)
+        extra = [p for p in wanted if p not in self._assigned and p not in missing]
+        missing += extra[:max(0, len(free) - len(missing))]
+        self._drain()
+        for pair, code in zip(missing, free + reusable, strict=False):
+            for old, c in list(self._assigned.items()):
+                if c == code:
+                    del self._assigned[old]
+            width = len(self._d.get_keyboard_mapping(code, 1)[0])
+            self._d.change_keyboard_mapping(code, [[pair[0], pair[1]] + [0] * (width - 2)])
+            self._assigned[pair] = code
+        self._d.sync()
+        # the application sees the new meaning (MappingNotify) before our next key event
+        time.sleep(self._settle)
 
     def type_text(self, text: str, target: Target) -> int:
         """Type ``text`` into ``target`` (which must hold the focus); returns characters typed.
@@ -247,22 +300,30 @@ class X11Keyboard:
         typed = 0
         self._wait_modifiers_released()
         try:
-            for ch in text:
-                if typed % CHUNK == 0:
-                    now = self.focused()
-                    if now is None or now.window.id != target.window.id:
-                        raise WedgeFocusLost(f"the focus left {target.title!r} after {typed} characters; "
-                                             "typing stopped")
-                sym = keysym_for(ch)
-                if sym in self._keys:
-                    code, shift = self._keys[sym]
+            for piece, pairs in self._segments(text):
+                self._ensure(pairs)
+                for pair in pairs:  # most recently used last
+                    self._assigned[pair] = self._assigned.pop(pair)
+                for ch in piece:
+                    if typed % CHUNK == 0:
+                        self._check_focus(target, typed)
+                    sym = keysym_for(ch)
+                    if sym in self._keys:
+                        code, shift = self._keys[sym]
+                    else:
+                        pair = self._pair(sym)
+                        code, shift = self._assigned[pair], pair[0] != pair[1] and sym == pair[1]
                     self._tap(code, shift)
-                else:
-                    self._tap(self._code_for(sym, self._assigned), False)
-                typed += 1
+                    self._since_remap += 1
+                    typed += 1
         finally:
             self._d.sync()
         return typed
+
+    def _check_focus(self, target: Target, typed: int) -> None:
+        now = self.focused()
+        if now is None or now.window.id != target.window.id:
+            raise WedgeFocusLost(f"the focus left {target.title!r} after {typed} characters; typing stopped")
 
     def _wait_modifiers_released(self, timeout: float = 2.0) -> None:
         """A clerk's hotkey (Ctrl+Alt+…) may still be held: typing under it would send
@@ -281,8 +342,7 @@ class X11Keyboard:
 
     def _restore(self) -> None:
         if self._assigned and self._spare:
-            self._d.sync()
-            time.sleep(self._settle)
+            self._drain()
             first = min(self._spare)
             # only the keycodes we changed: others may have changed meanwhile (a layout switch)
             for code in self._assigned.values():
