@@ -26,8 +26,19 @@ def xserver() -> Iterator[XServer]:
 
 @pytest.fixture(scope="module")
 def browser(xserver: XServer) -> Iterator[object]:
+    import asyncio
+
     from playwright.sync_api import sync_playwright
 
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        # a test earlier in this process left its event loop marked as running in this
+        # thread (we are in a plain function, so none can really be running here); the
+        # sync API refuses to start under that mark (seen in the full suite run)
+        asyncio.events._set_running_loop(None)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=False,
                                      args=["--no-sandbox", "--disable-gpu", "--no-first-run",
