@@ -220,17 +220,21 @@ def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     return predicate()
 
 
-def lingering_identities() -> list[str]:
-    """Live Identity objects that still carry a personal field."""
+def _live_identities() -> dict[int, object]:
+    """Live Identity objects that still carry a personal field, by id()."""
     from agent.identity import Identity
 
     gc.collect()
-    out = []
-    for obj in gc.get_objects():
-        if issubclass(type(obj), Identity) and any(getattr(obj, f, None) for f in
-                                             ("id_number", "full_name", "document_number", "photo_jpeg")):
-            out.append(repr(obj))
-    return out
+    return {id(obj): obj for obj in gc.get_objects()
+            if issubclass(type(obj), Identity) and any(getattr(obj, f, None) for f in
+                                                     ("id_number", "full_name", "document_number", "photo_jpeg"))}
+
+
+def lingering_identities(ignore: frozenset[int] = frozenset()) -> list[str]:
+    """Live Identity objects holding personal data, except those alive before the flow
+    under test began (``ignore``): this test judges its own desk flow; an identity some
+    earlier test in the same process left alive is that test's defect, not this one's."""
+    return [repr(obj) for key, obj in _live_identities().items() if key not in ignore]
 
 
 def reachable_personal_strings(root: object, stop: tuple[type, ...]) -> list[str]:
@@ -272,6 +276,7 @@ def test_desk_flow_leaves_nothing_behind_and_forgets_the_identity(debug_log: Pat
     from agent.demo import desk_stack
 
     state = tmp_path / "state"
+    before = frozenset(_live_identities())
     with desk_stack(backend="sim", state_dir=state) as stack:
         ok, seen = FM_check_once(stack)
         assert ok, seen
@@ -288,7 +293,7 @@ def test_desk_flow_leaves_nothing_behind_and_forgets_the_identity(debug_log: Pat
         stack.lift()
         assert _wait(lambda: _get(stack, "/identity").status_code == 404, 5.0)
         assert stack.daemon.store.get() is None
-        assert lingering_identities() == []
+        assert lingering_identities(before) == []
         stop = _stop_types(stack)
         assert reachable_personal_strings(stack.daemon, stop) == []
 
@@ -298,7 +303,7 @@ def test_desk_flow_leaves_nothing_behind_and_forgets_the_identity(debug_log: Pat
         assert _wait(lambda: _get(stack, "/identity").status_code == 200, 10.0)
         assert _wait(lambda: _get(stack, "/identity").status_code == 404, 10.0)
         assert stack.daemon.store.get() is None
-        assert lingering_identities() == []
+        assert lingering_identities(before) == []
         assert reachable_personal_strings(stack.daemon, stop) == []
         stack.lift()
         # the intake delivered through the outbox (so the outbox file saw the payload)
