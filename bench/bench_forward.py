@@ -10,6 +10,10 @@
    ``X-Gateway-Time-Ms``), p50/p95, for a one-query lookup and a lookup that needs
    the year-only fallback (two queries), with the gateway answering at once and after
    a 20 ms delay.
+3. Fail-fast with the gateway down: once the circuit breaker is open, how long a
+   lookup takes to answer ``gateway_unavailable`` without touching the network
+   (p50/p95 over N lookups; target under 5 ms, which tests/forward/test_bhyt_breaker.py
+   checks by structure, not by time).
 
 Run: ``.venv/bin/python bench/bench_forward.py [--dossiers 7000] [--lookups 300] [--json]``.
 """
@@ -155,6 +159,27 @@ def bench_lookup(n: int, delay_ms: int) -> list[dict[str, Any]]:
     return out
 
 
+def bench_breaker_open(n: int) -> dict[str, Any]:
+    proc, base = _start("agent.forward.bhyt_service")
+    try:
+        requests.post(base + "/_control", json={"outage": True}, timeout=5)
+        client = BhytClient(BhytSettings(base_url=base, username="79001_BV", password="matkhau-thu-nghiem",
+                                         officer_name="Trần Thị Thu", officer_id="079190001111",
+                                         retries=0, breaker_threshold=2, breaker_reset=3600.0))
+        while client.breaker.state.value != "open":
+            client.check("001099012345", "Nguyễn Văn An", "15/03/1999")
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            result = client.check("001099012345", "Nguyễn Văn An", "15/03/1999")
+            times.append((time.perf_counter() - t0) * 1000)
+            assert result.status.value == "gateway_unavailable", result
+        return {"lookups": n, "p50_ms": round(_percentile(times, 50), 3), "p95_ms": round(_percentile(times, 95), 3)}
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dossiers", type=int, default=7000)
@@ -166,8 +191,9 @@ def main() -> int:
         throughput = [bench_throughput(args.dossiers, Path(tmp), args.concurrency, 0.0),
                       bench_throughput(args.dossiers, Path(tmp), args.concurrency, 0.05)]
     lookups = bench_lookup(args.lookups, 0) + bench_lookup(args.lookups, 20)
+    breaker = bench_breaker_open(args.lookups)
     if args.json:
-        print(json.dumps({"throughput": throughput, "lookup": lookups}, indent=2))
+        print(json.dumps({"throughput": throughput, "lookup": lookups, "breaker_open": breaker}, indent=2))
         return 0
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print("\nthroughput through the outbox (queue one by one, durable; worker thread; receiver process)")
@@ -179,6 +205,8 @@ def main() -> int:
     for r in lookups:
         print(f"  {r['case']:32} gateway delay {r['gateway_delay_ms']:>3} ms: added p50 {r['added_p50_ms']} ms, "
               f"p95 {r['added_p95_ms']} ms (total p50 {r['total_p50_ms']} ms, n={r['lookups']})")
+    print(f"\nBHYT lookup with the gateway down and the breaker open: p50 {breaker['p50_ms']} ms, "
+          f"p95 {breaker['p95_ms']} ms (n={breaker['lookups']}; target < 5 ms)")
     return 0
 
 

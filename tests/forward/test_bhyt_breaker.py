@@ -63,13 +63,12 @@ def test_gateway_down_lookups_fail_fast_with_clear_status(gateway: BhytTestServi
     # two more failures reach the threshold of 5; the third retry is refused by the breaker
     assert second.status is BhytStatus.GATEWAY_UNAVAILABLE and client.breaker.state is BreakerState.OPEN
     before = gateway.state.snapshot()["counters"]["outage_answers"]
-    started = time.perf_counter()
     results = [client.check("001099012345", "Nguyễn Văn An", "15/03/1999") for _ in range(50)]
-    per_lookup = (time.perf_counter() - started) / 50
     assert all(r.status is BhytStatus.GATEWAY_UNAVAILABLE and r.upstream_failure for r in results)
     assert "unreachable" in results[0].message_en and results[0].message_vi
-    assert gateway.state.snapshot()["counters"]["outage_answers"] == before  # nothing went out
-    assert per_lookup < 0.005
+    # nothing went out: an open breaker answers without touching the network (the time
+    # this takes is measured by bench/bench_forward.py, not asserted here)
+    assert gateway.state.snapshot()["counters"]["outage_answers"] == before
     # the gateway comes back: after breaker_reset one trial goes through and closes it
     gateway.state.control({"outage": False})
     clock.advance(30.0)
@@ -79,14 +78,21 @@ def test_gateway_down_lookups_fail_fast_with_clear_status(gateway: BhytTestServi
 
 def test_slow_gateway_never_blocks_the_reading_loop(gateway: BhytTestService) -> None:
     """The daemon submits lookups to BhytLookups; a card-reading loop keeps its pace
-    while the gateway hangs, and excess lookups fail at once instead of piling up."""
-    client = BhytClient(make_settings(gateway.url, timeout=1.0, retries=0, breaker_threshold=100))
+    while the gateway hangs, and excess lookups fail at once instead of piling up.
+
+    Judged by order of events, not by wall-clock thresholds that a loaded CI machine
+    breaks: every submit returns while the gateway still holds the first request
+    (a blocking submit would return only after it), the refused ones are already
+    complete, and the reading loop ticks while every accepted lookup is in flight
+    (a loop blocked by a lookup could not tick before the gateway answered)."""
+    delay_s = 1.5
+    client = BhytClient(make_settings(gateway.url, timeout=10.0, retries=0, breaker_threshold=100))
     lookups = BhytLookups(client, workers=2, max_pending=4)
-    gateway.state.control({"delay_ms": 800})
+    gateway.state.control({"delay_ms": int(delay_s * 1000)})
     ticks: list[float] = []
     stop = threading.Event()
 
-    def reading_loop() -> None:  # stands for the card reader: must tick every 10 ms
+    def reading_loop() -> None:  # stands for the card reader: ticks every 10 ms
         while not stop.is_set():
             ticks.append(time.perf_counter())
             time.sleep(0.01)
@@ -94,20 +100,31 @@ def test_slow_gateway_never_blocks_the_reading_loop(gateway: BhytTestService) ->
     reader = threading.Thread(target=reading_loop)
     reader.start()
     try:
-        started = time.perf_counter()
         futures = [lookups.submit("001099012345", "Nguyễn Văn An", "15/03/1999") for _ in range(10)]
-        submit_time = time.perf_counter() - started
-        overflow = [f.result(timeout=0.01) for f in futures[4:]]  # already done: refused at once
-        slow = [f.result(timeout=5) for f in futures[:4]]
+        pending_after_submit = [not f.done() for f in futures[:4]]
+        refused_at_once = [f.done() for f in futures[4:]]
+        done_at: list[float] = []
+        for f in futures[:4]:
+            f.add_done_callback(lambda _f: done_at.append(time.perf_counter()))
+        submitted = time.perf_counter()
+        overflow = [f.result(timeout=0) for f in futures[4:]]
+        slow = [f.result(timeout=30) for f in futures[:4]]
     finally:
         stop.set()
         reader.join()
         lookups.close()
-    assert submit_time < 0.05
+    assert all(pending_after_submit), "submit waited for the gateway"
+    assert all(refused_at_once), "an excess lookup queued instead of failing at once"
     assert all(r.status is BhytStatus.GATEWAY_UNAVAILABLE for r in overflow)
     assert all(r.status is BhytStatus.VALID for r in slow)
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-    assert len(ticks) > 50 and max(gaps) < 0.2
+    first_answer = min(done_at)
+    assert first_answer - submitted >= delay_s * 0.9  # the gateway did hold the lookups
+    during = [t for t in ticks if submitted <= t <= first_answer]
+    # the loop kept ticking while the gateway held every lookup; a blocked loop shows
+    # no tick for the whole delay. Ten ticks out of ~150 leaves room for a loaded machine.
+    assert len(during) >= 10
+    gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
+    assert max(gaps) < delay_s * 0.6
 
 
 @pytest.mark.parametrize("mode", ["503", "drop"])
