@@ -162,10 +162,7 @@ def check_state(config: Config) -> Check:
 
 
 def check_api_port(config: Config) -> Check:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        in_use = s.connect_ex((config.api.host, config.api.port)) == 0
-    if in_use:
+    if _port_in_use(config.api.host, config.api.port):
         return Check("API port", "warn", f"{config.api.host}:{config.api.port} is in use (the agent may be running)",
                      "If the agent is not running, change [api] port.")
     return Check("API port", "ok", f"{config.api.host}:{config.api.port} is free")
@@ -186,9 +183,73 @@ def check_wedge(config: Config) -> Check:
     return Check("keyboard wedge", "ok", f"{settings.backend}: {state['method']}")
 
 
+#: a desk certificate about to expire is worth a warning this many days ahead
+CERT_WARN_DAYS = 30
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _compat_certificate(cert_file: str, key_file: str) -> Check | None:
+    """Problems with [compat] tls_cert/tls_key, or None when https is set up well."""
+    import datetime as dt
+
+    from cryptography import x509
+
+    from agent.compat.service import ssl_context
+    from agent.config import CompatSection
+
+    try:
+        ssl_context(CompatSection(tls_cert=cert_file, tls_key=key_file))
+    except IdAgentError as err:
+        return Check("reader-kit service", "fail", err.message, err.hint)
+    if stat.S_IMODE(Path(key_file).stat().st_mode) & 0o077:
+        return Check("reader-kit service", "fail", f"{key_file} (the https private key) is readable by others",
+                     f"chmod 600 {key_file}")
+    cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
+    left = cert.not_valid_after_utc - dt.datetime.now(dt.UTC)
+    if left.total_seconds() <= 0:
+        return Check("reader-kit service", "fail", f"{cert_file} expired on {cert.not_valid_after_utc:%Y-%m-%d}: "
+                     "desk software refuses the https connection",
+                     "Make a new pair: python -m agent.compat.tls DIR, then trust it in the desk's browser")
+    if left.days < CERT_WARN_DAYS:
+        return Check("reader-kit service", "warn", f"{cert_file} expires on {cert.not_valid_after_utc:%Y-%m-%d} "
+                     f"({left.days} days)", "Make a new pair before then: python -m agent.compat.tls DIR")
+    return None
+
+
+def check_compat(config: Config) -> Check:
+    """The reader-kit drop-in: its ports free (or held by us), https files usable, the
+    webcam source present."""
+    section = config.compat
+    if not section.enabled:
+        return Check("reader-kit service", "skip", "disabled in [compat]")
+    busy = [f"{section.host}:{port}" for port in (section.port, section.camera_port if section.camera else 0)
+            if port and _port_in_use(section.host, port)]
+    if section.tls_cert or section.tls_key:
+        problem = _compat_certificate(section.tls_cert, section.tls_key)
+        if problem is not None:
+            return problem
+    camera = section.camera
+    if camera and not camera.isdigit() and not Path(camera).exists():
+        return Check("reader-kit service", "fail", f"[compat] camera = {camera!r}: no such device, folder or file",
+                     "Give a camera index (0), a /dev/videoN device, an image folder or a video file, "
+                     "or \"\" for no webcam stream.")
+    scheme = "https" if section.tls_cert else "http"
+    if busy:
+        return Check("reader-kit service", "warn", f"{', '.join(busy)} in use (the agent may be running; "
+                     "the kits' own service must not be)",
+                     "Stop and disable the reader kit's own service, or change [compat] port/camera_port.")
+    return Check("reader-kit service", "ok", f"{scheme}://{section.host}:{section.port} free"
+                 + (f", webcam {camera!r} on port {section.camera_port}" if camera else ""))
+
+
 CHECKS: tuple[Callable[[Config], Check], ...] = (
     check_config, check_pcscd, check_readers, check_udev, check_group, check_trust,
-    check_state, check_api_port, check_bhyt, check_intake, check_wedge,
+    check_state, check_api_port, check_bhyt, check_intake, check_wedge, check_compat,
 )
 
 

@@ -214,3 +214,51 @@ def test_a_fault_in_the_kit_service_never_breaks_the_read(kit_desk, monkeypatch)
 
     asyncio.run(run())
     assert ready and desk.daemon.store.get() is not None  # the native side got its identity
+
+
+def test_connections_beyond_the_cap_are_refused_and_a_slot_frees_on_disconnect(  # type: ignore[no-untyped-def]
+        kit_desk, monkeypatch) -> None:
+    """Each connection costs a socket and its buffers: beyond MAX_CLIENTS a connection
+    is dropped at once, with no /info, the connected ones keep working,
+    and a slot frees when one leaves. The cap is lowered to 4 so that the test checks the
+    rule, not the machine's appetite for sockets; the default (32) is asserted as such."""
+    from agent.compat import service
+
+    assert service.MAX_CLIENTS == 32
+    monkeypatch.setattr(service, "MAX_CLIENTS", 4)
+    desk = kit_desk(send_photo=False)
+
+    async def scenario() -> tuple[int, bool, bool]:
+        clients = [socketio.AsyncClient(reconnection=False) for _ in range(4)]
+        for client in clients:
+            await client.connect(desk.url, wait_timeout=10)
+        # the service acknowledges every handshake first (always_connect, so that /info
+        # follows "connect"), then drops one beyond the cap without sending /info
+        extra = socketio.AsyncClient(reconnection=False)
+        infos: list[Any] = []
+        extra.on("/info", infos.append)
+        await extra.connect(desk.url, wait_timeout=10)
+        for _ in range(100):
+            if not extra.connected:
+                break
+            await asyncio.sleep(0.05)
+        refused = not extra.connected and not infos
+        await clients[0].disconnect()
+        for _ in range(100):  # the service learns of the disconnect
+            if len(desk.daemon.compat._clients) < 4:
+                break
+            await asyncio.sleep(0.05)
+        late = socketio.AsyncClient(reconnection=False)
+        late_info: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        late.on("/info", lambda data: late_info.done() or late_info.set_result(data))
+        await late.connect(desk.url, wait_timeout=10)
+        await asyncio.wait_for(late_info, 10)
+        admitted = late.connected
+        connected = sum(c.connected for c in clients[1:])
+        for client in [*clients[1:], late]:
+            await client.disconnect()
+        return connected, refused, admitted
+
+    connected, refused, admitted = asyncio.run(scenario())
+    assert refused, "a connection beyond the cap was accepted"
+    assert connected == 3 and admitted
