@@ -16,8 +16,9 @@ or print. This module scores each box by what distinguishes a QR symbol (ISO/IEC
 * **contrast**: printed modules are dark on light (the guilloche is light on light).
 
 ``rank`` returns the regions best first with their score and measurements;
-``plausible`` tells whether a region is worth the ladder (a frame with none gives up
-at once).
+``plausible`` tells whether a region is code-like (the hint is measured on the best
+one); ``worth_the_ladder`` whether it is also large enough, or has finder evidence, to
+spend the budget on (a frame with none gives up at once).
 """
 
 from __future__ import annotations
@@ -144,13 +145,27 @@ def rank(grey: np.ndarray, regions: list[Region]) -> list[Scored]:
 MIN_SCORE = 0.05
 #: structure-tensor coherence above which a region is stripes or text lines
 MAX_COHERENCE = 0.6
+#: the shorter side (px) below which code-like texture alone, with no finder pattern,
+#: is not worth the ladder: the CCCD code has 41+ modules, and below ~1.2 px a module
+#: no step of the ladder recovers it (desk corpus: the smallest code read is 60 px);
+#: without this, a patch of card print made a frame with no code spend the whole budget
+MIN_TEXTURE_SIDE = 48
 
 
 def plausible(scored: Scored) -> bool:
-    """Worth running the ladder on: finder evidence, or code-like texture."""
+    """Code-like: finder evidence, or code-like texture (what a hint is measured on)."""
     if scored.finders >= 2 or scored.geometry:
         return True
     return scored.score >= MIN_SCORE and scored.coherence <= MAX_COHERENCE
+
+
+def worth_the_ladder(scored: Scored) -> bool:
+    """Plausible, and either with finder evidence or large enough to hold a code that
+    some step of the ladder could read (MIN_TEXTURE_SIDE). A smaller patch still gets
+    its hint ("move closer"), without spending the budget."""
+    if scored.finders >= 2 or scored.geometry:
+        return True
+    return plausible(scored) and min(scored.region.w, scored.region.h) >= MIN_TEXTURE_SIDE
 
 
 def with_region(scored: Scored, region: Region) -> Scored:

@@ -106,7 +106,8 @@ def test_odd_frames_do_not_raise(image: np.ndarray) -> None:
 
 def test_budget_stops_the_ladder() -> None:
     """A failing frame stops when the budget is spent (clock injected: 10 ms per look)."""
-    (sample,) = list(corpus.frames(seed=9, per_cell=1, conditions=("blur1",), widths=(40,),
+    # 50 px: large enough for the ladder (regions.MIN_TEXTURE_SIDE), too blurred to read
+    (sample,) = list(corpus.frames(seed=9, per_cell=1, conditions=("blur1",), widths=(50,),
                                    frame_sizes=((1280, 720),), shapes=("v9",)))
     ticks = iter(range(0, 10_000, 10))
     slow = decode_frame(sample.image, budget_ms=35, clock=lambda: next(ticks) / 1000.0)
