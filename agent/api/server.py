@@ -39,6 +39,7 @@ from agent.config import Config
 from agent.errors import IdAgentError, ParseError
 from agent.eventhub import Client, EventType, Shape, json_plain
 from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.mrz import MrzError, td1_access_key
 from agent.logs import flush_repeats
 
 if TYPE_CHECKING:
@@ -150,15 +151,6 @@ def _yymmdd(value: Any, name: str) -> str:
         raise RequestError(f"{name} must be YYMMDD or YYYY-MM-DD") from None
 
 
-def _mrz_check_digit(text: str) -> int:
-    """ICAO 9303-3 §4.9: weights 7, 3, 1; A-Z = 10..35, '<' = 0."""
-    total = 0
-    for i, ch in enumerate(text):
-        value = int(ch) if ch.isdigit() else (ord(ch) - 55 if "A" <= ch <= "Z" else 0)
-        total += value * (7, 3, 1)[i % 3]
-    return total % 10
-
-
 def key_from_mrz(mrz: str) -> MrzKey:
     """Document number, birth and expiry dates from a TD1 MRZ (3 × 30, 9303-5 §4.2)."""
     lines = [line.strip().upper() for line in mrz.replace("\r", "").split("\n") if line.strip()]
@@ -167,15 +159,9 @@ def key_from_mrz(mrz: str) -> MrzKey:
     if not all(MRZ_LINE_RE.fullmatch(line) for line in lines[:2]):
         # str.isdigit() accepts "²" and other non-ASCII digits that int() refuses
         raise RequestError("mrz: only 0-9, A-Z and < may appear in the first two lines")
-    doc, doc_cd = lines[0][5:14], lines[0][14]
-    birth, birth_cd, expiry, expiry_cd = lines[1][0:6], lines[1][6], lines[1][8:14], lines[1][14]
-    for field_, digit, name in ((doc, doc_cd, "document number"), (birth, birth_cd, "birth date"),
-                                (expiry, expiry_cd, "expiry date")):
-        if not digit.isdigit() or _mrz_check_digit(field_) != int(digit):
-            raise RequestError(f"mrz: the check digit of the {name} is wrong (mistyped?)")
     try:
-        return MrzKey(doc.replace("<", ""), birth, expiry)
-    except ValueError as exc:
+        return td1_access_key(lines)
+    except (MrzError, ValueError) as exc:
         raise RequestError(f"mrz: {exc}") from None
 
 

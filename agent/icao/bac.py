@@ -3,7 +3,6 @@ data, the mutual authentication, and the session keys of 3DES secure messaging.
 
 Public API:
 
-* ``check_digit(text)``: 9303-3 §4.9 check digit.
 * ``mrz_information(key)``: document number, birth and expiry dates with check digits.
 * ``basic_access_keys(key) -> (k_enc, k_mac)``: 9303-11 §9.7.2.
 * ``authenticate(channel, key, rng) -> SecureMessaging``: GET CHALLENGE + EXTERNAL
@@ -24,6 +23,7 @@ from agent.errors import ProtocolError
 from agent.icao import crypto
 from agent.icao.crypto import Cipher
 from agent.icao.keys import MrzKey
+from agent.icao.mrz import check_digit
 from agent.icao.sm import AccessDeniedError, SecureMessaging
 from agent.readers.apdu import SW, ApduError, Channel, Command, Ins, check
 from agent.rng import Rng
@@ -37,29 +37,13 @@ KEY_MATERIAL_LEN = 16
 CRYPTOGRAM_LEN = 40
 #: the document number field of the MRZ is 9 characters, '<'-filled (9303-3 §4.2)
 DOC_NUMBER_FIELD = 9
-_WEIGHTS = (7, 3, 1)
-
-
-def _char_value(char: str) -> int:
-    if char.isdigit():
-        return int(char)
-    if "A" <= char <= "Z":
-        return ord(char) - ord("A") + 10
-    if char == "<":
-        return 0
-    raise ValueError("MRZ text holds a character outside 0-9, A-Z and <")
-
-
-def check_digit(text: str) -> str:
-    """9303-3 §4.9: weights 7,3,1; digits as themselves, A=10 … Z=35, '<' = 0; mod 10."""
-    return str(sum(_char_value(c) * _WEIGHTS[i % 3] for i, c in enumerate(text.upper())) % 10)
 
 
 def mrz_information(key: MrzKey) -> str:
     """9303-11 §9.7.2: doc number + check digit, DOB + check digit, expiry + check digit."""
     number = key.document_number.upper().ljust(DOC_NUMBER_FIELD, "<")
-    return (number + check_digit(number) + key.date_of_birth + check_digit(key.date_of_birth)
-            + key.date_of_expiry + check_digit(key.date_of_expiry))
+    return "".join(field + str(check_digit(field))
+                   for field in (number, key.date_of_birth, key.date_of_expiry))
 
 
 def key_seed(key: MrzKey) -> bytes:

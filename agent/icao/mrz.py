@@ -249,9 +249,9 @@ def parse_mrz(text: str | list[str] | tuple[str, ...], *, today: dt.date | None 
     return _parse_td3(doc, day, no_expiry_year)
 
 
-def _parse_td1(doc: _Lines, today: dt.date, no_expiry_year: int) -> Mrz:
-    """9303-5 §4.2.2: line 1 code, state, number, check, optional; line 2 DOB, check,
-    sex, expiry, check, nationality, optional, composite; line 3 name."""
+def _td1_key_fields(doc: _Lines) -> tuple[str, str, str]:
+    """TD1 document number, birth and expiry (YYMMDD), each against its check digit:
+    what the access key needs, from lines 1 and 2 only."""
     number = doc.field(1, 5, 14)
     optional = doc.field(1, 15, 30)
     if doc.lines[0][14] == FILLER and optional[:1] != FILLER:
@@ -268,6 +268,22 @@ def _parse_td1(doc: _Lines, today: dt.date, no_expiry_year: int) -> Mrz:
     doc.check(birth_raw, 2, 6, "date of birth")
     expiry_raw = doc.date_raw(2, 8, "date of expiry")
     doc.check(expiry_raw, 2, 14, "date of expiry")
+    return number, birth_raw, expiry_raw
+
+
+def td1_access_key(lines: tuple[str, ...] | list[str], *, source: str = "MRZ") -> MrzKey:
+    """The BAC/PACE key from the first two lines of a TD1 (the name line is not needed):
+    for a desk that types only what the key needs. The lines must be 30 characters of
+    the MRZ set; raises :class:`MrzError` naming a wrong check digit."""
+    number, birth_raw, expiry_raw = _td1_key_fields(_Lines(tuple(lines[:2]), source, TD1_LINE_LEN, 0))
+    return MrzKey(number.rstrip(FILLER), birth_raw, expiry_raw)
+
+
+def _parse_td1(doc: _Lines, today: dt.date, no_expiry_year: int) -> Mrz:
+    """9303-5 §4.2.2: line 1 code, state, number, check, optional; line 2 DOB, check,
+    sex, expiry, check, nationality, optional, composite; line 3 name."""
+    number, birth_raw, expiry_raw = _td1_key_fields(doc)
+    optional = doc.field(1, 15, 30)
     id_number = None
     match = VN_OPTIONAL.match(optional)
     if doc.field(1, 2, 5) == VIETNAM and match:

@@ -22,12 +22,6 @@ EA_DATA = H("72C29C2371CC9BDB65B779B8E8D37B29ECC154AA56A8799FAE2F498F76ED92F25F1
 EA_RESPONSE = H("46B9342A41396CD7386BF5803104D7CEDC122B9132139BAF2EEDC94EE178534F2F2D235D074D7449")
 
 
-def test_check_digits_9303_3() -> None:
-    assert bac.check_digit("L898902C<") == "3"
-    assert bac.check_digit("690806") == "1"
-    assert bac.check_digit("940623") == "6"
-
-
 def test_mrz_information_appendix_d() -> None:
     assert bac.mrz_information(MRZ) == "L898902C<369080619406236"
 

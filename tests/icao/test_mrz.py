@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from agent.icao.mrz import MrzError, build_td1_vn, check_digit, expiry_date, parse_mrz
+from agent.icao.mrz import MrzError, build_td1_vn, check_digit, expiry_date, parse_mrz, td1_access_key
 
 TODAY = dt.date(2026, 11, 26)
 #: domain.md, "MRZ (TD1, 3 × 30)" synthetic example
@@ -103,3 +103,9 @@ def test_no_expiry_year_convention() -> None:
 
 def test_repr_masks() -> None:
     assert "099012345" not in repr(parse_mrz(VN_TD1, today=TODAY))
+
+
+def test_td1_access_key_from_the_first_two_lines() -> None:
+    assert td1_access_key(VN_TD1[:2]) == parse_mrz(VN_TD1, today=TODAY).access_key()
+    with pytest.raises(MrzError, match="check digit of the date of expiry"):
+        td1_access_key([VN_TD1[0], VN_TD1[1][:14] + "8" + VN_TD1[1][15:]])
