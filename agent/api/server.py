@@ -38,7 +38,7 @@ from agent.api.openapi import openapi_document
 from agent.config import Config
 from agent.errors import IdAgentError, ParseError
 from agent.eventhub import Client, EventType, Shape, json_plain
-from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.keys import AccessKey, CanKey, MrzKey, yymmdd
 from agent.icao.mrz import MrzError, td1_access_key
 from agent.logs import flush_repeats
 
@@ -146,7 +146,7 @@ def _yymmdd(value: Any, name: str) -> str:
     if re.fullmatch(r"[0-9]{6}", text):
         return text
     try:
-        return dt.date.fromisoformat(text).strftime("%y%m%d")
+        return yymmdd(dt.date.fromisoformat(text))
     except ValueError:
         raise RequestError(f"{name} must be YYMMDD or YYYY-MM-DD") from None
 
@@ -175,7 +175,7 @@ def key_from_body(body: dict[str, Any]) -> AccessKey:
         number = body["id_number"]
         if not isinstance(number, str) or not ID12_RE.match(number.strip()):
             raise RequestError("id_number must be the 12-digit ID number")
-        return CanKey(number.strip()[-6:])  # the CAN is the last 6 digits of the ID (domain.md)
+        return CanKey.of_id_number(number.strip())
     if "mrz" in body:
         if not isinstance(body["mrz"], str):
             raise RequestError("mrz must be a string")

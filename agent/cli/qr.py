@@ -26,6 +26,7 @@ import cv2
 
 from agent.config import Config
 from agent.errors import ConfigError, IdAgentError
+from agent.icao.keys import yymmdd
 from agent.qr import access
 from agent.qr.decode import DecodeResult, Trace, decode_frame
 from agent.qr.images import QrImageError, load_image
@@ -189,7 +190,7 @@ def _access_dict(result: PayloadResult, no_expiry_year: int | None) -> dict[str,
     card = result.card
     assert card is not None
     out: dict[str, Any] = {"can": card.can, "document_number": card.document_number,
-                           "date_of_birth": card.date_of_birth.strftime("%y%m%d"), "expiry_candidates": []}
+                           "date_of_birth": yymmdd(card.date_of_birth), "expiry_candidates": []}
     if card.date_of_issue is not None:
         out["expiry_candidates"] = [
             {"yymmdd": c.yymmdd, "date": c.date.isoformat() if isinstance(c.date, dt.date) else None,

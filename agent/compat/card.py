@@ -15,7 +15,7 @@ from collections.abc import Callable
 from agent.errors import IdAgentError
 from agent.icao import access as access_mod
 from agent.icao.aa import internal_authenticate
-from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.keys import AccessKey, CanKey, MrzKey, document_number_of, yymmdd
 from agent.identity import Identity
 from agent.readers.apdu import ApduChannel
 from agent.readers.base import CardConnection
@@ -26,13 +26,13 @@ def keys_of(identity: Identity, *, no_expiry_year: int = 2099) -> list[AccessKey
     of the ID number), then the MRZ data (document number, birth, expiry)."""
     keys: list[AccessKey] = []
     if identity.id_number and len(identity.id_number) == 12 and identity.id_number.isdigit():
-        keys.append(CanKey(identity.id_number[-6:]))
-    document = identity.document_number or (identity.id_number[-9:] if identity.id_number else None)
+        keys.append(CanKey.of_id_number(identity.id_number))
+    document = identity.document_number or (document_number_of(identity.id_number) if identity.id_number else None)
     birth = identity.date_of_birth
     if document and birth is not None:
-        expiry = (identity.date_of_expiry.strftime("%y%m%d") if identity.date_of_expiry is not None
+        expiry = (yymmdd(identity.date_of_expiry) if identity.date_of_expiry is not None
                   else f"{no_expiry_year % 100:02d}{birth:%m%d}")
-        keys.append(MrzKey(document, birth.strftime("%y%m%d"), expiry))
+        keys.append(MrzKey(document, yymmdd(birth), expiry))
     return keys
 
 

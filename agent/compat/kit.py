@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.errors import IdAgentError
-from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.keys import AccessKey, CanKey, MrzKey, document_number_of
 from agent.identity import Identity
 
 #: our identity field → the kits' field name (id 2)
@@ -228,4 +228,4 @@ def keys_from_input(payload: Any) -> list[AccessKey]:
     except ValueError:
         raise KitRequestError("/input_data: 'dateOfBirth' is not a date") from None
     yymmdd = [f"{year % 100:02d}{month:02d}{day:02d}" for day, month, year in (birth, expiry)]
-    return [CanKey(id_code[-6:]), MrzKey(id_code[-9:], yymmdd[0], yymmdd[1])]
+    return [CanKey.of_id_number(id_code), MrzKey(document_number_of(id_code), yymmdd[0], yymmdd[1])]

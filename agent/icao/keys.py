@@ -10,6 +10,21 @@ from dataclasses import dataclass
 
 from agent.identity import mask
 
+#: domain.md: on the Vietnamese card the CAN is the last 6 digits of the 12-digit ID
+#: number and the MRZ document number its last 9
+CAN_DIGITS = 6
+DOCUMENT_NUMBER_DIGITS = 9
+
+
+def yymmdd(day: dt.date) -> str:
+    """A date as the MRZ prints it (9303-3 §4.2)."""
+    return day.strftime("%y%m%d")
+
+
+def document_number_of(id_number: str) -> str:
+    """The MRZ document number of a Vietnamese card: the last 9 digits of its ID."""
+    return id_number[-DOCUMENT_NUMBER_DIGITS:]
+
 
 @dataclass(frozen=True, repr=False)
 class MrzKey:
@@ -29,10 +44,6 @@ class MrzKey:
         if not self.document_number or len(self.document_number) > 30:
             raise ValueError("document_number must be 1 to 30 characters")
 
-    @classmethod
-    def from_dates(cls, document_number: str, birth: dt.date, expiry: dt.date) -> MrzKey:
-        return cls(document_number, birth.strftime("%y%m%d"), expiry.strftime("%y%m%d"))
-
     def __repr__(self) -> str:
         return f"MrzKey(document_number={mask(self.document_number)!r}, dates=******)"
 
@@ -47,6 +58,11 @@ class CanKey:
     def __post_init__(self) -> None:
         if not self.can.isdigit() or not 1 <= len(self.can) <= 12:
             raise ValueError("CAN must be digits")
+
+    @classmethod
+    def of_id_number(cls, id_number: str) -> CanKey:
+        """The CAN of a Vietnamese card: the last 6 digits of its 12-digit ID number."""
+        return cls(id_number[-CAN_DIGITS:])
 
     def __repr__(self) -> str:
         return "CanKey(can=******)"

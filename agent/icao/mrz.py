@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from agent.errors import ParseError
-from agent.icao.keys import MrzKey
+from agent.icao.keys import MrzKey, document_number_of
 from agent.identity import mask
 
 TD1_LINE_LEN = 30
@@ -359,7 +359,7 @@ def build_td1_vn(id_number: str, birth_raw: str, sex: str, expiry_raw: str,
     """The TD1 lines of a Vietnamese card from its 12-digit ID (domain.md layout)."""
     if len(id_number) != 12 or not id_number.isdigit():
         raise ValueError("the Vietnamese ID number has 12 digits")
-    number = id_number[3:]
+    number = document_number_of(id_number)
     line1 = "ID" + VIETNAM + number + str(check_digit(number)) + id_number + "<<" + str(check_digit(id_number))
     upper = line1[5:30]
     middle = birth_raw + str(check_digit(birth_raw)) + (sex or FILLER) + expiry_raw + str(check_digit(expiry_raw))

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.keys import AccessKey, CanKey, MrzKey, yymmdd
 from agent.qr.payload import CccdQr, QrPayloadError, parse_cccd
 from agent.qr.repair import repair_text
 
@@ -80,11 +80,11 @@ def _birthday_in(birth: dt.date, year: int) -> list[tuple[str, dt.date | None]]:
     unconfirmed: the literal 29 Feb (the card may print it), then 28 Feb, then 1 March."""
     try:
         day = birth.replace(year=year)
-        return [(day.strftime("%y%m%d"), day)]
+        return [(yymmdd(day), day)]
     except ValueError:
         literal = f"{year % 100:02d}0229"
-        return [(literal, None), (dt.date(year, 2, 28).strftime("%y%m%d"), dt.date(year, 2, 28)),
-                (dt.date(year, 3, 1).strftime("%y%m%d"), dt.date(year, 3, 1))]
+        return [(literal, None), (yymmdd(dt.date(year, 2, 28)), dt.date(year, 2, 28)),
+                (yymmdd(dt.date(year, 3, 1)), dt.date(year, 3, 1))]
 
 
 def _milestone(birth: dt.date, age: int) -> dt.date:
@@ -146,10 +146,10 @@ def access_keys_from_qr(payload: CccdQr | str | bytes, *, no_expiry_year: int | 
     here; raises :class:`QrPayloadError` when it is not a valid CCCD QR). Without an
     issue date in the QR only the CAN is returned."""
     card = payload if isinstance(payload, CccdQr) else _parse(payload)
-    keys: list[AccessKey] = [CanKey(card.can)]
+    keys: list[AccessKey] = [CanKey.of_id_number(card.id_number)]
     if card.date_of_issue is None:
         return keys
-    birth = card.date_of_birth.strftime("%y%m%d")
+    birth = yymmdd(card.date_of_birth)
     for candidate in expiry_candidates(card.date_of_birth, card.date_of_issue, no_expiry_year=no_expiry_year):
         keys.append(MrzKey(card.document_number, birth, candidate.yymmdd))
     return keys

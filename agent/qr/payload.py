@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.errors import ParseError
+from agent.icao.keys import CanKey, document_number_of
 from agent.identity import Identity, mask
 from agent.qr import repair
 from agent.qr.provinces import PROVINCES
@@ -90,12 +91,12 @@ class CccdQr:
     @property
     def can(self) -> str:
         """The Card Access Number: the last 6 digits of the ID (domain.md)."""
-        return self.id_number[-6:]
+        return CanKey.of_id_number(self.id_number).can
 
     @property
     def document_number(self) -> str:
         """The MRZ document number: the last 9 digits of the ID (domain.md)."""
-        return self.id_number[-9:]
+        return document_number_of(self.id_number)
 
     @property
     def sex_label(self) -> str:

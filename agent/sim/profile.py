@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.icao.keys import MrzKey
+from agent.icao.keys import CanKey, MrzKey, document_number_of, yymmdd
 from agent.icao.lds.com import build_com
 from agent.icao.lds.dg1 import build_dg1
 from agent.icao.lds.dg2 import build_dg2
@@ -90,22 +90,22 @@ class Person:
     @property
     def document_number(self) -> str:
         """The MRZ document number: the last 9 digits of the ID (domain.md)."""
-        return self.id_number[3:]
+        return document_number_of(self.id_number)
 
     @property
     def can(self) -> str:
         """The CAN: the last 6 digits of the ID (domain.md)."""
-        return self.id_number[-6:]
+        return CanKey.of_id_number(self.id_number).can
 
     @property
     def expiry_yymmdd(self) -> str:
         if self.date_of_expiry is None:
             # day and month are the birthday (MRZ samples, domain.md)
             return f"{NO_EXPIRY_YEAR % 100:02d}" + self.date_of_birth.strftime("%m%d")
-        return self.date_of_expiry.strftime("%y%m%d")
+        return yymmdd(self.date_of_expiry)
 
     def mrz_key(self) -> MrzKey:
-        return MrzKey(self.document_number, self.date_of_birth.strftime("%y%m%d"), self.expiry_yymmdd)
+        return MrzKey(self.document_number, yymmdd(self.date_of_birth), self.expiry_yymmdd)
 
     def __repr__(self) -> str:
         return f"Person(id_number={mask(self.id_number)!r})"
@@ -211,7 +211,7 @@ def _dg13_fields(person: Person) -> dict[int, str | list[str]]:
 
 
 def build_dg1_for(person: Person) -> bytes:
-    lines = build_td1_vn(person.id_number, person.date_of_birth.strftime("%y%m%d"), person.sex,
+    lines = build_td1_vn(person.id_number, yymmdd(person.date_of_birth), person.sex,
                          person.expiry_yymmdd, person.mrz_primary, person.mrz_secondary)
     return build_dg1(lines)
 

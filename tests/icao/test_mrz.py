@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from agent.icao.keys import CanKey, document_number_of, yymmdd
 from agent.icao.mrz import MrzError, build_td1_vn, check_digit, expiry_date, parse_mrz, td1_access_key
 
 TODAY = dt.date(2026, 11, 26)
@@ -109,3 +110,10 @@ def test_td1_access_key_from_the_first_two_lines() -> None:
     assert td1_access_key(VN_TD1[:2]) == parse_mrz(VN_TD1, today=TODAY).access_key()
     with pytest.raises(MrzError, match="check digit of the date of expiry"):
         td1_access_key([VN_TD1[0], VN_TD1[1][:14] + "8" + VN_TD1[1][15:]])
+
+
+def test_the_vietnamese_id_gives_can_and_document_number() -> None:
+    # domain.md: CAN = the last 6 digits, MRZ document number = the last 9
+    assert CanKey.of_id_number("001099012345") == CanKey("012345")
+    assert document_number_of("001099012345") == "099012345"
+    assert yymmdd(dt.date(1999, 3, 15)) == "990315"
