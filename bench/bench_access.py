@@ -20,12 +20,13 @@ from agent.icao import access
 from agent.icao.crypto import Cipher
 from agent.icao.keys import CanKey, MrzKey
 from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pace_oid
-from agent.readers.apdu import ApduChannel, Command
+from agent.icao.select import Aid, SelectBy, select_command
+from agent.readers.apdu import ApduChannel
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, VirtualChip, dg_fid
 
 MRZ = MrzKey("099012345", "990315", "390315")
 CAN = CanKey("012345")
-SELECT_APP = Command(0, 0xA4, 0x04, 0x0C, bytes.fromhex("A0000002471001"))
+SELECT_APP = select_command(SelectBy.AID, Aid.EMRTD.value)
 
 
 class Link:

@@ -28,16 +28,17 @@ from agent.icao import access
 from agent.icao.ca import chip_authentication
 from agent.icao.keys import CanKey
 from agent.icao.pa import passive_authentication
+from agent.icao.select import Aid, SelectBy, select_command
 from agent.icao.sm import SecureMessaging
 from agent.icao.trust import TrustStore
 from agent.icao.verify import verify
-from agent.readers.apdu import ApduChannel, Command
+from agent.readers.apdu import ApduChannel
 from agent.sim.chip import VirtualChip
 from agent.sim.profile import load_profile, load_spec, virtual_chip
 from agent.sim.signing import load_test_pki
 
 PROFILES = ("nguyen-van-an", "pham-minh-chau", "tran-thi-bich-ngoc")
-SELECT_APP = Command(0, 0xA4, 0x04, 0x0C, bytes.fromhex("A0000002471001"))
+SELECT_APP = select_command(SelectBy.AID, Aid.EMRTD.value)
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 NAMES = {0x011D: "SOD", 0x011E: "COM", **{0x0100 + n: f"DG{n}" for n in range(1, 17)}}
 

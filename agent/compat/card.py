@@ -16,6 +16,7 @@ from agent.errors import IdAgentError
 from agent.icao import access as access_mod
 from agent.icao.aa import internal_authenticate
 from agent.icao.keys import AccessKey, CanKey, MrzKey, document_number_of, yymmdd
+from agent.icao.select import select_application
 from agent.identity import Identity
 from agent.readers.apdu import ApduChannel
 from agent.readers.base import CardConnection
@@ -52,7 +53,7 @@ def sign_challenge(connection: CardConnection, keys: list[AccessKey], challenge:
             continue
         if info.protocol == "PACE":
             # PACE runs in the MF: select the application under SM (9303-11 §4.4)
-            access_mod.select_application(session)
+            select_application(session)
         return internal_authenticate(session, challenge)
     assert last is not None
     raise last

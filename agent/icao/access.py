@@ -5,7 +5,7 @@ Public API (used by agent.icao.read / files):
 
 * ``read_card_access(channel) -> bytes | None``: EF.CardAccess from the MF, or None
   when the chip has none (a BAC-only document).
-* ``select_application(channel) -> int``: SELECT the eMRTD application in the clear
+* (the eMRTD application is selected by ``agent.icao.select.select_application``)
   (establish does it before BAC).
 * ``choose_pace(infos) -> PaceInfo | None``: the preferred PACEInfo (see
   ``PACE_PREFERENCE`` below).
@@ -46,6 +46,7 @@ from agent.icao import bac, pace
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.icao.params import STANDARD, UnsupportedParametersError
 from agent.icao.securityinfo import Mapping, PaceInfo, SecurityInfos, parse_security_infos
+from agent.icao.select import SelectBy, select_application, select_command
 from agent.icao.sm import AccessDeniedError, SecureMessaging, SecureMessagingError
 from agent.readers.apdu import SW, ApduError, Channel, Command, Ins, Response
 from agent.rng import Rng
@@ -55,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 MF_FID = b"\x3f\x00"
 CARD_ACCESS_FID = b"\x01\x1c"
-#: SELECT P1: by FID (00 = MF/any), 02 = EF under the current DF; P2 0C: no answer data
-SELECT_ANY, SELECT_EF, SELECT_NO_FCI = 0x00, 0x02, 0x0C
 #: first READ BINARY of EF.CardAccess: enough for the tag and a long-form length
 HEADER_READ = 4
 #: chunk size in the clear; 0xDF is accepted by every chip peers report (domain.md)
@@ -68,16 +67,13 @@ CARD_ACCESS_MAX = 0x4000
 CARD_ACCESS_SFI_P1 = 0x80 | 0x1C
 #: answers to a READ BINARY by SFI meaning "the chip takes SFI, but not this Le"
 LENGTH_REFUSED_SW = frozenset({SW.WRONG_LENGTH, SW.WRONG_P1P2, SW.WARNING_END_OF_FILE})
-#: SELECT of the eMRTD application by AID, no answer data (9303-10 §3.6.1)
-SELECT_AID = 0x04
-EMRTD_AID = bytes.fromhex("A0000002471001")
 
 #: mapping preference, strongest first
 PACE_PREFERENCE: tuple[Mapping, ...] = (Mapping.ECDH_CAM, Mapping.ECDH_GM, Mapping.ECDH_IM, Mapping.DH_GM,
                                          Mapping.DH_IM)
 
 __all__ = ["AccessDeniedError", "AccessInfo", "CanNotAcceptedError", "PACE_PREFERENCE", "PaceInterruptedError",
-           "choose_pace", "establish", "read_card_access", "select_application"]
+           "choose_pace", "establish", "read_card_access"]
 
 
 class PaceInterruptedError(ProtocolError):
@@ -121,8 +117,8 @@ class AccessInfo:
 
 # ---- EF.CardAccess ----
 
-def _select(channel: Channel, p1: int, fid: bytes) -> int:
-    return channel.send(Command(0x00, Ins.SELECT, p1, SELECT_NO_FCI, fid)).sw
+def _select(channel: Channel, by: SelectBy, fid: bytes) -> int:
+    return channel.send(select_command(by, fid)).sw
 
 
 def _der_total_length(header: bytes) -> int:
@@ -171,10 +167,10 @@ def _sfi_read(channel: Channel, le: int) -> Response:
 def _read_selected(channel: Channel) -> bytes | None:
     """SELECT MF, SELECT EF.CardAccess, READ BINARY. On 6D00/6A82 to the MF (some
     stacks, domain.md) the EF is selected directly."""
-    sw = _select(channel, SELECT_ANY, MF_FID)
+    sw = _select(channel, SelectBy.FID, MF_FID)
     if sw not in (SW.OK, SW.INS_NOT_SUPPORTED, SW.FILE_NOT_FOUND):
         logger.debug("SELECT MF answered %04X; selecting EF.CardAccess anyway", sw)
-    sw = _select(channel, SELECT_EF, CARD_ACCESS_FID)
+    sw = _select(channel, SelectBy.EF, CARD_ACCESS_FID)
     if sw != SW.OK:
         logger.info("no EF.CardAccess (SELECT answered %04X)", sw)
         return None
@@ -200,15 +196,6 @@ def _read_rest(channel: Channel, start: bytes) -> bytes:
                              source="EF.CardAccess", offset=offset)
         data += response.data
     return bytes(data[:total])
-
-
-def select_application(channel: Channel) -> int:
-    """SELECT the eMRTD application in the clear, before BAC (9303-11 §4.3). Returns
-    the status word; a refusal is logged, not raised: BAC then tells."""
-    sw = channel.send(Command(0x00, Ins.SELECT, SELECT_AID, SELECT_NO_FCI, EMRTD_AID)).sw
-    if sw != SW.OK:
-        logger.info("SELECT of the eMRTD application before BAC answered %04X", sw)
-    return sw
 
 
 # ---- choice ----

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 from agent.errors import CardRemovedError, IdAgentError, ParseError, ProtocolError
 from agent.icao import tlv
-from agent.icao.lds.files import EMRTD_AID, LdsFile
+from agent.icao.lds.files import LdsFile
+from agent.icao.select import SelectBy, select_application, select_command
 from agent.icao.sm import SecureMessagingError
 from agent.readers.apdu import SHORT_LE_MAX, SW, Channel, Command, Ins, Response
 
@@ -53,10 +54,6 @@ SHRINK_LADDER = (224, 160, 128, 96, 64, 32, 16)
 MAX_EVEN_OFFSET = 0x7FFF
 #: READ BINARY P1 b8: P1 b5-b1 is a short file identifier (ISO/IEC 7816-4 §11.2.3)
 P1_SFI = 0x80
-#: SELECT by file identifier, no response data (P1 = 02: EF under the current DF)
-SELECT_EF_P1 = 0x02
-SELECT_AID_P1 = 0x04
-SELECT_NO_FCI_P2 = 0x0C
 #: odd-INS READ BINARY data objects: offset in, discretionary data out
 TAG_OFFSET = 0x54
 TAG_DISCRETIONARY = 0x53
@@ -185,13 +182,14 @@ class FileReader:
         return self.channel.send(command)
 
     def select_application(self) -> None:
-        """SELECT the eMRTD application by AID (9303-10 §3.6.1)."""
-        response = self._send(Command(0x00, Ins.SELECT, SELECT_AID_P1, SELECT_NO_FCI_P2, EMRTD_AID))
+        """SELECT the eMRTD application (after PACE, under secure messaging)."""
+        self.stats.apdus += 1
+        response = select_application(self.channel)
         if response.sw != SW.OK:
             raise FileReadError(f"SELECT of the eMRTD application: card answered {response.sw:04X}")
 
     def _select(self, ef: LdsFile) -> None:
-        response = self._send(Command(0x00, Ins.SELECT, SELECT_EF_P1, SELECT_NO_FCI_P2, ef.fid_bytes))
+        response = self._send(select_command(SelectBy.EF, ef.fid_bytes))
         self._raise_for(ef, response, "SELECT")
 
     def _raise_for_absent(self, ef: LdsFile, response: Response) -> None:
@@ -217,7 +215,7 @@ class FileReader:
         6A82 again (chips that answer errors without SM, domain.md) means absent; a
         file that is there makes the first answer an SM failure, and the session is
         given up (the read's recovery opens a fresh one)."""
-        response = self._send(Command(0x00, Ins.SELECT, SELECT_EF_P1, SELECT_NO_FCI_P2, ef.fid_bytes))
+        response = self._send(select_command(SelectBy.EF, ef.fid_bytes))
         if response.sw == SW.FILE_NOT_FOUND:
             return
         close = getattr(self.channel, "close", None)

@@ -55,6 +55,7 @@ from agent.icao.securityinfo import (
     pace_oid,
     parse_security_infos,
 )
+from agent.icao.select import Aid
 from agent.icao.sm import parse_tlvs
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, SW, Command, Ins, Response
 from agent.rng import Rng
@@ -72,7 +73,6 @@ from agent.sim.chip_access import CardSession, ChipPace, SmFault, bac_answer
 logger = logging.getLogger(__name__)
 
 
-EMRTD_AID = bytes.fromhex("A0000002471001")
 FID_CARD_ACCESS = 0x011C
 FID_COM = 0x011E
 FID_SOD = 0x011D
@@ -196,7 +196,7 @@ def _build_tree(files: dict[int, bytes], card_security: bytes | None = None) -> 
         mf.add(ElementaryFile(FID_CARD_ACCESS, files[FID_CARD_ACCESS], SFI_CARD_ACCESS))
     if card_security is not None:
         mf.add(ElementaryFile(FID_CARD_SECURITY, card_security, SFI_CARD_SECURITY))
-    app = DedicatedFile(None, EMRTD_AID)
+    app = DedicatedFile(None, Aid.EMRTD.value)
     mf.add(app)
     for fid, sfi in ((FID_COM, SFI_COM), (FID_SOD, SFI_SOD)):
         if fid in files:

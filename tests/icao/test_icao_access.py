@@ -10,6 +10,7 @@ from agent.icao.access import AccessDeniedError, CanNotAcceptedError, choose_pac
 from agent.icao.crypto import Cipher
 from agent.icao.keys import CanKey, MrzKey
 from agent.icao.securityinfo import Mapping, PaceInfo, SecurityInfos, encode_security_infos, pace_oid
+from agent.icao.select import select_application
 from agent.readers.apdu import ApduChannel, Command
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, ChipQuirks, VirtualChip, default_card_access, dg_fid
 
@@ -43,7 +44,7 @@ def make_chip(card_access: bytes | None = None, **extra: object) -> VirtualChip:
 
 
 def read_dg1(sm: access.SecureMessaging) -> bytes:
-    sm.send(Command(0, 0xA4, 0x04, 0x0C, H("A0000002471001")))
+    select_application(sm)
     return sm.send(Command(0, 0xB0, 0x81, 0, le=len(DG1))).data
 
 

@@ -12,6 +12,7 @@ from agent.icao import pace, params
 from agent.icao.crypto import Cipher
 from agent.icao.keys import CanKey, MrzKey
 from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pace_oid
+from agent.icao.select import Aid, SelectBy, select_application, select_command
 from agent.icao.sm import AccessDeniedError, SecureMessagingError
 from agent.readers.apdu import ApduChannel, Command
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, VirtualChip, dg_fid
@@ -46,7 +47,7 @@ def handshake(info: PaceInfo, key: MrzKey | CanKey = CAN, **extra: object) -> tu
 
 def read_dg1(result: pace.PaceResult) -> bytes:
     sm = result.sm
-    assert sm.send(Command(0, 0xA4, 0x04, 0x0C, H("A0000002471001"))).sw == 0x9000
+    assert select_application(sm).sw == 0x9000
     answer = sm.send(Command(0, 0xB0, 0x81, 0, le=len(DG1)))
     assert answer.sw == 0x9000
     return answer.data
@@ -115,15 +116,15 @@ def test_bad_mac_from_chip_after_pace_ends_session() -> None:
 
     sm = pace.SecureMessaging(ApduChannel(Tamper()), result.sm.ks_enc, result.sm.ks_mac, result.sm.cipher, 0)
     with pytest.raises(SecureMessagingError):
-        sm.send(Command(0, 0xA4, 0x04, 0x0C, H("A0000002471001")))
+        select_application(sm)
     with pytest.raises(SecureMessagingError):
-        sm.send(Command(0, 0xA4, 0x04, 0x0C, H("A0000002471001")))
+        select_application(sm)
 
 
 def test_chip_drops_session_on_bad_command_mac() -> None:
     info = PaceInfo(pace_oid(Mapping.ECDH_GM, Cipher.AES128), 2, 13)
     result, link = handshake(info)
-    protected = result.sm.protect(Command(0, 0xA4, 0x04, 0x0C, H("A0000002471001")))
+    protected = result.sm.protect(select_command(SelectBy.AID, Aid.EMRTD.value))
     broken = bytearray(protected.encode())
     broken[-2] ^= 0x80  # inside DO8E
     assert link.transmit(bytes(broken)) == H("6988")

@@ -11,6 +11,7 @@ from agent.icao import crypto, pace, params
 from agent.icao.crypto import Cipher
 from agent.icao.keys import CanKey
 from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pace_oid
+from agent.icao.select import select_application
 from agent.readers.apdu import ApduChannel, Command
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, VirtualChip, dg_fid
 
@@ -87,7 +88,7 @@ def test_im_handshake_every_parameter(pid: int) -> None:
     chip = VirtualChip(ChipProfile({FID_CARD_ACCESS: encode_security_infos([info]), dg_fid(1): dg1}, can=CAN.can))
     result = pace.authenticate(ApduChannel(Link(chip)), CAN, info)
     assert result.mapping is mapping and result.chip_mapping_key is None
-    result.sm.send(Command(0, 0xA4, 0x04, 0x0C, H("A0000002471001")))
+    select_application(result.sm)
     assert result.sm.send(Command(0, 0xB0, 0x81, 0, le=len(dg1))).data == dg1
 
 

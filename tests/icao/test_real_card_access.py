@@ -11,6 +11,7 @@ import pytest
 from agent.icao.access import choose_pace, establish, read_card_access
 from agent.icao.keys import CanKey
 from agent.icao.securityinfo import parse_security_infos
+from agent.icao.select import select_application
 from agent.readers.apdu import ApduChannel, Command
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, VirtualChip, dg_fid
 from agent.sim.signing import derive_ec_key
@@ -56,7 +57,7 @@ def test_real_card_access_runs_pace_and_sends_the_parameter_id(name, mapping, ci
     # real chips were only ever seen receiving it
     mse = next(apdu for apdu in link.log if apdu[:4] == MSE_SET_AT)
     assert bytes((0x84, 0x01, parameter_id)) in mse
-    sm.send(Command(0, 0xA4, 0x04, 0x0C, bytes.fromhex("A0000002471001")))
+    select_application(sm)
     assert sm.send(Command(0, 0xB0, 0x81, 0, le=len(DG1))).data == DG1
 
 

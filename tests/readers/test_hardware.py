@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.readers.apdu import ApduChannel, Command, Ins
+from agent.icao.select import select_application
+from agent.readers.apdu import ApduChannel
 from agent.readers.nfc import NfcBackend
 from agent.readers.pcsc import PcscBackend, pcscd_status
 from agent.readers.registry import open_reader
@@ -13,7 +14,6 @@ from agent.readers.registry import open_reader
 pytestmark = pytest.mark.hardware
 
 #: eMRTD application (ICAO 9303-10 §3.1)
-EMRTD_AID = bytes.fromhex("A0000002471001")
 
 
 def test_pcsc_reader_with_a_card_answers() -> None:
@@ -26,7 +26,7 @@ def test_pcsc_reader_with_a_card_answers() -> None:
         assert conn.atr, "the reader reported no ATR"
         ch = ApduChannel(conn)
         # any status word will do: the point is a well-formed answer through the real stack
-        response = ch.send(Command(0, Ins.SELECT, 4, 0x0C, EMRTD_AID))
+        response = select_application(ch)
         assert 0x6000 <= response.sw <= 0x9FFF
     backend.close()
 
@@ -38,6 +38,6 @@ def test_nfcpy_reader_with_a_card_answers() -> None:
         pytest.skip("no nfcpy-driven reader (e.g. Sony RC-S380) attached")
     assert readers[0].card_present, f"lay a card on {readers[0].name}"
     with backend.connect(readers[0].name) as conn:
-        response = ApduChannel(conn).send(Command(0, Ins.SELECT, 4, 0x0C, EMRTD_AID))
+        response = select_application(ApduChannel(conn))
         assert 0x6000 <= response.sw <= 0x9FFF
     backend.close()

@@ -9,6 +9,7 @@ from agent.errors import CardRemovedError
 from agent.icao import access, bac
 from agent.icao.crypto import Cipher
 from agent.icao.keys import CanKey, MrzKey
+from agent.icao.select import Aid, SelectBy, select_command
 from agent.icao.sm import SecureMessaging, SecureMessagingError, SessionKeys
 from agent.readers.apdu import ApduChannel, Command, Response
 from agent.readers.sim import SimBackend
@@ -30,7 +31,7 @@ COM = H("600A5F0104303130375C024161")
 DG1 = b"\x61\x05\x5f\x1f\x02AB"
 DG2 = bytes(range(256)) * 80  # 20 KB, a CCCD-sized face image
 BIG = bytes(i % 251 for i in range(40000))  # needs B1 for offsets above 32767
-SELECT_APP = Command(0, 0xA4, 0x04, 0x0C, H("A0000002471001"))
+SELECT_APP = select_command(SelectBy.AID, Aid.EMRTD.value)
 
 
 def profile(**extra: object) -> ChipProfile:

@@ -45,8 +45,9 @@ from agent.icao import pace  # noqa: E402
 from agent.icao.crypto import Cipher  # noqa: E402
 from agent.icao.keys import CanKey  # noqa: E402
 from agent.icao.securityinfo import parse_security_infos  # noqa: E402
-from agent.readers.apdu import ApduChannel, Command, Ins  # noqa: E402
-from agent.sim.chip import EMRTD_AID, ChipProfile, VirtualChip, default_card_access  # noqa: E402
+from agent.icao.select import select_application  # noqa: E402
+from agent.readers.apdu import ApduChannel  # noqa: E402
+from agent.sim.chip import ChipProfile, VirtualChip, default_card_access  # noqa: E402
 from agent.sim.chip_auth import ChipAuthHandler  # noqa: E402
 from agent.sim.signing import build_dg14, build_dg15, derive_ec_key  # noqa: E402
 
@@ -132,6 +133,6 @@ def open_session(card: Card, rng: Any = None) -> Any:
     channel = ApduChannel(_Wire(card.chip))
     info = parse_security_infos(default_card_access()).pace[0]
     session = pace.authenticate(channel, CanKey(CAN), info, rng=rng).sm
-    response = session.send(Command(0x00, Ins.SELECT, 0x04, 0x0C, EMRTD_AID))
+    response = select_application(session)
     assert response.ok
     return session

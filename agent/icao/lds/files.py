@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: eMRTD application (9303-10 §3.6.1)
-EMRTD_AID = bytes.fromhex("A0000002471001")
-
 
 @dataclass(frozen=True)
 class LdsFile:
