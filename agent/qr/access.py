@@ -31,8 +31,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from agent.icao.keys import AccessKey, CanKey, MrzKey, yymmdd
-from agent.qr.payload import CccdQr, QrPayloadError, parse_cccd
-from agent.qr.repair import repair_text
+from agent.qr.payload import CccdQr, read_payload
 
 #: how close (days) to a rule's boundary the other side is also tried
 BOUNDARY_DAYS = 31
@@ -156,9 +155,9 @@ def access_keys_from_qr(payload: CccdQr | str | bytes, *, no_expiry_year: int | 
 
 
 def _parse(payload: str | bytes) -> CccdQr:
-    if isinstance(payload, bytes):
-        try:
-            payload = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            raise QrPayloadError("the QR payload is not UTF-8 text") from None
-    return parse_cccd(repair_text(payload).text)
+    """The one QR-text → card path (``read_payload``: repair, classify, parse)."""
+    result = read_payload(payload)
+    if result.card is None:
+        assert result.error is not None
+        raise result.error
+    return result.card

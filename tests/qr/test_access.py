@@ -86,3 +86,12 @@ def test_no_issue_date_only_can() -> None:
 def test_key_reprs_masked() -> None:
     text = repr(access_keys_from_qr(AN))
     assert "012345" not in text and "990315" not in text
+
+
+def test_bytes_take_the_same_repair_path_as_the_scanner() -> None:
+    # one QR-text → card path: bytes are repaired like a scan (read_payload), never a
+    # stricter UTF-8 decode of its own
+    assert access_keys_from_qr(AN.encode("utf-8")) == access_keys_from_qr(AN)
+    # a scanner set to a legacy code page: not UTF-8, but the ID and dates survive
+    legacy = AN.encode("cp1258", "replace")
+    assert access_keys_from_qr(legacy) == access_keys_from_qr(AN)
