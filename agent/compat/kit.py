@@ -157,7 +157,8 @@ def security(files: Mapping[str, bytes], verification: Mapping[str, Any]) -> dic
 
 def _signed_hashes(sod_raw: bytes) -> dict[str, str]:
     from agent.errors import ParseError
-    from agent.icao.sod import ASN1_ERRORS, parse_sod
+    from agent.icao.asn1 import ASN1_ERRORS
+    from agent.icao.sod import parse_sod
 
     try:
         sod = parse_sod(sod_raw)

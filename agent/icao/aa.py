@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import certs
+from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
 from agent.icao.securityinfo import ActiveAuthenticationInfo, parse_security_infos
-from agent.icao.sod import ASN1_ERRORS
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, Channel, Command, Ins
 from agent.rng import Rng
 

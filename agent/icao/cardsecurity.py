@@ -22,11 +22,12 @@ from asn1crypto import cms, x509
 
 from agent.errors import ParseError
 from agent.icao import ca, securityinfo
+from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
+from agent.icao.cms import certificates_of, econtent_bytes, only_signer, parse_signed_data
 from agent.icao.pa import check_signed_object
 from agent.icao.securityinfo import ChipAuthenticationPublicKeyInfo, SecurityInfos
-from agent.icao.sod import ASN1_ERRORS, certificates_of, econtent_bytes, only_signer, parse_signed_data
 from agent.icao.trust import TrustStore
 
 #: BSI TR-03110-3 A.1.2.5: id-SecurityObject (bsi-de 3 2 1), eContentType of EF.CardSecurity

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from agent.errors import ParseError
 from agent.icao import params
+from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.ec import Curve
-from agent.icao.sod import ASN1_ERRORS
 
 #: hash names as asn1crypto spells them → cryptography hash classes
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {

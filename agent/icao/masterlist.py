@@ -18,9 +18,17 @@ from asn1crypto import cms, core, x509
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import certs
+from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.certs import SignatureError
-from agent.icao.pa import check_signed_data, find_signer_cert, signing_time_of
-from agent.icao.sod import ASN1_ERRORS, certificates_of, econtent_bytes, only_signer, parse_signed_data
+from agent.icao.cms import (
+    certificates_of,
+    check_signed_data,
+    econtent_bytes,
+    find_signer_cert,
+    only_signer,
+    parse_signed_data,
+    signing_time_of,
+)
 
 #: 9303-12 §9: id-icao-cscaMasterList
 OID_CSCA_MASTER_LIST = "2.23.136.1.1.2"

@@ -28,6 +28,7 @@ from agent.errors import ParseError
 from agent.icao import certs
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
+from agent.icao.cms import check_signed_data, find_signer_cert, same_signer_reordered, signing_time_of
 from agent.icao.sod import Sod, parse_sod
 from agent.icao.trust import TrustStore
 
@@ -186,44 +187,6 @@ def _compare_hashes(sod: Sod, groups: Mapping[int, bytes]) -> tuple[list[int], l
 
 # -- the SOD signature ---------------------------------------------------------------
 
-def find_signer_cert(signer: cms.SignerInfo, candidates: tuple[x509.Certificate, ...]) -> x509.Certificate | None:
-    sid = signer["sid"]
-    for cert in candidates:
-        if sid.name == "issuer_and_serial_number":
-            if cert.issuer == sid.chosen["issuer"] and cert.serial_number == sid.chosen["serial_number"].native:
-                return cert
-        elif sid.name == "subject_key_identifier":
-            if cert.key_identifier is not None and cert.key_identifier == sid.chosen.native:
-                return cert
-    return None
-
-
-def check_signed_data(signer: cms.SignerInfo, content_type: str, econtent: bytes,
-                      cert: x509.Certificate) -> None:
-    """Check a CMS SignerInfo over ``econtent`` with ``cert``'s key (RFC 5652 §5.4):
-    signed attributes present → content-type and message-digest attributes must match
-    and the signature covers the DER SET of attributes. Raises ``SignatureError``."""
-    digest_name = str(signer["digest_algorithm"]["algorithm"].native)
-    attrs = signer["signed_attrs"]
-    if attrs.native is None or len(attrs) == 0:
-        signed_bytes = econtent
-    else:
-        values = {a["type"].native: a["values"] for a in attrs}
-        ctype = values.get("content_type")
-        if ctype is None or len(ctype) != 1 or ctype[0].dotted != content_type:
-            raise SignatureError("the signed content-type attribute does not name the signed content")
-        digest = values.get("message_digest")
-        if digest is None or len(digest) != 1:
-            raise SignatureError("the signed attributes carry no message digest")
-        if not hmac.compare_digest(bytes(digest[0].native), certs.hash_bytes(digest_name, econtent)):
-            raise SignatureError("the message digest attribute is not the hash of the signed content")
-        # RFC 5652 §5.4: the signature covers the attributes DER-encoded as a SET (tag 31),
-        # not with the [0] IMPLICIT tag they carry inside SignerInfo.
-        signed_bytes = b"\x31" + attrs.dump()[1:]
-    certs.verify_signature(certs.cert_public_key(cert), signer["signature_algorithm"],
-                           bytes(signer["signature"].native), signed_bytes, digest_fallback=digest_name)
-
-
 def _check_signature(sod: SignedObject, notes: list[str], name: str = "EF.SOD") -> x509.Certificate:
     dsc = find_signer_cert(sod.signer_info, sod.certificates)
     if dsc is None:
@@ -242,7 +205,7 @@ def _sole_certificate_fallback(sod: SignedObject, notes: list[str], name: str) -
     parts as the SignerInfo says; the caller still checks the signature with it, which
     is what proves it is the signer. Anything else that does not match stays an error."""
     only = sod.certificates[0] if len(sod.certificates) == 1 else None
-    if only is None or not _same_signer_reordered(sod.signer_info, only):
+    if only is None or not same_signer_reordered(sod.signer_info, only):
         raise _Failure(Status.ERROR, f"{name} carries no Document Signer certificate matching its SignerInfo "
                                      f"({len(sod.certificates)} certificate(s) in {name})")
     try:
@@ -254,30 +217,6 @@ def _sole_certificate_fallback(sod: SignedObject, notes: list[str], name: str) -
                  "than the certificate; the only certificate in it has that serial number and verifies the "
                  "signature, so it was used")
     return only
-
-
-def _same_signer_reordered(signer: cms.SignerInfo, cert: x509.Certificate) -> bool:
-    sid = signer["sid"]
-    if sid.name != "issuer_and_serial_number" or cert.serial_number != sid.chosen["serial_number"].native:
-        return False
-    return _rdn_multiset(sid.chosen["issuer"]) == _rdn_multiset(cert.issuer)
-
-
-def _rdn_multiset(name: x509.Name) -> list[str]:
-    """The name's RDNs in asn1crypto's normalized form, order ignored."""
-    return sorted(rdn.hashable for rdn in name.chosen)
-
-
-def signing_time_of(signer: cms.SignerInfo) -> dt.datetime | None:
-    attrs = signer["signed_attrs"]
-    if attrs.native is None:
-        return None
-    for attr in attrs:
-        if attr["type"].native == "signing_time" and len(attr["values"]) == 1:
-            value = attr["values"][0].native
-            if isinstance(value, dt.datetime):
-                return certs.aware(value)
-    return None
 
 
 # -- the certificate chain -----------------------------------------------------------

@@ -3,7 +3,8 @@ tag 77 wrapping a CMS SignedData whose encapsulated content is an LDSSecurityObj
 listing the hash of every data group.
 
 ``parse_sod`` is a pure parser: it checks structure only. Signatures, hashes and the
-certificate chain are checked by ``agent.icao.pa``.
+certificate chain are checked by ``agent.icao.pa``; the CMS SignedData parts it shares
+with master lists and EF.CardSecurity are in ``agent.icao.cms``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from asn1crypto import algos, cms, core, x509
 
 from agent.errors import ParseError
+from agent.icao.asn1 import ASN1_ERRORS
+from agent.icao.cms import certificates_of, econtent_bytes, only_signer, parse_signed_data
 
 #: 9303-10 §4.6.2.2: id-icao-mrtd-security-ldsSecurityObject
 OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
@@ -90,55 +93,6 @@ def unwrap_tag77(raw: bytes) -> bytes:
     if outer.class_ != 1 or outer.tag != 23 or outer.method != 1:
         raise ParseError(f"outer tag is not 77 (class {outer.class_}, tag {outer.tag})", source=SOURCE, offset=0)
     return bytes(outer.contents)
-
-
-#: what asn1crypto raises on malformed DER besides ValueError: IndexError for a BIT
-#: STRING without its unused-bits byte, AttributeError for some malformed values of
-#: ANY-typed fields (found by fuzz/fuzz_sod.py, issue 8)
-ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
-
-
-def parse_signed_data(content_info_der: bytes, source: str) -> cms.SignedData:
-    """A CMS ContentInfo holding SignedData (used by EF.SOD and CSCA master lists)."""
-    try:
-        info = cms.ContentInfo.load(content_info_der, strict=True)
-        if info["content_type"].native != "signed_data":
-            raise ParseError(f"CMS content is {info['content_type'].native}, not signed data", source=source)
-        signed = info["content"]
-        signed.native  # noqa: B018 - parse everything now, so later access cannot raise
-    except ASN1_ERRORS as exc:
-        raise ParseError(f"malformed CMS SignedData: {exc}", source=source) from exc
-    return signed
-
-
-def only_signer(signed: cms.SignedData, source: str) -> cms.SignerInfo:
-    infos = signed["signer_infos"]
-    if len(infos) != 1:
-        # 9303-10 §4.6.2.1: EF.SOD carries exactly one SignerInfo.
-        raise ParseError(f"{len(infos)} SignerInfos, expected exactly one", source=source)
-    return infos[0]
-
-
-def certificates_of(signed: cms.SignedData) -> tuple[x509.Certificate, ...]:
-    certs = signed["certificates"]
-    if not certs:
-        return ()
-    return tuple(choice.chosen for choice in certs if choice.name == "certificate")
-
-
-def econtent_bytes(signed: cms.SignedData, source: str) -> tuple[str, bytes]:
-    encap = signed["encap_content_info"]
-    content_type = str(encap["content_type"].dotted)
-    content = encap["content"]
-    # Unknown content types (ICAO's) stay a ParsableOctetString. Its native value is the
-    # eContent octets (a BER constructed OCTET STRING merged), which the message digest
-    # covers (RFC 5652 §5.4).
-    if not isinstance(content, core.OctetString | core.ParsableOctetString) or content.contents is None:
-        raise ParseError("SignedData has no encapsulated content", source=source)
-    value = content.native
-    if not isinstance(value, bytes):
-        raise ParseError("encapsulated content is not an OCTET STRING", source=source)
-    return content_type, value
 
 
 def parse_sod(raw: bytes) -> Sod:

@@ -22,7 +22,7 @@ from asn1crypto import x509
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import certs
-from agent.icao.sod import ASN1_ERRORS
+from agent.icao.asn1 import ASN1_ERRORS
 
 logger = logging.getLogger(__name__)
 
