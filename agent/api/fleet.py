@@ -17,16 +17,29 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from agent.daemon import Daemon
+from agent.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
 #: a gauge whose value cannot be known (no outbox configured, empty trust store) is NaN,
 #: which Prometheus stores and alert rules compare as false (no spurious alert)
 UNKNOWN = math.nan
+
+
+class FleetSource(Protocol):
+    """What the gauges read at scrape time (``agent.daemon.Daemon`` in production; the
+    API passes its service through). A Protocol, so that this module needs nothing
+    above it."""
+
+    metrics: Metrics
+    #: the configured forwards (BHYT client, intake outbox) or None
+    forwards: Any
+    #: the read pipeline holding the trust store
+    pipeline: Any
+
+    def health(self) -> dict[str, Any]: ...
 
 
 def register(daemon: Any) -> None:
@@ -59,7 +72,7 @@ def register(daemon: Any) -> None:
                   lambda: _earliest(_crl_next_updates(daemon)))
 
 
-def _breaker_open(daemon: Daemon) -> float:
+def _breaker_open(daemon: FleetSource) -> float:
     client = getattr(daemon.forwards, "_bhyt", None)
     breaker = getattr(client, "breaker", None)
     if breaker is None:
@@ -67,19 +80,19 @@ def _breaker_open(daemon: Daemon) -> float:
     return 1.0 if str(breaker.state) == "open" else 0.0
 
 
-def _outbox_of(daemon: Daemon) -> Any:
+def _outbox_of(daemon: FleetSource) -> Any:
     service = getattr(daemon.forwards, "_intake", None)
     return getattr(service, "outbox", None)
 
 
-def _outbox(daemon: Daemon, state: str) -> float:
+def _outbox(daemon: FleetSource, state: str) -> float:
     outbox = _outbox_of(daemon)
     if outbox is None:
         return 0.0
     return float(outbox.counts().get(state, 0))
 
 
-def _outbox_oldest_age(daemon: Daemon) -> float:
+def _outbox_oldest_age(daemon: FleetSource) -> float:
     outbox = _outbox_of(daemon)
     if outbox is None:
         return 0.0
@@ -87,18 +100,18 @@ def _outbox_oldest_age(daemon: Daemon) -> float:
     return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
 
-def _trust(daemon: Daemon) -> Any:
+def _trust(daemon: FleetSource) -> Any:
     pipeline = daemon.pipeline
     # agent.pipeline.IcaoPipeline holds an agent.readpath.ChipReader with the trust store
     return getattr(pipeline, "trust", None) or getattr(getattr(pipeline, "reader", None), "trust", None)
 
 
-def _anchors(daemon: Daemon) -> list[Any]:
+def _anchors(daemon: FleetSource) -> list[Any]:
     trust = _trust(daemon)
     return list(trust.anchors) if trust is not None else []
 
 
-def _crl_next_updates(daemon: Daemon) -> list[dt.datetime]:
+def _crl_next_updates(daemon: FleetSource) -> list[dt.datetime]:
     trust = _trust(daemon)
     out = []
     for crl in (trust.crls if trust is not None else []):

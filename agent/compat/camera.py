@@ -46,13 +46,14 @@ def encode_jpeg(frame: Any) -> bytes:
 
 
 class CameraStream:
-    def __init__(self, config: CompatSection, origins: Callable[[str | None], bool],
+    def __init__(self, config: CompatSection, origins: Callable[[str | None], bool], *, max_clients: int,
                  opener: Callable[[str], Any] = open_webcam) -> None:
         self.spec = config.camera
         self.period = 1.0 / config.image_rate
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=origins, logger=False,
                                         engineio_logger=False)
         self._opener = opener
+        self._max_clients = max_clients
         self._clients: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.frames_sent = 0
@@ -60,9 +61,7 @@ class CameraStream:
         self.sio.on("disconnect", self._on_disconnect)
 
     async def _on_connect(self, sid: str, _environ: dict[str, Any], _auth: Any = None) -> bool:
-        from agent.compat.service import MAX_CLIENTS
-
-        if len(self._clients) >= MAX_CLIENTS:
+        if len(self._clients) >= self._max_clients:
             return False
         self._clients.add(sid)
         if self._task is None or self._task.done():

@@ -293,7 +293,8 @@ class CompatService:
         if self.config.camera:
             from agent.compat.camera import CameraStream
 
-            self.camera = CameraStream(self.config, origin_check(self.config.allowed_origins))
+            self.camera = CameraStream(self.config, origin_check(self.config.allowed_origins),
+                                       max_clients=MAX_CLIENTS)
             camera_app = web.Application()
             self.camera.sio.attach(camera_app)
             self.camera_port = await self._listen(camera_app, self.camera_port)
