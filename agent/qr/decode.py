@@ -8,7 +8,8 @@ hint in words a clerk can act on.
 
 The ladder (measured with bench/qr; each step only runs when the previous failed):
 
-1. ``direct``: zxing-cpp on the whole frame (~1 ms on 1280x720). With
+1. ``direct``: zxing-cpp on the whole frame (~1 ms on 1280x720; a photo over 4 MP on
+   a half-size copy first, at full size only when a code-like region is found). With
    ``return_errors`` it also reports codes it located but could not decode: their
    corners become the first crop candidates.
 2. locate: square regions dense with fine edges (``enhance.locate``), best first.
@@ -17,7 +18,8 @@ The ladder (measured with bench/qr; each step only runs when the previous failed
    ``unsharp+otsu``, ``deblur`` (Wiener, Gaussian PSF), ``clahe+adaptive`` (glare,
    low contrast), ``thresholds`` (fixed levels), ``upscale x2`` (Lanczos to ~9 px
    per module, grey and unsharp + Otsu), then ZBar in binary mode on the upscaled
-   crop (``zbar``).
+   crop (``zbar``). The steps, their measured rates and the (step, region) schedule
+   are in ``agent/qr/ladder.py``.
 
 Each step hands a grey or binary image to zxing-cpp (``try_downscale`` off: we chose
 the scale). The budget counts the decoder's own CPU time (the calling thread's), so what
@@ -32,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -40,14 +42,12 @@ import numpy as np
 
 from agent.qr import decoders, enhance
 from agent.qr import regions as regions_mod
+from agent.qr.ladder import Crop, run_step, schedule
 
 logger = logging.getLogger(__name__)
 
 #: a failing 1280x720 frame must not cost more than this much CPU (issue 5: p95 <= 80 ms)
 DEFAULT_BUDGET_MS = 60.0
-#: the upscaled crop's symbol width: ~4.5 px per module for the card's 45-53 modules
-TARGET_SIDE_PX = 240.0
-MAX_UPSCALE = 6.0
 #: below this many px a card code (45-57 modules) has < 1 px per module
 MIN_READABLE_SIDE = 45.0
 #: frames larger than this are located on a downscaled copy (crops stay full size)
@@ -121,142 +121,6 @@ class Trace:
     steps: list[TraceStep] = field(default_factory=list)
 
 
-class _Crop:
-    """One candidate region's crop and its intermediate images, computed on demand and
-    shared between steps (the Lanczos upscale feeds four of them)."""
-
-    def __init__(self, grey: np.ndarray, scored: regions_mod.Scored, rank: int) -> None:
-        self.scored, self.rank = scored, rank
-        self.side = scored.side
-        box = scored.region.expanded(0.25, grey.shape)
-        if scored.finder_side and scored.finder_side > scored.region.side * 1.1:
-            # the finders say the code is larger than the box: grow the crop to hold it
-            grow = (scored.finder_side - scored.region.side) / max(scored.region.side, 1.0) + 0.25
-            box = scored.region.expanded(grow, grey.shape)
-        self.crop = box.crop(grey)
-        self.factor = min(MAX_UPSCALE, max(TARGET_SIDE_PX / max(self.side, 1.0), 0.5))
-        self.module_px = self.factor * self.side / 50.0
-        self._cache: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, make: Callable[[], np.ndarray]) -> np.ndarray:
-        if name not in self._cache:
-            self._cache[name] = make()
-        return self._cache[name]
-
-    @property
-    def lanczos(self) -> np.ndarray:
-        return self.get("lanczos", lambda: enhance.rescale(self.crop, self.factor, lanczos=True))
-
-    @property
-    def sharp(self) -> np.ndarray:
-        return self.get("sharp", lambda: enhance.unsharp(self.lanczos, max(0.8, self.module_px * 0.7), 1.5))
-
-
-def _upscale(c: _Crop) -> Iterator[np.ndarray]:
-    yield c.get("cubic", lambda: enhance.rescale(c.crop, c.factor))
-
-
-def _lanczos_otsu(c: _Crop) -> Iterator[np.ndarray]:
-    yield enhance.otsu(c.lanczos)
-
-
-def _unsharp_otsu(c: _Crop) -> Iterator[np.ndarray]:
-    yield enhance.otsu(c.sharp)
-
-
-def _normalize(c: _Crop) -> Iterator[np.ndarray]:
-    """Local contrast normalization: sleeve glare streaks and hot spots add light that
-    pulls any global threshold off (issue 12)."""
-    yield enhance.local_normalize(c.lanczos, max(3, int(c.module_px * 2.5)))
-
-
-def _down(c: _Crop) -> Iterator[np.ndarray]:
-    """0.75x of the crop for large codes: zxing's local binarizer then sees a wider
-    neighbourhood in modules (issue 12: recovered a real photo with a glare streak)."""
-    if c.side >= 100:
-        yield enhance.rescale(c.crop, 0.75)
-
-
-def _deblur(c: _Crop) -> Iterator[np.ndarray]:
-    for sigma in (1.0, 1.4):
-        deblurred = enhance.rescale(enhance.wiener_deblur(c.crop, sigma), c.factor, lanczos=True)
-        yield deblurred
-        yield enhance.otsu(deblurred)
-
-
-def _clahe_adaptive(c: _Crop) -> Iterator[np.ndarray]:
-    yield enhance.adaptive(enhance.clahe(c.lanczos), int(c.module_px * 5))
-
-
-def _thresholds(c: _Crop) -> Iterator[np.ndarray]:
-    yield from enhance.thresholds(c.sharp)
-
-
-def _upscale_x2(c: _Crop) -> Iterator[np.ndarray]:
-    # twice the scale (~9 px per module): zxing's local binarizer then sees fewer
-    # modules per window, which reads glared and JPEG-blocky codes it missed at 4.5
-    # (bench/qr: glare 50 px 2/16 → 7/16, 60 px 13/16 → 16/16)
-    big = enhance.rescale(c.crop, min(2 * c.factor, 2 * MAX_UPSCALE), lanczos=True)
-    yield big
-    yield enhance.otsu(enhance.unsharp(big, max(0.8, c.module_px * 1.4), 1.5))
-
-
-def _zbar_image(c: _Crop) -> Iterator[np.ndarray]:
-    """ZBar (binary mode) on the region, upscaled: its own binarizer sometimes reads
-    what zxing's did not (issue 12: on every region, not only the first)."""
-    # at the ladder's scale (~4.5 px per module) also for large codes: ZBar's cost grows
-    # with the pixels, and a full-size photo crop cost ~54 ms per region (bench/qr)
-    yield c.get("cubic", lambda: enhance.rescale(c.crop, c.factor))
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    images: Callable[[_Crop], Iterator[np.ndarray]]
-    library: str = "zxing"
-    #: frames it newly decoded per ms of its cost, in ladder order (bench/qr/steps.py
-    #: greedy figures); a floor keeps cheap, rarely useful steps in play
-    rate: float = 0.01
-
-
-#: the ladder. Each (step, region) pair is scheduled by ``rate`` times the region's
-#: weight (``_schedule``). Order and rates: greedy by frames newly decoded per
-#: millisecond, measured with bench/qr/steps.py on the 95 frames of bench/qr/desk.py and
-#: bench/qr/corpus.py that direct zxing missed (bench/qr/README.md): upscale +29,
-#: unsharp+otsu +10, clahe+adaptive +6, deblur +5, thresholds +1; the rest added none
-#: there but read codes the earlier steps miss on other frames (upscale x2: legacy
-#: glare 50-60 px), so they run last, while budget is left.
-STEPS: tuple[Step, ...] = (
-    Step("upscale", _upscale, rate=29 / 8.5),
-    Step("unsharp+otsu", _unsharp_otsu, rate=10 / 24.6),
-    Step("clahe+adaptive", _clahe_adaptive, rate=6 / 27.3),
-    Step("deblur", _deblur, rate=5 / 57.9),
-    Step("thresholds", _thresholds, rate=1 / 33.4),
-    Step("lanczos+otsu", _lanczos_otsu),
-    Step("normalize", _normalize),
-    Step("down0.75", _down),
-    Step("zbar", _zbar_image, "zbar"),
-    Step("upscale x2", _upscale_x2),
-)
-STEP_NAMES = tuple(step.name for step in STEPS)
-
-
-def ladder(crop: np.ndarray, side: float) -> Iterator[tuple[str, np.ndarray]]:
-    """Every step's images for one crop, in ladder order, lazily (for tests and the
-    step bench)."""
-    region = enhance.Region(0, 0, crop.shape[1], crop.shape[0], 1.0, side)
-    c = _Crop(crop, regions_mod.Scored(region, 1.0), 0)
-    c.crop = crop
-    for step in STEPS:
-        for image in step.images(c):
-            yield step.name, image
-
-
-def _run(step: Step, image: np.ndarray) -> list[bytes]:
-    fn = decoders.zbar if step.library == "zbar" else (lambda g: decoders.zxing(g, downscale=False))
-    return [f.payload for f in fn(image) if f.payload is not None]
-
-
 def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
                  clock: Callable[[], float] = time.thread_time,
                  wall_clock: Callable[[], float] = time.perf_counter, max_wall_ms: float | None = None,
@@ -298,7 +162,7 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
     ranked = _candidates(grey, found, max_candidates, half)
     if trace is not None:
         trace.regions = [(s, regions_mod.worth_the_ladder(s)) for s in ranked]
-    crops = [_Crop(grey, s, i) for i, s in enumerate(ranked) if regions_mod.worth_the_ladder(s)]
+    crops = [Crop(grey, s, i) for i, s in enumerate(ranked) if regions_mod.worth_the_ladder(s)]
     if big and crops:
         # something code-like is there: the full-size pass, as a small frame gets first
         attempts += 1
@@ -309,11 +173,11 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
         if full:
             return _result([f.payload for f in full if f.payload is not None], "direct", "zxing", wall(),
                            prefer, full[0].corners, grey.shape, attempts)
-    for step, c in _schedule(crops):
+    for step, c in schedule(crops):
         for enhanced in step.images(c):
             t0 = wall()
             attempts += 1
-            payloads = _run(step, enhanced)
+            payloads = run_step(step, enhanced)
             if trace is not None:
                 trace.steps.append(TraceStep(step.name, c.rank, wall() - t0, bool(payloads)))
             if payloads:
@@ -341,27 +205,6 @@ def _half(grey: np.ndarray) -> np.ndarray:
     """Area-averaged half-size copy (an integer factor: the cheap resize)."""
     return cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_AREA)
 
-
-def _schedule(crops: Sequence[_Crop]) -> list[tuple[Step, _Crop]]:
-    """(step, region) pairs by expected success per ms: the step's measured rate times
-    how likely the region is the code (its score relative to the best one's, at least
-    MIN_REGION_WEIGHT). The best region gets its cheap and its heavy steps early, a
-    less code-like one its cheap steps before the best one's heaviest; ties keep
-    ladder order, then rank."""
-    if not crops:
-        return []
-    top = max(crops[0].scored.score, 1e-6)
-    pairs = []
-    for c in crops:
-        weight = min(1.0, max(MIN_REGION_WEIGHT, c.scored.score / top))
-        for order, step in enumerate(STEPS):
-            pairs.append((-weight * step.rate, order, c.rank, step, c))
-    pairs.sort(key=lambda p: p[:3])
-    return [(p[3], p[4]) for p in pairs]
-
-
-#: the weight of the least code-like plausible region in the schedule
-MIN_REGION_WEIGHT = 0.05
 
 #: ZBar's cost on a whole frame, per pixel (bench/qr: ~25 ms on 1280x720 here)
 ZBAR_NS_PER_PIXEL = 27.0

@@ -1,5 +1,5 @@
 """Success per millisecond of each ladder step, the measurement behind the order of
-``agent.qr.decode.STEPS``.
+``agent.qr.ladder.STEPS``.
 
     .venv/bin/python -m bench.qr.steps [--per-cell 2] [--geometries webcam720,phone2560] [--cache DIR]
 
@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from agent.qr import decode, decoders
+from agent.qr import decode, decoders, ladder
 from agent.qr.enhance import to_grey
 from bench.qr import corpus, desk
 
@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
             counts["not located"] += 1
             continue
         won = []
-        for step in decode.STEPS:
-            crop = decode._Crop(grey, holder, 0)
+        for step in ladder.STEPS:
+            crop = ladder.Crop(grey, holder, 0)
             ok = False
             t0 = time.perf_counter()
             for image in step.images(crop):
-                if payload in decode._run(step, image):
+                if payload in ladder.run_step(step, image):
                     ok = True
                     break
             cost[step.name].append((time.perf_counter() - t0) * 1000.0)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         counts["some step"] += bool(won)
     print("| step | decodes | only this step | mean ms | decodes per 100 ms |")
     print("|---|---:|---:|---:|---:|")
-    for step in sorted(decode.STEP_NAMES, key=lambda s: -wins[s] / max(float(np.sum(cost[s])), 1e-6)):
+    for step in sorted(ladder.STEP_NAMES, key=lambda s: -wins[s] / max(float(np.sum(cost[s])), 1e-6)):
         mean = float(np.mean(cost[step])) if cost[step] else 0.0
         total = float(np.sum(cost[step])) if cost[step] else 0.0
         print(f"| {step} | {wins[step]} | {only[step]} | {mean:.1f} | {100 * wins[step] / max(total, 1e-6):.2f} |")
@@ -88,7 +88,7 @@ def _greedy(solved: list[set[str]], cost: dict[str, list[float]]) -> list[str]:
     """Steps ordered by frames not yet decoded by earlier steps, per mean ms."""
     left = [frame for frame in solved if frame]
     order: list[str] = []
-    steps = [s for s in decode.STEP_NAMES if cost[s]]
+    steps = [s for s in ladder.STEP_NAMES if cost[s]]
     while steps:
         best = max(steps, key=lambda s: sum(s in f for f in left) / max(float(np.mean(cost[s])), 0.05))
         order.append(f"{best} (+{sum(best in f for f in left)})")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from agent.cli import main
-from agent.qr import decode, decoders, enhance, regions
+from agent.qr import decode, decoders, enhance, ladder, regions
 from agent.qr.decode import Reason, Trace, decode_frame
 from agent.qr.images import load_image
 from agent.qr.payload import read_payload
@@ -128,21 +128,21 @@ def test_cheap_steps_reach_every_region_before_heavy_ones() -> None:
 
 
 def test_schedule_weighs_regions_by_code_likeness() -> None:
-    def crop(rank: int, score: float) -> decode._Crop:
+    def crop(rank: int, score: float) -> ladder.Crop:
         region = enhance.Region(0, 0, 90, 90, 1, 80.0)
-        return decode._Crop(np.zeros((90, 90), np.uint8), regions.Scored(region, score), rank)
+        return ladder.Crop(np.zeros((90, 90), np.uint8), regions.Scored(region, score), rank)
 
-    order = [(step.name, c.rank) for step, c in decode._schedule([crop(0, 2.0), crop(1, 0.2)])]
+    order = [(step.name, c.rank) for step, c in ladder.schedule([crop(0, 2.0), crop(1, 0.2)])]
     # the best region's second step comes before the weak region's first
     assert order.index(("unsharp+otsu", 0)) < order.index(("upscale", 1))
     assert order[0] == ("upscale", 0)
 
 
 def test_down_step_only_for_large_codes() -> None:
-    big = decode._Crop(np.zeros((300, 300), np.uint8), regions.Scored(enhance.Region(0, 0, 300, 300, 1, 180.0), 1), 0)
-    small = decode._Crop(np.zeros((90, 90), np.uint8), regions.Scored(enhance.Region(0, 0, 90, 90, 1, 60.0), 1), 0)
-    assert [im.shape for im in decode._down(big)] == [(225, 225)]
-    assert list(decode._down(small)) == []
+    big = ladder.Crop(np.zeros((300, 300), np.uint8), regions.Scored(enhance.Region(0, 0, 300, 300, 1, 180.0), 1), 0)
+    small = ladder.Crop(np.zeros((90, 90), np.uint8), regions.Scored(enhance.Region(0, 0, 90, 90, 1, 60.0), 1), 0)
+    assert [im.shape for im in ladder._down(big)] == [(225, 225)]
+    assert list(ladder._down(small)) == []
 
 
 def test_no_code_frame_gives_up_without_the_ladder() -> None:
