@@ -6,6 +6,10 @@ Order of precedence: built-in defaults < the TOML file (``--config``, else
 ``IDAGENT_<SECTION>__<KEY>`` (for example ``IDAGENT_API__PORT=9000``; lists are
 comma-separated). Every error names the file (or variable), the key and what was
 expected.
+
+Why one module of ~440 lines: it is the whole schema (one small frozen dataclass a
+section, each key's default and rule) and its loader; split, a newcomer would look in
+several places for one key.
 """
 
 from __future__ import annotations

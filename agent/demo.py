@@ -20,6 +20,10 @@ arrived verified and the BHYT lookup answered "valid", 1 otherwise (for CI).
 daemon needed; what the e2e tests and the bench use).
 
 Everything here is test material: never point a production agent at it.
+
+Why one module of ~430 lines: it is the demo's whole script (config, the stack of
+stand-in services, the tappers, the check and the CLI), used as one unit by
+``scripts/demo.sh``, the e2e tests and the benches.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ German/Dutch master lists, domain.md) can still be parsed, shown and used: the
 explicit parameters are matched against the standardized curves of
 ``agent.icao.params`` and the key is rewritten to the named-curve form before it is
 handed to cryptography for the arithmetic.
+
+Why one module of ~430 lines: every certificate fact the trust store, passive
+authentication and the master-list import need goes through the same asn1crypto ↔
+cryptography bridge; the CMS checks are in ``cms.py``, the chain in ``trust.py``.
 """
 
 from __future__ import annotations

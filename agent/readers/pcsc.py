@@ -7,6 +7,11 @@ lists of ints become bytes once, in this module.
 Threads: pcsc-lite serialises calls per context, so the event monitor
 (``wait_for_events``, which blocks in SCardGetStatusChange) has its own context and
 does not hold up ``connect``/``transmit`` made from another thread.
+
+Why one module of ~490 lines: it is the whole pyscard boundary (error mapping, the
+backend with its hot-plug monitor, the connection with transactions, and the pcscd
+probes ``doctor`` uses); split, the "only module that imports pyscard" rule would
+become several.
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ unknown INS. The first non-None answer wins; if all return None the chip answers
   ``CardSession(SessionKeys(ks_enc, ks_mac, cipher), ssc=0)``.
 * ``state.extra`` is a dict for handlers to keep their own state between commands; it
   is cleared on power-off.
+
+Why one module of ~420 lines: the virtual chip's command core, its file tree, quirks
+and profile are one card; the protocol handlers (PACE, CA, AA, BAC) are in their own
+modules beside it.
 """
 
 from __future__ import annotations
