@@ -16,7 +16,11 @@ Threads, and why:
   a gateway that is down never delays the next read;
 * the API (aiohttp) runs its own asyncio loop in its own thread;
 * a housekeeping thread drops the identity after ``config.api.identity_ttl`` and
-  keys that no card came for.
+  keys that no card came for;
+* with ``[wedge] enabled``, the keyboard wedge (``agent.wedge.trigger.WedgeTrigger``)
+  types the identity on show into the desk application, only on the clerk's request
+  (``POST /wedge/type`` from the counter page's key, or the ``[wedge] hotkey``, whose
+  X11 grab listens on its own thread).
 
 The current identity lives only in memory and is dropped when its card leaves the
 reader, after the TTL, on ``DELETE /identity``, or when the next card is read.
@@ -25,6 +29,7 @@ reader, after the TTL, on ``DELETE /identity``, or when the next card is read.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import threading
 import time
@@ -40,11 +45,14 @@ from agent.desk.readers import ReaderSupervisor
 from agent.desk.reading import CardReading
 from agent.desk.session import Current, IdentitySession, IdentityStore
 from agent.errors import IdAgentError
-from agent.eventhub import EventHub
+from agent.eventhub import EventHub, EventType
 from agent.icao.keys import AccessKey
 from agent.metrics import Metrics
 from agent.pipeline import ChipPipeline, Forwards, QrDecoder, QrSource
 from agent.readers.base import ReaderBackend
+from agent.wedge.service import Wedge, WedgeDisabled, WedgeSettings
+from agent.wedge.trigger import WedgeTrigger, refusal
+from agent.wedge.x11 import X11Keyboard
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +65,10 @@ class Daemon:
     def __init__(self, config: Config, *, pipeline: ChipPipeline, backends: list[ReaderBackend] | None = None,
                  qr_decoder: QrDecoder | None = None, qr_sources: list[QrSource] | None = None,
                  forwards: Forwards | None = None, clock: Callable[[], float] = time.monotonic,
-                 port: int | None = None, config_loader: Callable[[], Config] | None = None) -> None:
+                 port: int | None = None, config_loader: Callable[[], Config] | None = None,
+                 wedge_keyboard: Callable[[str | None, float], X11Keyboard] | None = None) -> None:
+        """``wedge_keyboard``: the keyboard wedge's X11 backend factory (tests pass a
+        recording double; None: the real XTest keyboard)."""
         self.config = config
         self.clock = clock
         self.metrics = Metrics()
@@ -83,6 +94,9 @@ class Daemon:
         self._housekeeping_thread: threading.Thread | None = None
         self._api: Any = None  # agent.api.server.ApiServer, imported at start (it serves this daemon)
         self.compat: Any = None  # agent.compat.service.CompatService when [compat] enabled
+        self._wedge_keyboard = wedge_keyboard
+        #: the keyboard wedge, while [wedge] enabled (started and stopped with the daemon)
+        self.wedge: WedgeTrigger | None = None
         self.started_at = time.time()
         self.metrics.gauge("idagent_ws_clients", "WebSocket clients connected.", lambda: self.hub.client_count)
         self.metrics.gauge("idagent_identity_in_memory", "1 while an identity is held in memory.",
@@ -148,6 +162,7 @@ class Daemon:
             self.compat = CompatService(self, self.config.compat, no_expiry_year=self.config.card.no_expiry_year,
                                         prefer=self.config.card.prefer).start()
         self._start_watchers()
+        self._start_wedge()
         self._housekeeping_thread = threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True)
         self._housekeeping_thread.start()
         logger.info("agent started: API on http://%s:%d, %d reader backend(s), %d QR source(s)",
@@ -163,6 +178,23 @@ class Daemon:
         self.supervisor.start(self._backends, self.config.readers)
         self.qr.start(self._qr_sources)
 
+    def _start_wedge(self) -> None:
+        settings = WedgeSettings.from_config(self.config)
+        if not settings.enabled:
+            return
+        wedge = Wedge(settings, x11_factory=self._wedge_keyboard)
+        self.wedge = WedgeTrigger(settings, self.current_or_raise, publish=self._publish_wedge, wedge=wedge).start()
+        logger.info("keyboard wedge on: %s backend%s", settings.backend,
+                    ", hotkey " + settings.hotkey if settings.hotkey else "")
+
+    def _stop_wedge(self) -> None:
+        wedge, self.wedge = self.wedge, None
+        if wedge is not None:
+            wedge.stop()
+
+    def _publish_wedge(self, result: dict[str, Any]) -> None:
+        self.hub.publish(EventType.WEDGE_RESULT, result)
+
     def _stop_watchers(self, timeout: float = 2.0) -> None:
         self.supervisor.stop(timeout)
         self.qr.stop(timeout)
@@ -175,6 +207,7 @@ class Daemon:
         self._stop_watchers()
         if self._housekeeping_thread is not None:
             self._housekeeping_thread.join(2.0)
+        self._stop_wedge()
         self.session.forget("shutdown", announce=False)
         self.keys.forget()
         if self.compat is not None:
@@ -208,6 +241,8 @@ class Daemon:
         if self._api is not None:
             self._api.apply_config(new)
         self._start_watchers()
+        self._stop_wedge()
+        self._start_wedge()
         logger.info("config reloaded from %s", new.source)
 
     def _housekeeping(self) -> None:
@@ -285,6 +320,24 @@ class Daemon:
     def submit_intake(self) -> dict[str, Any]:
         return self.forwarding.submit_intake(self.current_or_raise())
 
+    def type_wedge(self) -> dict[str, Any]:
+        """``POST /wedge/type``: type the identity on show into the desk application's
+        window (blocking: seconds of key events). Raises when refused; nothing typed then."""
+        wedge = self.wedge
+        if wedge is None:
+            current = self.current()
+            err = WedgeDisabled("the keyboard wedge is off on this desk ([wedge] enabled = false): nothing typed")
+            self._publish_wedge(refusal(err, read_id=current.read_id if current else None, source="page",
+                                        backend=self.config.wedge.backend))
+            raise err
+        return wedge.type_current("page")
+
+    def wedge_status(self) -> dict[str, Any]:
+        """For ``GET /health``: enabled, available (else the problem), method, hotkey."""
+        if self.wedge is None:
+            return Wedge(dataclasses.replace(WedgeSettings.from_config(self.config), enabled=False)).status()
+        return self.wedge.status()
+
     def clear_identity(self, reason: str = "api") -> bool:
         return self.session.forget(reason) is not None
 
@@ -294,7 +347,8 @@ class Daemon:
                 "qr_sources": [s.name for s in self._qr_sources],
                 "identity": self.store.get() is not None,
                 "bhyt": self.forwarding.lookup_enabled(),
-                "intake": self.forwarding.intake_enabled()}
+                "intake": self.forwarding.intake_enabled(),
+                "wedge": self.wedge_status()}
 
 
 def make_backends(config: Config) -> list[ReaderBackend]:

@@ -58,6 +58,8 @@ class EventType(enum.StrEnum):
     #: a queued dossier's delivery: delivered (receipt), retrying, or failed for good
     INTAKE_STATUS = "intake_status"
     IDENTITY_CLEARED = "identity_cleared"
+    #: the keyboard wedge typed the identity on show into the desk application, or refused
+    WEDGE_RESULT = "wedge_result"
     ERROR = "error"
 
 

@@ -18,7 +18,8 @@ def _errors(*codes: int) -> dict[str, Any]:
             401: "Missing or wrong token", 403: "Origin or Host not allowed",
             404: "Nothing to show (no identity in memory, no such reader)",
             409: "Not possible now (not configured, or the card needs an access key)",
-            413: "Body too large", 502: "The upstream service (BHYT gateway) failed"}
+            413: "Body too large", 502: "The upstream service (BHYT gateway) failed",
+            503: "Not possible on this desk now (the virtual keyboard is unavailable or misconfigured)"}
     return {str(c): _json(_ERROR, text[c]) for c in (401, 403, *codes)}
 
 
@@ -48,7 +49,9 @@ card_removed, qr_scanned, need_access, read_started, read_progress {file, done, 
 identity_ready {identity, verification, photo_url, timings}, verification {status, reasons},
 lookup_started, lookup_result, intake_result {status: queued, idempotency_key},
 intake_status {status: delivered|retrying|failed, receipt, attempts, error},
-identity_cleared {reason}, error {code, message, hint}.
+identity_cleared {reason}, wedge_result {read_id, ok, status: typed|refused, code, message, hint,
+characters, window, source: page|hotkey} (the keyboard wedge; never the typed text),
+error {code, message, hint}.
 `?shape=compat` sends `{"event": ..., "data": ...}` (first `{"event":"connected"}`) with the field
 names of the reader kits sold in Vietnam (idCode, personName, ...): new_card, card_removed,
 reading, card_data (with faceImage, base64 JPEG), verify_result, bhyt_result, error.
@@ -112,6 +115,24 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                        "again for the same read: the same dossier (a failed one is queued again)",
             "operationId": "intake",
             "responses": {"202": _json({"type": "object"}, "Queued"), **_errors(404, 409, 502)}}},
+        "/wedge/type": {"post": {
+            "summary": "Keyboard wedge: type the identity on show, as the card's 7-field QR text built from the "
+                       "verified chip, into the one window whose title matches [wedge] window_title",
+            "description": "Only on this explicit request (or the [wedge] hotkey), never on a read. Refusals, "
+                           "with nothing typed: 403 wedge_disabled ([wedge] enabled = false); 404 no_identity; "
+                           "409 wedge_unverified (the read is not verified), wedge_not_from_chip, "
+                           "wedge_no_window, wedge_several_windows, wedge_focus_lost (typing stopped: "
+                           "another window took the focus), wedge_busy; 503 wedge_unavailable (no X display, "
+                           "no /dev/uinput), wedge_config. Each attempt is also told as a wedge_result event. "
+                           "Neither the answer nor the event carries the typed text.",
+            "operationId": "wedgeType",
+            "responses": {"200": _json({"type": "object", "properties": {
+                "read_id": {"type": "integer"}, "ok": {"type": "boolean"},
+                "status": {"type": "string", "enum": ["typed"]}, "characters": {"type": "integer"},
+                "window": {"type": "string", "description": "the title of the window typed into"},
+                "backend": {"type": "string", "enum": ["x11", "uinput"]},
+                "source": {"type": "string", "enum": ["page", "hotkey"]}}}, "Typed"),
+                **_errors(404, 409, 503)}}},
         "/metrics": {"get": {
             "summary": "Prometheus metrics", "operationId": "metrics",
             "responses": {"200": {"description": "Prometheus text format 0.0.4",

@@ -110,8 +110,15 @@ class RequestError(IdAgentError):
     hint = "Fix the request; GET /openapi.json describes every route."
 
 
+#: the keyboard wedge's refusals (``agent.wedge``; others ``wedge_*`` are 409: not possible
+#: for this read or with the windows open now)
+WEDGE_STATUS = {"wedge_disabled": 403, "wedge_unavailable": 503, "wedge_config": 503, "wedge_failed": 500}
+
+
 def _status_for(err: IdAgentError) -> int:
     code = err.code
+    if code.startswith("wedge_"):
+        return WEDGE_STATUS.get(code, 409)
     if code in ("no_identity", "no_reader", "no_photo"):
         return 404
     if isinstance(err, (RequestError, ParseError)):
@@ -367,6 +374,7 @@ class ApiServer:
             web.post("/qr", self.qr, name="qr"),
             web.post("/bhyt/lookup", self.bhyt_lookup, name="bhyt_lookup"),
             web.post("/intake", self.intake, name="intake"),
+            web.post("/wedge/type", self.wedge_type, name="wedge_type"),
             web.get("/metrics", self.metrics, name="metrics"),
             web.get("/openapi.json", self.openapi, name="openapi"),
             web.get("/events", self.events, name="events"),
@@ -480,7 +488,8 @@ class ApiServer:
 
     # ---------------------------------------------------------------- API
     async def health(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.service.health())
+        health = await asyncio.get_running_loop().run_in_executor(None, self.service.health)
+        return web.json_response(health, dumps=_dumps)
 
     async def readers(self, request: web.Request) -> web.StreamResponse:
         readers = await asyncio.get_running_loop().run_in_executor(None, self.service.readers)
@@ -538,6 +547,13 @@ class ApiServer:
         await _json_body(request)
         receipt = await asyncio.get_running_loop().run_in_executor(None, self.service.submit_intake)
         return web.json_response(receipt, status=202, dumps=_dumps)
+
+    async def wedge_type(self, request: web.Request) -> web.StreamResponse:
+        """The counter page's "Gõ vào ứng dụng": type the identity on show into the desk
+        application (the answer, and a ``wedge_result`` event, carry no typed text)."""
+        await _json_body(request)
+        result = await asyncio.get_running_loop().run_in_executor(None, self.service.type_wedge)
+        return web.json_response(result, dumps=_dumps)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=self.service.metrics.render(), content_type="text/plain",

@@ -22,7 +22,8 @@ class DeskService(Protocol):
     def port(self) -> int:
         """The port the API is asked to listen on (0: any free port)."""
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> dict[str, Any]:
+        """``GET /health``; may open an X connection (the wedge's state): off the event loop."""
 
     def readers(self) -> list[dict[str, Any]]:
         """``GET /readers``; may block on the reader backends (call it off the event loop)."""
@@ -45,3 +46,8 @@ class DeskService(Protocol):
 
     def submit_intake(self) -> dict[str, Any]:
         """Blocking (it writes to the outbox): call it off the event loop."""
+
+    def type_wedge(self) -> dict[str, Any]:
+        """``POST /wedge/type``: type the identity on show into the desk application
+        (``agent.wedge``). Blocking (seconds of key events): call it off the event loop.
+        Raises an IdAgentError (``wedge_*``, ``no_identity``) when refused, nothing typed."""

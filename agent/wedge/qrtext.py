@@ -30,6 +30,20 @@ class WedgeRefused(IdAgentError):
     hint = "Only a verified chip read is typed, into the window named in [wedge] window_title."
 
 
+class WedgeUnverified(WedgeRefused):
+    """The read on show is not verified (not verified, a probable clone, altered data)."""
+
+    code = "wedge_unverified"
+    hint = "Only a card whose chip was verified is typed; compare the card by eye and type it by hand."
+
+
+class WedgeNotFromChip(WedgeRefused):
+    """A field of the text would come from the printed QR, not from the verified chip."""
+
+    code = "wedge_not_from_chip"
+    hint = "Only data read from the verified chip are typed; read the card's chip again."
+
+
 def _date(value: dt.date | None) -> str:
     return value.strftime("%d%m%Y") if value else ""
 
@@ -43,11 +57,12 @@ def _clean(text: str) -> str:
 def qr_text(identity: Identity, verification: dict[str, Any]) -> str:
     """The QR text for a verified chip read; raises :class:`WedgeRefused` otherwise."""
     if verification.get("status") != VERIFIED:
-        raise WedgeRefused(f"the read is not verified ({verification.get('status') or 'no verification'}): "
+        raise WedgeUnverified(f"the read is not verified ({verification.get('status') or 'no verification'}): "
                            "nothing typed")
     not_chip = [f for f in CHIP_FIELDS if identity.sources.get(f) != "chip" or getattr(identity, f) is None]
     if not_chip:
-        raise WedgeRefused("these fields are not from the verified chip: " + ", ".join(not_chip) + "; nothing typed")
+        raise WedgeNotFromChip("these fields are not from the verified chip: " + ", ".join(not_chip)
+                               + "; nothing typed")
     old = identity.old_id_number if identity.sources.get("old_id_number") == "chip" else None
     fields = [identity.id_number or "", old or "", identity.full_name or "",
               _date(identity.date_of_birth), identity.sex_label, identity.place_of_residence or "",

@@ -28,6 +28,21 @@ logger = logging.getLogger(__name__)
 SUFFIXES = {"enter": "\n", "tab": "\t", "none": ""}
 
 
+class WedgeDisabled(WedgeRefused):
+    code = "wedge_disabled"
+    hint = "Typing into desk applications is off on this desk ([wedge] enabled = false)."
+
+
+class WedgeNoWindow(WedgeRefused):
+    code = "wedge_no_window"
+    hint = "Open the desk application, then press the key again."
+
+
+class WedgeSeveralWindows(WedgeRefused):
+    code = "wedge_several_windows"
+    hint = "Close the extra window of the desk application, or make [wedge] window_title match one window only."
+
+
 class WedgeConfigError(ConfigError):
     code = "wedge_config"
     exit_code = 3
@@ -66,23 +81,37 @@ class Wedge:
         self._x11_factory = x11_factory or (lambda display, settle: X11Keyboard(display, settle_s=settle))
         self._lock = threading.Lock()  # one typing at a time
 
+    def status(self) -> dict[str, Any]:
+        """Whether typing is possible now (for ``GET /health`` and the counter page): no
+        personal data, no window list; opens and closes an X connection."""
+        out: dict[str, Any] = {"enabled": self.settings.enabled, "backend": self.settings.backend,
+                               "window_title": self.settings.window_title, "hotkey": self.settings.hotkey or None,
+                               "available": False, "problem": None, "method": None}
+        if not self.settings.enabled:
+            return {**out, "problem": "disabled in [wedge]"}
+        try:
+            self.settings.pattern()
+        except WedgeConfigError as err:
+            return {**out, "problem": err.message}
+        state = describe(self.settings, x11_factory=self._x11_factory)
+        return {**out, "available": bool(state["ok"]), "problem": state.get("problem"), "method": state.get("method")}
+
     def _x11(self) -> X11Keyboard:
         return self._x11_factory(self.settings.display or None, self.settings.settle_ms / 1000)
 
     def _target(self, x11: X11Keyboard) -> Target:
         matches = x11.find(self.settings.pattern())
         if not matches:
-            raise WedgeRefused(f"no window's title matches [wedge] window_title {self.settings.window_title!r}: "
-                               "nothing typed", hint="Open the desk application, then press the key again.")
+            raise WedgeNoWindow(f"no window's title matches [wedge] window_title {self.settings.window_title!r}: "
+                                "nothing typed")
         if len({m.window.id for m in matches}) > 1:
-            raise WedgeRefused(f"{len(matches)} windows match [wedge] window_title: nothing typed",
-                               hint="Make [wedge] window_title match one window only.")
+            raise WedgeSeveralWindows(f"{len(matches)} windows match [wedge] window_title: nothing typed")
         return matches[0]
 
     def type_identity(self, identity: Identity, verification: dict[str, Any]) -> dict[str, Any]:
         """Type the QR text of a verified read into the configured window."""
         if not self.settings.enabled:
-            raise WedgeRefused("the keyboard wedge is off ([wedge] enabled = false): nothing typed")
+            raise WedgeDisabled("the keyboard wedge is off ([wedge] enabled = false): nothing typed")
         text = qr_text(identity, verification) + SUFFIXES.get(self.settings.submit, "")
         self.settings.pattern()
         with self._lock:
@@ -102,22 +131,30 @@ class Wedge:
         from agent.wedge.uinput import UInputKeyboard, plan
 
         keyboard = UInputKeyboard()
+        # stroke index → characters completed before it (one character is 1 or several strokes)
+        done_before: list[int] = []
+        for n, ch in enumerate(text):
+            done_before += [n] * len(plan(ch))
         try:
             def check(i: int) -> None:
                 if i % 8 == 0:
                     now = x11.focused()
                     if now is None or now.window.id != target.window.id:
-                        raise WedgeFocusLost(f"the focus left {target.title!r}; typing stopped")
+                        raise WedgeFocusLost(f"the focus left {target.title!r}; typing stopped",
+                                             typed=done_before[i] if i < len(done_before) else len(text),
+                                             window=target.title)
             keyboard.type_strokes(plan(text), before_each=check)
         finally:
             keyboard.close()
         return len(text)
 
 
-def describe(settings: WedgeSettings) -> dict[str, Any]:
+def describe(settings: WedgeSettings, *,
+             x11_factory: Callable[[str | None, float], X11Keyboard] | None = None) -> dict[str, Any]:
     """For ``doctor`` and the page: is typing possible here, and by which method."""
     try:
-        x11 = X11Keyboard(settings.display or None)
+        x11 = (x11_factory(settings.display or None, settings.settle_ms / 1000) if x11_factory is not None
+               else X11Keyboard(settings.display or None))
     except WedgeUnavailable as exc:
         return {"ok": False, "problem": exc.message}
     method = x11.method
@@ -132,4 +169,5 @@ def describe(settings: WedgeSettings) -> dict[str, Any]:
     return {"ok": True, "method": method}
 
 
-__all__ = ["Wedge", "WedgeSettings", "WedgeRefused", "WedgeUnavailable", "WedgeFocusLost", "describe"]
+__all__ = ["Wedge", "WedgeConfigError", "WedgeDisabled", "WedgeFocusLost", "WedgeNoWindow", "WedgeRefused",
+           "WedgeSettings", "WedgeSeveralWindows", "WedgeUnavailable", "describe"]

@@ -43,6 +43,13 @@ class WedgeFocusLost(IdAgentError):
     exit_code = 3
     hint = "Typing stopped because another window took the focus; press the key again."
 
+    def __init__(self, message: str, *, hint: str | None = None, typed: int = 0, window: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        #: characters already typed when typing stopped (the application holds a partial text)
+        self.typed = typed
+        #: the title of the window typing was meant for
+        self.window = window
+
 
 @dataclass(frozen=True)
 class Target:
@@ -215,7 +222,7 @@ class X11Keyboard:
             if now is not None and now.window.id == target.window.id:
                 return
             time.sleep(0.02)
-        raise WedgeFocusLost(f"the window {target.title!r} did not take the focus")
+        raise WedgeFocusLost(f"the window {target.title!r} did not take the focus", window=target.title)
 
     # ------------------------------------------------------------------ typing
 
@@ -323,7 +330,8 @@ class X11Keyboard:
     def _check_focus(self, target: Target, typed: int) -> None:
         now = self.focused()
         if now is None or now.window.id != target.window.id:
-            raise WedgeFocusLost(f"the focus left {target.title!r} after {typed} characters; typing stopped")
+            raise WedgeFocusLost(f"the focus left {target.title!r} after {typed} characters; typing stopped",
+                                 typed=typed, window=target.title)
 
     def _wait_modifiers_released(self, timeout: float = 2.0) -> None:
         """A clerk's hotkey (Ctrl+Alt+…) may still be held: typing under it would send
