@@ -115,7 +115,10 @@ class Wedge:
         text = qr_text(identity, verification) + SUFFIXES.get(self.settings.submit, "")
         self.settings.pattern()
         with self._lock:
-            x11 = self._x11()
+            try:
+                x11 = self._x11()
+            except WedgeUnavailable as err:
+                raise WedgeUnavailable(f"{err.message}: nothing typed", hint=err.hint) from err
             try:
                 target = self._target(x11)
                 x11.activate(target)
@@ -130,7 +133,10 @@ class Wedge:
             return x11.type_text(text, target)
         from agent.wedge.uinput import UInputKeyboard, plan
 
-        keyboard = UInputKeyboard()
+        try:
+            keyboard = UInputKeyboard()
+        except WedgeUnavailable as err:
+            raise WedgeUnavailable(f"{err.message}: nothing typed", hint=err.hint) from err
         # stroke index → characters completed before it (one character is 1 or several strokes)
         done_before: list[int] = []
         for n, ch in enumerate(text):

@@ -197,6 +197,55 @@ class FakeForwards:
         pass
 
 
+class RecordingKeyboard:
+    """The keyboard wedge's X11 backend boundary (agent.wedge.x11.X11Keyboard) as a double:
+    a desktop with the given window titles, recording every window activated and every
+    text typed. ``unavailable``: opening it fails as with no X display."""
+
+    method = "recording double"
+
+    def __init__(self, titles: list[str], *, unavailable: str = "") -> None:
+        self.titles = titles
+        self.unavailable = unavailable
+        self.opened = 0
+        self.activated: list[str] = []
+        self.typed: list[str] = []
+        self._focus: Any = None
+
+    def factory(self, display: str | None, settle: float) -> RecordingKeyboard:
+        from agent.wedge.x11 import WedgeUnavailable
+
+        if self.unavailable:
+            raise WedgeUnavailable(self.unavailable)
+        self.opened += 1
+        return self
+
+    def find(self, pattern: Any) -> list[Any]:
+        from agent.wedge.x11 import Target
+
+        return [Target(_Window(i), t) for i, t in enumerate(self.titles) if pattern.search(t)]
+
+    def activate(self, target: Any) -> None:
+        self.activated.append(target.title)
+        self._focus = target
+
+    def focused(self) -> Any:
+        return self._focus
+
+    def type_text(self, text: str, target: Any) -> int:
+        assert self._focus is target, "typed into a window that was not activated"
+        self.typed.append(text)
+        return len(text)
+
+    def close(self) -> None:
+        pass
+
+
+class _Window:
+    def __init__(self, id_: int) -> None:
+        self.id = id_
+
+
 class Harness:
     """A started daemon on a free port with fake collaborators, and HTTP/WS helpers."""
 

@@ -30,12 +30,17 @@ def harness_factory(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     started: list[Daemon] = []
 
     def factory(*, pipeline: FakePipeline | None = None, forwards: FakeForwards | None = None,
-                clock: Callable[[], float] = time.monotonic, **api: Any) -> Harness:
+                clock: Callable[[], float] = time.monotonic, wedge: dict[str, Any] | None = None,
+                wedge_keyboard: Callable[..., Any] | None = None, **api: Any) -> Harness:
+        """``wedge``: [wedge] settings; ``wedge_keyboard``: its X11 backend factory (a double)."""
         backend = FakeBackend(READERS)
         pipeline = pipeline or FakePipeline()
         forwards = forwards or FakeForwards()
-        daemon = Daemon(make_config(tmp_path, **api), pipeline=pipeline, backends=[backend],
-                        qr_decoder=FakeQrDecoder(), forwards=forwards, clock=clock, port=0)
+        config = make_config(tmp_path, **api)
+        if wedge is not None:
+            config = config.replace("wedge", **wedge)
+        daemon = Daemon(config, pipeline=pipeline, backends=[backend], qr_decoder=FakeQrDecoder(),
+                        forwards=forwards, clock=clock, port=0, wedge_keyboard=wedge_keyboard)
         daemon.start()
         started.append(daemon)
         return Harness(daemon, backend, pipeline, forwards)

@@ -22,7 +22,7 @@ API_ROUTES = [
     ("GET", "/health"), ("GET", "/readers"), ("GET", "/identity"), ("DELETE", "/identity"),
     ("GET", "/identity/photo.jpg"), ("POST", "/read"), ("POST", "/read/again"), ("POST", "/qr"),
     ("POST", "/bhyt/lookup"),
-    ("POST", "/intake"), ("GET", "/metrics"), ("GET", "/openapi.json"),
+    ("POST", "/intake"), ("POST", "/wedge/type"), ("GET", "/metrics"), ("GET", "/openapi.json"),
 ]
 
 
