@@ -26,9 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "wedge"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from wedge_helpers import XServer  # noqa: E402
+from desk_browser import XServer  # noqa: E402
 
 from agent.wedge.x11 import X11Keyboard  # noqa: E402
 

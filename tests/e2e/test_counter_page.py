@@ -9,12 +9,12 @@ look) and checked by pixel colour (badge, BHYT line) and layout (no scrolling)."
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
+from desk_browser import JARGON, TIMEOUT_MS, assert_plain_vietnamese, open_counter_page, wait_js
 from PIL import Image
 
 from agent.daemon import Current
@@ -25,17 +25,6 @@ from agent.identity import Identity
 GREEN = (0x1E, 0x7B, 0x34)
 AMBER = (0xB4, 0x53, 0x09)
 RED = (0xB3, 0x26, 0x1E)
-TIMEOUT_MS = 15000
-
-
-def _wait_js(page: Any, expression: str, timeout: float = TIMEOUT_MS / 1000) -> None:
-    """Poll a JS expression from Python: the page's CSP forbids eval, which
-    Playwright's wait_for_function uses when it has to poll."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
-        page.wait_for_timeout(50)
 
 
 def _near(rgb: tuple[int, ...], want: tuple[int, int, int], tolerance: int = 12) -> bool:
@@ -58,30 +47,6 @@ def _shot(page: Any, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def _open(page: Any, desk: Any) -> None:
-    page.goto(desk.page_url)
-    page.wait_for_selector("#link.link-on", timeout=TIMEOUT_MS)
-    # the token left the address bar at once (it stays in this tab's session storage)
-    assert "token" not in page.url
-
-
-#: protocol words a clerk must never read (the reader's device name in the top bar is
-#: left out: it is the name printed on the device)
-JARGON = re.compile(r"\b(PACE|BAC|CAN|SOD|MRZ|APDU|DG\d+|6300|63C\d|status|error|failed|verified|token)\b",
-                    re.IGNORECASE)
-
-
-def _clerk_text(page: Any) -> str:
-    return str(page.evaluate("document.querySelector('main').innerText + '\\n' + "
-                             "document.getElementById('error').innerText"))
-
-
-def _assert_plain_vietnamese(page: Any) -> None:
-    text = _clerk_text(page)
-    found = JARGON.findall(text)
-    assert not found, f"protocol/English words on screen: {found} in {text!r}"
-
-
 def _colour_of(page: Any, shot: Path, selector: str) -> tuple[int, ...]:
     """The colour of the text of ``selector`` (its darkest pixel) in the screenshot."""
     box = page.locator(selector).bounding_box()
@@ -93,12 +58,12 @@ def _colour_of(page: Any, shot: Path, selector: str) -> tuple[int, ...]:
 
 def test_happy_path_verified_with_bhyt(page: Any, desk_factory: Any, tmp_path: Path) -> None:
     desk = desk_factory()
-    _open(page, desk)
+    open_counter_page(page, desk)
     assert page.locator(".idle-title").inner_text() == "Mời đặt thẻ Căn cước lên đầu đọc"
     desk.tap()
     page.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
     page.wait_for_selector("#bhyt-status.ok", timeout=TIMEOUT_MS)
-    _wait_js(page, "document.getElementById('photo').naturalWidth > 0")
+    wait_js(page, "document.getElementById('photo').naturalWidth > 0")
     assert page.locator("dd[data-field=full_name]").inner_text() == "Nguyễn Văn An"
     assert page.locator("dd[data-field=date_of_birth]").inner_text() == "15/03/1999"
     assert page.locator("dd[data-field=sex]").inner_text() == "Nam"
@@ -121,7 +86,7 @@ def test_happy_path_verified_with_bhyt(page: Any, desk_factory: Any, tmp_path: P
     assert page.locator("#bhyt-fields dt").all_inner_texts() == [
         "Mã thẻ", "Hạn thẻ", "Nơi ĐK KCB ban đầu", "Đủ 5 năm liên tục từ", "Ngày sinh khớp"]
     assert page.locator("#send-why").inner_text() == ""
-    _assert_plain_vietnamese(page)
+    assert_plain_vietnamese(page)
     # fits the screen: nothing to scroll at 1366×768
     assert page.evaluate("document.documentElement.scrollHeight") <= 768
     shot = _shot(page, tmp_path, "verified")
@@ -134,7 +99,7 @@ def test_happy_path_verified_with_bhyt(page: Any, desk_factory: Any, tmp_path: P
     assert _near(_colour_of(page, shot, "#bhyt-status"), GREEN, 40)
     # send to intake: queued, then delivered with the receiver's own receipt number
     page.click("#send")
-    _wait_js(page, "document.getElementById('action-status').dataset.status === 'delivered'")
+    wait_js(page, "document.getElementById('action-status').dataset.status === 'delivered'")
     assert page.locator("#action-status").inner_text() == "Đã gửi hồ sơ. Số biên nhận: TN-000001"
     assert page.locator("#send").is_disabled()  # one read is one dossier
     assert desk.intake.state.stats()["unique_dossiers"] == 1
@@ -152,7 +117,7 @@ def test_happy_path_verified_with_bhyt(page: Any, desk_factory: Any, tmp_path: P
 
 def test_tampered_card_not_verified_with_reason(page: Any, desk_factory: Any, tmp_path: Path) -> None:
     desk = desk_factory("nguyen-van-an+tampered-dg13")
-    _open(page, desk)
+    open_counter_page(page, desk)
     desk.tap()
     page.wait_for_selector("#badge[data-verdict=altered]", timeout=TIMEOUT_MS)
     assert page.locator("#badge").inner_text() == "Thông tin chip không hợp lệ"
@@ -167,7 +132,7 @@ def test_tampered_card_not_verified_with_reason(page: Any, desk_factory: Any, tm
     assert page.locator("#send").is_disabled()
     why = page.locator("#send-why").inner_text()
     assert why.startswith("Không gửi được hồ sơ: thông tin trên chip không hợp lệ") and "giấy tờ khác" in why
-    _assert_plain_vietnamese(page)
+    assert_plain_vietnamese(page)
     shot = _shot(page, tmp_path, "tampered")
     assert _near(_badge_colour(page, shot), RED)
     assert page.evaluate("document.documentElement.scrollHeight") <= 768
@@ -176,7 +141,7 @@ def test_tampered_card_not_verified_with_reason(page: Any, desk_factory: Any, tm
 
 def test_cloned_chip_probable_clone(page: Any, desk_factory: Any, tmp_path: Path) -> None:
     desk = desk_factory("nguyen-van-an+cloned")
-    _open(page, desk)
+    open_counter_page(page, desk)
     desk.tap()
     page.wait_for_selector("#badge[data-status=probable_clone]", timeout=TIMEOUT_MS)
     assert page.locator("#badge").inner_text() == "Nghi thẻ giả (chip sao chép)"
@@ -188,7 +153,7 @@ def test_cloned_chip_probable_clone(page: Any, desk_factory: Any, tmp_path: Path
     assert "sao chép" in page.locator("#bhyt-hint").inner_text()
     assert page.locator("#send").is_disabled()  # a copied chip is not sent on as a dossier
     assert "chip nghi là chip sao chép" in page.locator("#send-why").inner_text()
-    _assert_plain_vietnamese(page)
+    assert_plain_vietnamese(page)
     shot = _shot(page, tmp_path, "cloned")
     assert _near(_badge_colour(page, shot), RED)
     assert not _near(_colour_of(page, shot, "#bhyt-status"), GREEN, 60)
@@ -198,7 +163,7 @@ def test_cloned_chip_probable_clone(page: Any, desk_factory: Any, tmp_path: Path
 
 def test_can_prompt_when_no_qr(page: Any, desk_factory: Any, tmp_path: Path) -> None:
     desk = desk_factory()
-    _open(page, desk)
+    open_counter_page(page, desk)
     desk.tap(with_qr=False)
     page.wait_for_selector("#access:not([hidden])", timeout=TIMEOUT_MS)
     _shot(page, tmp_path, "can-prompt")
@@ -206,14 +171,14 @@ def test_can_prompt_when_no_qr(page: Any, desk_factory: Any, tmp_path: Path) -> 
     page.fill("#can", "12345")
     page.click("#can-form button")
     assert page.locator("#error-message").inner_text() == "Cần nhập đúng 6 chữ số"
-    _assert_plain_vietnamese(page)
+    assert_plain_vietnamese(page)
     page.fill("#can", "999999")  # a wrong number: the chip refuses it
     page.click("#can-form button")
-    _wait_js(page, "document.getElementById('access-message').textContent.startsWith('Số vừa nhập')")
+    wait_js(page, "document.getElementById('access-message').textContent.startsWith('Số vừa nhập')")
     assert page.locator("#access-message").inner_text() == (
         "Số vừa nhập không mở được chip. Kiểm tra lại 6 số cuối của số CCCD.")
     assert page.locator("#error").is_hidden()  # said once, in the prompt
-    _assert_plain_vietnamese(page)
+    assert_plain_vietnamese(page)
     _shot(page, tmp_path, "can-refused")
     page.fill("#can", "012345")  # the last 6 digits of the synthetic ID 001099012345
     page.click("#can-form button")
@@ -234,7 +199,7 @@ def _show_identity(desk: Any, identity: Identity, verification: dict[str, Any]) 
 
 def test_html_in_payload_is_shown_as_text(page: Any, desk_factory: Any, tmp_path: Path) -> None:
     desk = desk_factory()
-    _open(page, desk)
+    open_counter_page(page, desk)
     evil = '<img src=x onerror="window.__pwned=1">Trần <b>Bình</b>'
     identity = Identity(full_name=evil, id_number="001099012345", date_of_birth=dt.date(1999, 3, 15),
                         place_of_residence="<script>window.__pwned=2</script>")
@@ -255,17 +220,17 @@ def test_page_without_token_says_so(page: Any, desk_factory: Any) -> None:
 
 def test_progress_bar_while_reading(page: Any, desk_factory: Any, tmp_path: Path) -> None:
     desk = desk_factory()
-    _open(page, desk)
+    open_counter_page(page, desk)
     reader = "idagent virtual reader 0"
     desk.daemon.hub.publish(EventType.READ_STARTED, {"reader": reader})
     desk.daemon.hub.publish(EventType.READ_PROGRESS, {"reader": reader, "file": "DG2", "done": 4500, "total": 9000})
     page.wait_for_selector("#reading:not([hidden])", timeout=TIMEOUT_MS)
     # one bar for the whole read: half of DG2 (9000 bytes) and the typical sizes of the
     # files not seen yet (30 + 1700 + 300 + 95 + 600 + 200): 4500 / 11925 = 37 %
-    _wait_js(page, "document.getElementById('progress-bar').style.width === '37%'")
+    wait_js(page, "document.getElementById('progress-bar').style.width === '37%'")
     assert page.locator("#progress-text").inner_text() == "Đang đọc ảnh chân dung…"
     assert page.locator(".progress").get_attribute("aria-valuenow") == "37"
-    _assert_plain_vietnamese(page)
+    assert_plain_vietnamese(page)
     _shot(page, tmp_path, "reading")
 
 
@@ -273,7 +238,7 @@ def test_progress_of_a_real_read_only_moves_forward(page: Any, desk_factory: Any
     """Tap the virtual card: every width the bar takes is recorded in the page; it
     never goes back, passes through the photo, and ends on the result."""
     desk = desk_factory()
-    _open(page, desk)
+    open_counter_page(page, desk)
     page.evaluate("""() => {
         window.__widths = []; window.__steps = [];
         const bar = document.getElementById('progress-bar');
@@ -297,7 +262,7 @@ def test_identity_dropped_while_disconnected_leaves_the_screen(page: Any, desk_f
     page's WebSocket is down: the identity_cleared event is lost, so on reconnecting
     the page must clear what GET /identity no longer has, not show the last person on."""
     desk = desk_factory()
-    _open(page, desk)
+    open_counter_page(page, desk)
     desk.tap()
     page.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
     api = desk.daemon._api
@@ -326,7 +291,7 @@ def test_refresh_answer_older_than_the_identity_event_does_not_clear_it(page: An
             route.continue_()
 
     page.route("**/identity", hold)
-    _open(page, desk)
+    open_counter_page(page, desk)
     deadline = time.monotonic() + TIMEOUT_MS / 1000
     while not held and time.monotonic() < deadline:
         page.wait_for_timeout(20)
@@ -351,7 +316,7 @@ def test_a_failed_dossier_is_shown_failed_and_sent_again(page: Any, desk_factory
     2 attempts: the page goes retrying → failed with "Gửi lại"; sent again, the
     dossier is delivered with its receipt number. Never "Đã gửi" before that."""
     desk = desk_factory(intake_fails=2)
-    _open(page, desk)
+    open_counter_page(page, desk)
     desk.tap()
     page.wait_for_selector("#badge[data-status=verified]", timeout=TIMEOUT_MS)
     page.evaluate("""() => {
@@ -361,16 +326,16 @@ def test_a_failed_dossier_is_shown_failed_and_sent_again(page: Any, desk_factory
             .observe(status, {childList: true, characterData: true, subtree: true});
     }""")
     page.click("#send")
-    _wait_js(page, "document.getElementById('action-status').dataset.status === 'failed'", timeout=30)
+    wait_js(page, "document.getElementById('action-status').dataset.status === 'failed'", timeout=30)
     assert page.locator("#send").inner_text() == "Gửi lại" and page.locator("#send").is_enabled()
     assert page.locator("#action-status").inner_text().startswith("Gửi hồ sơ không thành công")
     said = page.evaluate("window.__said")
     assert "Chưa gửi được, máy đang tự gửi lại (lần 1)…" in said, said
     assert not any(text.startswith("Đã gửi hồ sơ") for text in said), said
-    _assert_plain_vietnamese(page)
+    assert_plain_vietnamese(page)
     _shot(page, tmp_path, "intake-failed")
     page.click("#send")
-    _wait_js(page, "document.getElementById('action-status').dataset.status === 'delivered'", timeout=30)
+    wait_js(page, "document.getElementById('action-status').dataset.status === 'delivered'", timeout=30)
     assert page.locator("#action-status").inner_text() == "Đã gửi hồ sơ. Số biên nhận: TN-000001"
     assert desk.intake.state.stats()["unique_dossiers"] == 1  # the same dossier, not a second one
     assert page.js_errors == []
@@ -379,7 +344,7 @@ def test_a_failed_dossier_is_shown_failed_and_sent_again(page: Any, desk_factory
 def test_clear_with_the_card_still_on_the_reader_offers_read_again(page: Any, desk_factory: Any,
                                                                    tmp_path: Path) -> None:
     desk = desk_factory()
-    _open(page, desk)
+    open_counter_page(page, desk)
     desk.tap()
     page.wait_for_selector("#badge[data-status=verified]", timeout=TIMEOUT_MS)
     first = page.locator("dd[data-field=full_name]").inner_text()
@@ -396,17 +361,17 @@ def test_clear_with_the_card_still_on_the_reader_offers_read_again(page: Any, de
 
 def test_errors_are_shown_in_the_clerks_words_never_in_english(page: Any, desk_factory: Any) -> None:
     desk = desk_factory()
-    _open(page, desk)
+    open_counter_page(page, desk)
     hub = desk.daemon.hub
     hub.publish(EventType.ERROR, {"reader": "idagent virtual reader 0", "code": "pace_interrupted",
                                   "message": "PACE broke off (6300): the card moved", "hint": "Lay the card again."})
-    _wait_js(page, "document.getElementById('error').dataset.code === 'pace_interrupted'")
+    wait_js(page, "document.getElementById('error').dataset.code === 'pace_interrupted'")
     assert page.locator("#error-message").inner_text() == "Thẻ bị xê dịch khi đang đọc"
     assert page.locator("#error-hint").inner_text() == "Đặt thẻ nằm yên giữa đầu đọc; máy sẽ tự đọc lại."
-    _assert_plain_vietnamese(page)
+    assert_plain_vietnamese(page)
     hub.publish(EventType.ERROR, {"reader": "", "code": "some_new_code", "message": "an English message",
                                   "hint": "An English hint."})
-    _wait_js(page, "document.getElementById('error').dataset.code === 'some_new_code'")
+    wait_js(page, "document.getElementById('error').dataset.code === 'some_new_code'")
     assert page.locator("#error-message").inner_text() == "Có lỗi xảy ra"
     assert "English" not in page.locator("#error").inner_text()
     # an API refusal too: "Gửi hồ sơ" with nothing on show answers 404 no_identity
@@ -414,17 +379,17 @@ def test_errors_are_shown_in_the_clerks_words_never_in_english(page: Any, desk_f
     page.wait_for_selector("#badge[data-status=verified]", timeout=TIMEOUT_MS)
     desk.daemon.store.drop()
     page.click("#send")
-    _wait_js(page, "document.getElementById('error').dataset.code === 'no_identity'")
+    wait_js(page, "document.getElementById('error').dataset.code === 'no_identity'")
     assert page.locator("#error-message").inner_text() == "Chưa có thông tin thẻ trên màn hình"
     assert page.js_errors == []
 
 
 def test_send_says_why_when_this_desk_has_no_intake(page: Any, desk_factory: Any) -> None:
     desk = desk_factory(intake=False)
-    _open(page, desk)
+    open_counter_page(page, desk)
     desk.tap()
     page.wait_for_selector("#badge[data-status=verified]", timeout=TIMEOUT_MS)
-    _wait_js(page, "document.getElementById('send-why').textContent !== ''")
+    wait_js(page, "document.getElementById('send-why').textContent !== ''")
     assert page.locator("#send").is_disabled()
     assert page.locator("#send-why").inner_text() == "Máy này chưa được cài đặt gửi hồ sơ; báo bộ phận CNTT."
     assert page.js_errors == []

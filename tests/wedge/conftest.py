@@ -1,17 +1,17 @@
-"""A real X server (Xvfb) and a real Chromium window on it, showing a desk application's
-"scan the CCCD QR" screen (desk_app.html) that parses the typed text as those screens do."""
+"""A real X server (Xvfb) and real Chromium windows on it: a desk application's "scan the
+CCCD QR" screen (desk_app.html) that parses the typed text as those screens do, and (for
+the counter page's key) the whole desk. The helpers are shared with tests/e2e
+(tests/desk_browser.py)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from wedge_helpers import XServer
+from desk_browser import XServer, allow_sync_playwright, desk_factory, launch_chromium  # noqa: F401 (fixture)
 
-CHROMIUM = "/usr/bin/chromium"
 APP = Path(__file__).with_name("desk_app.html")
 
 
@@ -26,24 +26,11 @@ def xserver() -> Iterator[XServer]:
 
 @pytest.fixture(scope="module")
 def browser(xserver: XServer) -> Iterator[object]:
-    import asyncio
-
     from playwright.sync_api import sync_playwright
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        # a test earlier in this process left its event loop marked as running in this
-        # thread (we are in a plain function, so none can really be running here); the
-        # sync API refuses to start under that mark (seen in the full suite run)
-        asyncio.events._set_running_loop(None)
+    allow_sync_playwright()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=False,
-                                     args=["--no-sandbox", "--disable-gpu", "--no-first-run",
-                                           "--disable-background-networking", "--disable-component-update"],
-                                     env={**os.environ, "DISPLAY": xserver.display})
+        browser = launch_chromium(pw, display=xserver.display)
         yield browser
         browser.close()
 

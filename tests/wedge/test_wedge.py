@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wedge_helpers import XServer
+from desk_browser import CTRL_ALT_K, XServer
 
 from agent.cli.doctor import check_wedge
 from agent.config import Config
@@ -183,21 +183,6 @@ class _Current:
         self.identity, self.verification, self.read_id = identity, verification, 7
 
 
-def _press_hotkey(display: str) -> None:
-    from Xlib import X
-    from Xlib import display as xdisplay
-    from Xlib.ext import xtest
-
-    d = xdisplay.Display(display)
-    codes = [d.keysym_to_keycode(s) for s in (0xFFE3, 0xFFE9, ord("k"))]  # Control_L, Alt_L, k
-    for c in codes:
-        xtest.fake_input(d, X.KeyPress, c)
-    for c in reversed(codes):
-        xtest.fake_input(d, X.KeyRelease, c)
-    d.sync()
-    d.close()
-
-
 def test_hotkey_types_the_verified_card(xserver: XServer, desk_app: Any) -> None:
     from agent.wedge.trigger import WedgeTrigger
 
@@ -206,7 +191,7 @@ def test_hotkey_types_the_verified_card(xserver: XServer, desk_app: Any) -> None
                              hotkey="ctrl+alt+k")
     trigger = WedgeTrigger(settings, lambda: _Current(citizen(), VERIFIED), publish=events.append).start()
     try:
-        _press_hotkey(xserver.display)
+        xserver.press(*CTRL_ALT_K)
         wait_for_scan(desk_app)
     finally:
         trigger.stop()
@@ -223,7 +208,7 @@ def test_hotkey_on_an_unverified_read_types_nothing_and_says_why(xserver: XServe
     current = _Current(citizen(), {"status": "not_verified"})
     trigger = WedgeTrigger(settings, lambda: current, publish=events.append).start()
     try:
-        _press_hotkey(xserver.display)
+        xserver.press(*CTRL_ALT_K)
         deadline = time.monotonic() + 3
         while not events and time.monotonic() < deadline:
             time.sleep(0.05)

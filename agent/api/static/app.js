@@ -48,7 +48,7 @@
     current: null, health: null, files: {}, shown: 0, lastReader: null,
   };
   const IDENTITY_EVENTS = new Set(["identity_ready", "verification", "lookup_started", "lookup_result",
-                                   "intake_result", "intake_status", "identity_cleared"]);
+                                   "intake_result", "intake_status", "identity_cleared", "wedge_result"]);
   const READER_EVENTS = new Set(["reader_attached", "reader_detached", "card_present", "card_removed",
                                  "read_started"]);
 
@@ -193,6 +193,7 @@
     if (state.current) state.current.verification = verification;
     renderSend();
     renderLookup();
+    renderWedge();
   }
 
   async function renderPhoto(current) {
@@ -314,6 +315,43 @@
     }
   }
 
+  // ---- "Gõ vào ứng dụng" (keyboard wedge): shown when the agent has it on, usable
+  // for a verified read only; the agent types only on this click (or its hotkey) ------------
+  function renderWedge() {
+    const row = $("wedge-row");
+    const cur = state.current;
+    const on = !!(state.health && state.health.wedge);
+    row.hidden = !on || !cur;
+    if (row.hidden) return;
+    const verified = verdictOf(cur.verification) === "verified";
+    const result = cur.wedge || {};
+    const button = $("wedge");
+    const status = $("wedge-status");
+    button.disabled = !verified || result.status === "typing";
+    status.className = "action-status";
+    status.dataset.status = result.status || "";
+    status.dataset.code = result.code || "";
+    if (!verified) {
+      status.textContent = T.WEDGE.only_verified;
+    } else if (result.status === "typing") {
+      status.textContent = T.WEDGE.typing;
+    } else if (result.status === "typed") {
+      status.className = "action-status ok";
+      status.textContent = fill(T.WEDGE.typed, { window: result.window || "" });
+    } else if (result.status === "refused") {
+      status.className = "action-status bad";
+      status.textContent = T.WEDGE.refused[result.code] || T.WEDGE.refused_default;
+    } else {
+      status.textContent = "";
+    }
+  }
+
+  function setWedge(readId, result) {
+    if (!state.current || readId !== state.readId) return;
+    state.current.wedge = result;
+    renderWedge();
+  }
+
   function setIntake(readId, intake) {
     if (!state.current || readId !== state.readId) return;
     state.current.intake = Object.assign({}, state.current.intake || {}, intake);
@@ -325,7 +363,7 @@
     state.lastReader = current.reader || state.lastReader;
     state.current = {
       read_id: current.read_id, verification: current.verification, lookup: current.lookup,
-      lookupPending: !!lookupPending, intake: current.intake || null,
+      lookupPending: !!lookupPending, intake: current.intake || null, wedge: null,
     };
     renderFields(current.identity || {});
     renderConflicts((current.identity || {}).conflicts);
@@ -421,6 +459,7 @@
         if (mine) { state.current.lookup = ev; state.current.lookupPending = false; renderLookup(); }
         break;
       case "intake_result": case "intake_status": setIntake(ev.read_id, ev); break;
+      case "wedge_result": setWedge(ev.read_id, ev); break;
       case "identity_cleared": if (mine) { state.readId = null; clearView(); } break;
       case "error":
         if (r) { r.busy = false; renderReaders(); }
@@ -481,8 +520,9 @@
   async function refreshHealth() {
     try {
       const health = await api("GET", "/health");
-      state.health = { intake: health.intake !== false, bhyt: health.bhyt !== false };
-      if (state.current) { renderSend(); renderLookup(); }
+      state.health = { intake: health.intake !== false, bhyt: health.bhyt !== false,
+                       wedge: !!(health.wedge && health.wedge.enabled) };
+      if (state.current) { renderSend(); renderLookup(); renderWedge(); }
     } catch (e) { state.health = null; }
   }
 
@@ -538,6 +578,16 @@
       } catch (err) {
         setIntake(readId, { status: null });
         showError(err);
+      }
+    });
+    $("wedge").addEventListener("click", async () => {
+      const readId = state.readId;
+      setWedge(readId, { status: "typing" });
+      try {
+        setWedge(readId, await api("POST", "/wedge/type"));
+      } catch (err) {
+        if (err.message) console.info("idagent:", err.code || "", err.message);
+        setWedge(readId, { status: "refused", code: err.code });
       }
     });
     $("clear").addEventListener("click", async () => {

@@ -132,8 +132,31 @@
     not_configured: "Máy này chưa được cài đặt gửi hồ sơ; " + IT + ".",
   };
 
+  // "Gõ vào ứng dụng": the agent types the verified card, as a QR scanner would, into the
+  // desk application's window; a refusal (by the API's code) says what to do
+  const WEDGE = {
+    button: "Gõ vào ứng dụng",
+    typing: "Đang gõ vào ứng dụng…",
+    typed: "Đã gõ thông tin thẻ vào \u201C{window}\u201D.",
+    only_verified: "Chỉ gõ được thông tin của thẻ đã xác thực.",
+    refused: {
+      wedge_disabled: "Máy này chưa bật chức năng gõ vào ứng dụng; " + IT + ".",
+      wedge_unverified: "Không gõ: thẻ chưa được xác thực. Đối chiếu với thẻ và nhập tay.",
+      wedge_not_from_chip: "Không gõ: có thông tin không đọc từ chip. Đặt lại thẻ để đọc lại.",
+      wedge_no_window: "Không gõ: chưa thấy cửa sổ phần mềm tiếp nhận. Mở phần mềm đó rồi bấm lại.",
+      wedge_several_windows: "Không gõ: đang mở nhiều cửa sổ phần mềm tiếp nhận. Đóng bớt cho còn một rồi bấm lại.",
+      wedge_focus_lost: "Đã dừng gõ vì một cửa sổ khác được chọn. Xóa ô đã gõ dở trong phần mềm rồi bấm lại.",
+      wedge_busy: "Máy đang gõ, xin chờ.",
+      wedge_unavailable: "Máy này chưa gõ được vào ứng dụng (chưa có bàn phím ảo); " + IT + ".",
+      wedge_config: "Chức năng gõ vào ứng dụng chưa được cài đặt đúng; " + IT + ".",
+      wedge_failed: "Gõ không thành công. Bấm lại; nếu vẫn không được, " + IT + ".",
+      no_identity: "Chưa có thông tin thẻ để gõ.",
+    },
+    refused_default: "Không gõ được vào ứng dụng; " + IT + ".",
+  };
+
   window.IDAGENT_TEXT = {
-    ERRORS, ERROR_DEFAULT, VERDICTS, BHYT, BHYT_HINT, STEPS, INTAKE,
+    ERRORS, ERROR_DEFAULT, VERDICTS, BHYT, BHYT_HINT, STEPS, INTAKE, WEDGE,
     ACCESS: {
       no_key: "Nhập 6 số cuối của số CCCD (in trên thẻ)",
       key_refused: "Số vừa nhập không mở được chip. Kiểm tra lại 6 số cuối của số CCCD.",
