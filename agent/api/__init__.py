@@ -16,6 +16,10 @@ Quick guide for integrators (the full contract is ``GET /openapi.json``):
 * ``POST /qr`` ``{"text": ...}`` if the desk software has its own QR scanner.
 * ``POST /bhyt/lookup``, ``POST /intake``, ``DELETE /identity``, ``GET /readers``,
   ``GET /health``, ``GET /metrics`` (Prometheus).
+* ``POST /wedge/type`` (with ``[wedge] enabled``): type the verified card on show, as its
+  7-field QR text, into the desk application's window (``[wedge] window_title``); each
+  refusal types nothing and has its own ``wedge_*`` code (403/409/503); a ``wedge_result``
+  event follows every attempt. ``GET /health`` → ``wedge`` says whether it is available.
 * ``GET /events`` (WebSocket): send ``{"type":"auth","token":"..."}`` first (or the
   header); events are JSON objects with ``type`` (native) or, with ``?shape=compat``
   / ``[api] compat_events = true``, ``{"event": "card_data", "data": {"idCode": ...}}``.
