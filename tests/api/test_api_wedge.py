@@ -198,3 +198,15 @@ def test_a_reload_that_turns_the_wedge_off_refuses_the_next_request(harness_fact
     h.daemon.reload()
     _refused(h, conn, 403, "wedge_disabled", ready["read_id"])
     assert keyboard.typed == []
+
+
+def test_refused_by_the_real_x11_backend_without_a_display(harness_factory: Any) -> None:
+    """No double: the real XTest keyboard on a display that does not exist."""
+    h = harness_factory(pipeline=FakePipeline(identity_factory=_chip_read),
+                        wedge={**WEDGE, "display": ":987"})
+    conn = h.ws()
+    ready = _read(h, conn)
+    event = _refused(h, conn, 503, "wedge_unavailable", ready["read_id"])
+    assert "no X display (:987)" in event["message"]
+    wedge = h.get("/health").json()["wedge"]
+    assert (wedge["available"], wedge["method"]) == (False, None) and "no X display" in wedge["problem"]
