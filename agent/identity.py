@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.logs import mask
+
 #: fields in display order; names follow the ``read --json`` contract
 FIELDS: tuple[str, ...] = (
     "id_number", "old_id_number", "document_number", "full_name", "date_of_birth", "sex",
@@ -20,15 +22,6 @@ FIELDS: tuple[str, ...] = (
     "identifying_marks", "date_of_issue", "date_of_expiry", "father_name", "mother_name",
     "spouse_name", "card_uuid",
 )
-
-def mask(value: str | None, keep: int = 2) -> str:
-    """``"001099012345"`` → ``"00********45"``; for reprs and logs."""
-    if not value:
-        return ""
-    if len(value) <= 2 * keep:
-        return "*" * len(value)
-    return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
-
 
 def _iso(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.datetime)):

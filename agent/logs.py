@@ -55,6 +55,15 @@ _sensitive_lock = threading.Lock()
 _sensitive_re: re.Pattern[str] | None = None
 
 
+def mask(value: str | None, keep: int = 2) -> str:
+    """``"001099012345"`` → ``"00********45"``; for reprs and logs."""
+    if not value:
+        return ""
+    if len(value) <= 2 * keep:
+        return "*" * len(value)
+    return value[:keep] + "*" * (len(value) - 2 * keep) + value[-keep:]
+
+
 def _fold(text: str) -> str:
     """Casefold and strip diacritics (đ → d) so "Nguyễn" also catches "NGUYEN"."""
     decomposed = unicodedata.normalize("NFD", text.casefold().replace("đ", "d"))

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from agent.identity import Identity, mask
+from agent.identity import Identity
+from agent.logs import mask
 
 
 def _chip() -> Identity:

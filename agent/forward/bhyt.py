@@ -49,8 +49,7 @@ from agent.forward.bhyt_codes import CODES, LOCAL, UPSTREAM_FAILURES, BhytStatus
 from agent.forward.bhyt_token import token_expiry
 from agent.forward.breaker import CircuitBreaker
 from agent.forward.http_deadline import DeadlineAdapter, abort_after
-from agent.identity import mask
-from agent.logs import register_secret
+from agent.logs import mask, register_secret
 
 logger = logging.getLogger(__name__)
 

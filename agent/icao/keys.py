@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from agent.identity import mask
+from agent.logs import mask
 
 #: domain.md: on the Vietnamese card the CAN is the last 6 digits of the 12-digit ID
 #: number and the MRZ document number its last 9

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from agent.errors import ParseError
 from agent.icao.keys import MrzKey, document_number_of
-from agent.identity import mask
+from agent.logs import mask
 
 TD1_LINE_LEN = 30
 TD1_LINES = 3

@@ -28,7 +28,8 @@ from typing import Any
 
 from agent.errors import ParseError
 from agent.icao.keys import CanKey, document_number_of
-from agent.identity import Identity, mask
+from agent.identity import Identity
+from agent.logs import mask
 from agent.qr import repair
 from agent.qr.provinces import PROVINCES
 

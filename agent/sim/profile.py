@@ -42,7 +42,7 @@ from agent.icao.lds.dg2 import build_dg2
 from agent.icao.lds.dg13 import build_dg13
 from agent.icao.lds.files import CARD_ACCESS, COM, DATA_GROUPS, SOD
 from agent.icao.mrz import build_td1_vn
-from agent.identity import mask
+from agent.logs import mask
 from agent.sim.chip import ChipProfile, ChipQuirks, VirtualChip
 from agent.sim.face import synthetic_face
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from agent.icao import tlv
 from agent.icao.lds.files import DATA_GROUPS
 from agent.icao.lds.text import utf8, yyyymmdd
-from agent.identity import mask
+from agent.logs import mask
 
 SOURCE = DATA_GROUPS[11].name
 TAG_LIST = 0x5C

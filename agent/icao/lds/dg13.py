@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from agent.errors import ParseError
 from agent.icao import tlv
 from agent.icao.lds.files import DATA_GROUPS
-from agent.identity import mask
+from agent.logs import mask
 
 SOURCE = DATA_GROUPS[13].name
 TAG_SEQUENCE = 0x30
