@@ -50,6 +50,7 @@ from agent.icao.keys import AccessKey
 from agent.metrics import Metrics
 from agent.pipeline import ChipPipeline, Forwards, QrDecoder, QrSource
 from agent.readers.base import ReaderBackend
+from agent.readpath import make_backends
 from agent.wedge.service import Wedge, WedgeDisabled, WedgeSettings
 from agent.wedge.trigger import WedgeTrigger, refusal
 from agent.wedge.x11 import X11Keyboard
@@ -349,12 +350,6 @@ class Daemon:
                 "bhyt": self.forwarding.lookup_enabled(),
                 "intake": self.forwarding.intake_enabled(),
                 "wedge": self.wedge_status()}
-
-
-def make_backends(config: Config) -> list[ReaderBackend]:
-    from agent.readers.registry import make_backend
-
-    return [make_backend(name, config) for name in config.readers.backends]
 
 
 def run_until_signalled(daemon: Daemon, *, on_ready: Callable[[], None] | None = None) -> int:

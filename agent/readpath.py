@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError
 from agent.icao.files import ProgressCallback
@@ -29,7 +29,7 @@ from agent.icao.read import ChipRead, read_chip
 from agent.icao.sm import AccessDeniedError
 from agent.icao.trust import TrustStore
 from agent.readers.apdu import ApduChannel
-from agent.readers.base import CardConnection
+from agent.readers.base import CardConnection, ReaderBackend
 
 if TYPE_CHECKING:
     from agent.config import Config
@@ -132,3 +132,40 @@ class ChipReader:
 
 
 __all__ = ["ChipReader", "ReadOptions", "TrustFolderError", "load_trust_store"]
+
+
+# -- reader backends from the config ----------------------------------------------------
+
+def make_backend(name: str, config: Config | None = None, **options: Any) -> ReaderBackend:
+    """The backend called ``name`` with the ``[readers]`` options of ``config``, which
+    keyword arguments override. For "sim", ``readers.sim_profile`` (or ``sim_profile=``)
+    puts that profile's virtual chip on the reader, unless a ``card`` is given."""
+    from agent.readers.registry import make_backend as backend_by_name
+
+    opts: dict[str, Any] = {}
+    if config is not None:
+        readers = config.readers
+        opts = {"extended_length": readers.extended_length, "include": tuple(readers.include),
+                "exclude": tuple(readers.exclude), "poll_interval": readers.poll_interval,
+                "sim_profile": readers.sim_profile}
+    opts.update(options)
+    profile = opts.pop("sim_profile", "")
+    if name == "sim" and opts.get("card") is None and profile:
+        opts["card"] = _profile_card(str(profile))
+    return backend_by_name(name, **opts)
+
+
+def make_backends(config: Config) -> list[ReaderBackend]:
+    return [make_backend(name, config) for name in config.readers.backends]
+
+
+def _profile_card(name: str) -> Any:
+    """The virtual chip of card profile ``name`` (``readers.sim_profile``). Imported
+    lazily: only a configuration that names the sim backend ever loads the chip model."""
+    from agent.sim.profile import ProfileError, load_profile, virtual_chip
+
+    try:
+        return virtual_chip(load_profile(name))
+    except (ProfileError, OSError) as exc:
+        raise ConfigError(f"readers.sim_profile {name!r}: {exc}",
+                          hint="idagent sim --list shows the profiles.") from None

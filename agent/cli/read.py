@@ -155,7 +155,7 @@ def open_card(args: argparse.Namespace, config: Config
             yield conn, ReplayRandom(fixture.random), recording_keys(meta), today
         return
     if args.sim:
-        from agent.readers.registry import make_backend
+        from agent.readpath import make_backend
         from agent.sim.profile import ProfileError, load_profile, virtual_chip
 
         try:
@@ -169,7 +169,8 @@ def open_card(args: argparse.Namespace, config: Config
         finally:
             backend.close()
         return
-    from agent.readers.registry import close_all, make_backend, open_reader
+    from agent.readers.registry import close_all, open_reader
+    from agent.readpath import make_backend
 
     backends: list[Any] = []
     try:

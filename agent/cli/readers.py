@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import ReaderError
 from agent.readers.base import ReaderBackend, ReaderEvent
-from agent.readers.registry import close_all, list_all, make_backend
+from agent.readers.registry import close_all, list_all
+from agent.readpath import make_backend
 
 if TYPE_CHECKING:
     from agent.config import Config

@@ -2,40 +2,28 @@
 
 Names: "pcsc", "nfc" (or "nfc:<nfcpy path>", e.g. "nfc:usb:054c:06c1"), "sim",
 "replay:<fixture path>". The "sim" backend is only ever made when a name or the config
-asks for it (design.md: never picked silently in production).
+asks for it (design.md: never picked silently in production). Options come as keyword
+arguments; ``agent.readpath.make_backend`` takes them from the config (and turns
+``readers.sim_profile`` into a card): this layer knows neither.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agent.errors import ConfigError, IdAgentError, NoCardError, NoReaderError, ReaderError
 from agent.readers.base import CardConnection, ReaderBackend, ReaderInfo
-
-if TYPE_CHECKING:
-    from agent.config import Config
 
 logger = logging.getLogger(__name__)
 
 BACKEND_NAMES = ("pcsc", "nfc", "sim", "replay:<path>")
 
 
-def _config_options(config: Config | None) -> dict[str, Any]:
-    if config is None:
-        return {}
-    readers = config.readers
-    return {"extended_length": readers.extended_length, "include": tuple(readers.include),
-            "exclude": tuple(readers.exclude), "poll_interval": readers.poll_interval,
-            "sim_profile": readers.sim_profile}
-
-
-def make_backend(name: str, config: Config | None = None, **options: Any) -> ReaderBackend:
-    """Build the backend called ``name``. Options come from ``config.readers`` and are
-    overridden by keyword arguments; each backend takes the ones that apply to it
+def make_backend(name: str, **opts: Any) -> ReaderBackend:
+    """Build the backend called ``name``; each backend takes the options that apply to it
     (extended_length, include, exclude, poll_interval; "sim": readers, card;
     "nfc": path, frontend_factory)."""
-    opts = {**_config_options(config), **options}
     extended = opts.get("extended_length", "auto")
     if name == "pcsc":
         from agent.readers.pcsc import PcscBackend
@@ -53,8 +41,6 @@ def make_backend(name: str, config: Config | None = None, **options: Any) -> Rea
         readers = tuple(opts.get("readers", (DEFAULT_READER,)))
         backend = SimBackend(readers, extended_length=extended)
         card = opts.get("card")
-        if card is None and opts.get("sim_profile"):
-            card = _profile_card(str(opts["sim_profile"]))
         if card is not None:
             backend.insert(readers[0], card)
         return backend
@@ -66,19 +52,6 @@ def make_backend(name: str, config: Config | None = None, **options: Any) -> Rea
             raise ConfigError("backend 'replay:' needs a fixture path, e.g. replay:fixtures/apdu/card.json")
         return ReplayBackend(path)
     raise ConfigError(f"unknown reader backend {name!r}; known: {', '.join(BACKEND_NAMES)}")
-
-
-def _profile_card(name: str) -> Any:
-    """The virtual chip of card profile ``name`` (readers.sim_profile), for the "sim"
-    backend. Imported here, lazily: the chip model lives in agent.sim, above this layer,
-    and only a configuration that names the sim backend ever loads it."""
-    from agent.sim.profile import ProfileError, load_profile, virtual_chip
-
-    try:
-        return virtual_chip(load_profile(name))
-    except (ProfileError, OSError) as exc:
-        raise ConfigError(f"readers.sim_profile {name!r}: {exc}",
-                          hint="idagent sim --list shows the profiles.") from None
 
 
 def list_all(backends: list[ReaderBackend]) -> tuple[list[tuple[ReaderBackend, ReaderInfo]], list[ReaderError]]:

@@ -11,14 +11,30 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from agent.errors import CardRemovedError, NoCardError, NoReaderError, ReaderError
 from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo
 from agent.readers.errors import ReaderGoneError
 from agent.readers.events import SlotState, check_response, diff_states, resolve_extended_length
-from agent.sim.card import VirtualCard
 
 logger = logging.getLogger(__name__)
+
+
+class VirtualCard(Protocol):
+    """What this backend needs of a card: power and APDUs, in process
+    (``agent.sim.card.VirtualCard`` models one; this layer does not import it)."""
+
+    @property
+    def extended_length(self) -> bool: ...
+
+    def power_on(self) -> bytes: ...
+
+    def power_off(self) -> None: ...
+
+    def reset(self) -> bytes: ...
+
+    def process(self, apdu: bytes) -> bytes: ...
 
 DEFAULT_READER = "Sim Reader 00"
 

@@ -15,9 +15,10 @@ from agent.errors import ConfigError, NoCardError, NoReaderError, PcscUnavailabl
 from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo
 from agent.readers.nfc import NfcBackend
 from agent.readers.pcsc import PcscBackend
-from agent.readers.registry import make_backend, open_reader
+from agent.readers.registry import open_reader
 from agent.readers.replay import RecordingConnection, ReplayBackend
 from agent.readers.sim import SimBackend
+from agent.readpath import make_backend
 
 from .cards import make_card
 
