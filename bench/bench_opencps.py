@@ -5,7 +5,7 @@ stand-in portal, with injected failures and random restarts of the delivering wo
   of the filings on purpose (``--fail``, default 5 %: half answered 503 before filing, half
   filed and then answered 500, so the answer is lost), with a check-then-insert window
   (``--race-window-ms``) in which two requests for one referenceUid would both be filed.
-- The worker is ``python -m agent.forward.worker --until-empty`` on a real config; it is
+- The worker is ``python -m agent outbox run --until-empty`` on a real config; it is
   killed with SIGKILL at random moments (every ``--restart-min``..``--restart-max`` s)
   and started again, while the bench queues the dossiers one durable put at a time.
 - At the end: lost = queued dossiers the portal does not hold; duplicated = referenceUids
@@ -107,8 +107,9 @@ def person(i: int) -> Identity:
 
 
 def start_worker(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "agent.forward.worker", "--config", str(config), "--until-empty",
-                             "--concurrency", "4"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    return subprocess.Popen([sys.executable, "-m", "agent", "--config", str(config), "outbox", "run",
+                             "--until-empty", "--concurrency", "4"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import threading
 
 from agent.config import Config
 from agent.forward.outbox import Outbox, State
@@ -83,6 +85,9 @@ def run_worker(args: argparse.Namespace, config: Config) -> int:
     from agent.forward.worker import build_worker
 
     worker = build_worker(config, concurrency=args.concurrency)
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM finishes the deliveries in flight, then stops (a service manager's stop)
+        signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     try:
         worker.acquire()
         worker.run(until_empty=args.until_empty)

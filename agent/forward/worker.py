@@ -5,19 +5,16 @@ when the process dies, even by SIGKILL). Because no other worker can be running,
 worker forgets all leases at start: whatever a killed predecessor had claimed is due
 again at once. Delivery is at least once; receivers deduplicate by the idempotency key.
 
-Run in the foreground (for ``idagent outbox run``, tests and the bench):
-``python -m agent.forward.worker --config config/idagent.toml [--until-empty]``.
+Run in the foreground by ``idagent outbox run [--until-empty]`` (``agent.cli.outbox``;
+the tests and the bench run it as ``python -m agent --config FILE outbox run``).
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import logging
 import os
-import signal
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.errors import IdAgentError
 from agent.forward.intake import KIND, IntakeSender, IntakeSettings, enqueue_dossier
 from agent.forward.outbox import Outbox, OutboxError, OutboxItem, OutboxItemNotFound, Outcome
 from agent.identity import Identity
@@ -312,40 +308,3 @@ class ForwardingService:
     def stop(self) -> None:
         self.worker.stop()
         self.worker.outbox.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    from agent.config import load_config
-    from agent.logs import setup_logging
-
-    parser = argparse.ArgumentParser(prog="python -m agent.forward.worker",
-                                     description="Deliver the outbox (foreground).")
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--until-empty", action="store_true", help="exit when nothing is pending")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config)
-        # the agent's logging, with its redaction filter
-        setup_logging("WARNING", config.agent.log_format)
-        worker = build_worker(config, concurrency=args.concurrency)
-    except IdAgentError as exc:
-        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 1))
-    signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
-    try:
-        worker.acquire()
-        worker.run(until_empty=args.until_empty)
-    except OutboxError as exc:
-        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
-        return int(getattr(exc, "exit_code", 1))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        worker.close()
-    print(f"delivered {worker.delivered}, failed attempts {worker.failed_attempts}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

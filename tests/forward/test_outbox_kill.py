@@ -3,7 +3,7 @@ dossiers are forwarded to a receiver that sometimes fails; afterwards every doss
 was delivered exactly once (by idempotency key, counted by the receiver) and the
 outbox is empty.
 
-The worker runs as a subprocess (``python -m agent.forward.worker --config …``) and is
+The worker runs as a subprocess (``python -m agent --config … outbox run``) and is
 restarted after each kill; this process queues the dossiers meanwhile, so the two
 processes share the SQLite file as the daemon and ``idagent outbox`` do.
 """
@@ -50,7 +50,7 @@ max_backoff = 0.2
 
 
 def _worker(config: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "agent.forward.worker", "--config", str(config), *extra]
+    return [sys.executable, "-m", "agent", "--config", str(config), "outbox", "run", *extra]
 
 
 def test_sigkill_while_forwarding_1000_dossiers(tmp_path: Path, intake: IntakeTestService,
