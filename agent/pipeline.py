@@ -160,6 +160,7 @@ class IcaoPipeline:
 
     def read(self, connection: CardConnection, key: AccessKey, on_progress: ProgressFn) -> ReadOutcome:
         from agent.icao.read import access_dict, verification_dict
+        from agent.identity.chip import identity_of
 
         started = time.monotonic()
         read = self.reader.read(connection, key, on_progress=on_progress)
@@ -168,8 +169,6 @@ class IcaoPipeline:
             from agent.icao import signer_record
 
             signer_record.record(self.state_dir, read.verification)  # for 'idagent trust last-read'
-        if read.identity is None:
-            raise ReadFailedError("the card's identity files could not be read")
         verification = verification_dict(read.verification) or {"status": VERIFY_ERROR, "reason": "not verified"}
         verification["plain"] = plain_reason(verification)
         verification["complete"] = read.complete
@@ -177,7 +176,7 @@ class IcaoPipeline:
             # a partial read never passes as verified (read.py: complete=false)
             verification["plain"] += " Thẻ chưa được đọc đủ dữ liệu."
         access = {k: str(v) for k, v in access_dict(read.access).items() if isinstance(v, (str, int, bool))}
-        return ReadOutcome(identity=read.identity, verification=verification, read_seconds=elapsed, access=access,
+        return ReadOutcome(identity=identity_of(read), verification=verification, read_seconds=elapsed, access=access,
                            files=dict(read.files))
 
 
@@ -188,6 +187,7 @@ class CccdQrDecoder:
         self.no_expiry_year = no_expiry_year
 
     def decode(self, text: str | bytes) -> QrScan:
+        from agent.identity.qr import identity_from_qr
         from agent.qr.access import access_keys_from_qr
         from agent.qr.payload import read_payload
 
@@ -196,7 +196,7 @@ class CccdQrDecoder:
             assert result.error is not None
             raise result.error
         keys = access_keys_from_qr(result.card, no_expiry_year=self.no_expiry_year)
-        identity = result.card.to_identity()
+        identity = identity_from_qr(result.card)
         identity.qr_text = result.text
         return QrScan(keys=list(keys), identity=identity)
 

@@ -67,6 +67,7 @@ from agent.errors import IdAgentError  # noqa: E402
 from agent.icao.keys import AccessKey, CanKey  # noqa: E402
 from agent.icao.read import ChipRead, read_chip  # noqa: E402
 from agent.icao.trust import TrustStore  # noqa: E402
+from agent.identity.chip import identity_of  # noqa: E402
 from agent.readers.apdu import ApduChannel  # noqa: E402
 from agent.readers.base import CardConnection, WrappedConnection  # noqa: E402
 from agent.readers.sim import DEFAULT_READER, SimBackend  # noqa: E402
@@ -216,9 +217,9 @@ def make_card(protocol: str, store: TrustStore | None = None) -> Card:
     card = Card(protocol, virtual_chip(profile), _key_for(protocol, profile), SimBackend(extended_length="auto"),
                 store if store is not None else load_store())
     read, apdus = tap(card, None)
-    if not (read.complete and read.verified and read.identity is not None):
+    if not (read.complete and read.verified):
         raise RuntimeError(f"{protocol}: the clean read of {PROFILES[protocol]} does not verify")
-    card.clean_identity = read.identity.to_dict(photo=True)
+    card.clean_identity = identity_of(read).to_dict(photo=True)
     card.clean_apdus = apdus
     return card
 
@@ -262,7 +263,7 @@ def judge(card: Card, read: ChipRead | None, error: BaseException | None) -> tup
     assert read is not None
     if not read.verified:
         return ("read:not-verified" if read.complete else "read:incomplete"), True, ""
-    same = read.identity is not None and read.identity.to_dict(photo=True) == card.clean_identity
+    same = identity_of(read).to_dict(photo=True) == card.clean_identity
     if not read.complete or not same:
         return "read:verified", False, "marked verified but incomplete or not the card's identity"
     return "read:verified", True, ""
@@ -297,7 +298,7 @@ def next_tap_result(card: Card) -> str:
         return f"{type(exc).__name__}: {exc}"
     if not (read.complete and read.verified):
         return "not verified"
-    if read.identity is None or read.identity.to_dict(photo=True) != card.clean_identity:
+    if identity_of(read).to_dict(photo=True) != card.clean_identity:
         return "different identity"
     return "verified"
 
@@ -640,8 +641,7 @@ def _pcsc_next_tap(desk: PcscDesk, clean: dict[str, Any]) -> str:
             again, _ = desk.tap(None)
     except Exception as exc:  # reported: the case fails on it
         return f"{type(exc).__name__}: {exc}"
-    ok = (again.complete and again.verified and again.identity is not None
-          and again.identity.to_dict(photo=True) == clean)
+    ok = again.complete and again.verified and identity_of(again).to_dict(photo=True) == clean
     return "verified" if ok else "not verified"
 
 
@@ -654,9 +654,9 @@ def pcscd_worker(step: int, out: Path, indices: list[int] | None = None) -> None
         desk = PcscDesk(Path(tmp), store)
         try:
             clean_read, total = desk.tap(None)
-            if not (clean_read.verified and clean_read.identity is not None):
+            if not clean_read.verified:
                 raise RuntimeError("clean read over the private pcscd does not verify")
-            clean = clean_read.identity.to_dict(photo=True)
+            clean = identity_of(clean_read).to_dict(photo=True)
             chosen = indices or list(range(1, total + 1, step))
             results = []
             for kind in PCSCD_KINDS:

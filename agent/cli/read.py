@@ -226,12 +226,15 @@ def run_read(args: argparse.Namespace, config: Config) -> int:
     from agent.icao import signer_record
 
     signer_record.record(config.agent.state_dir, read.verification)  # for 'idagent trust last-read'
+    from agent.identity.chip import identity_of, read_json
+
+    identity = identity_of(read)
     photo_path = None
-    if args.photo and read.identity is not None and read.identity.photo_jpeg:
-        _write_private(Path(args.photo), read.identity.photo_jpeg)
+    if args.photo and identity.photo_jpeg:
+        _write_private(Path(args.photo), identity.photo_jpeg)
         photo_path = args.photo
     if args.json:
-        out = read.to_dict()
+        out = read_json(read, identity)
         out["photo_file"] = photo_path
         out["exit_code"] = exit_code(read)
         print(json.dumps(out, ensure_ascii=False, indent=1))
@@ -260,11 +263,13 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def print_human(read: ChipRead, photo_path: str | None, out: Any = None) -> None:
     stream = out or sys.stdout
-    data = read.to_dict()
+    from agent.identity.chip import identity_of, read_json
+
+    ident = identity_of(read)
+    data = read_json(read, ident)
     access = data["access"]
     print(f"Truy cập chip: {access.get('protocol', '?')}", file=stream)
-    ident = read.identity
-    if ident is not None:
+    if data["identity"] is not None:
         for name in FIELDS:
             value = getattr(ident, name)
             if name == "sex":

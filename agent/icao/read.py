@@ -70,7 +70,6 @@ from agent.icao.files import (
 )
 from agent.icao.keys import AccessKey
 from agent.icao.lds import (
-    identity_from_chip,
     parse_com,
     parse_dg1,
     parse_dg2,
@@ -81,7 +80,6 @@ from agent.icao.lds import (
 from agent.icao.lds.files import CARD_SECURITY, COM, DATA_GROUPS, SOD, LdsFile
 from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
 from agent.icao.sm import SecureMessaging, SecureMessagingError
-from agent.identity import Identity
 from agent.readers.apdu import ApduError, Channel, Command, Response
 from agent.rng import Rng
 
@@ -156,7 +154,6 @@ class ChipRead:
     files: dict[str, bytes] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)
     outcomes: dict[str, FileOutcome] = field(default_factory=dict)
-    identity: Identity | None = None
     verification: Any = None
     timing: Timing = field(default_factory=Timing)
     #: extended length was used for the reads
@@ -209,15 +206,14 @@ class ChipRead:
                 if f"DG{n}" not in self.records and (n == 1 or listed is None or n in listed)]
 
     def __repr__(self) -> str:
-        return (f"ChipRead(files={sorted(self.files)}, complete={self.complete}, "
-                f"identity={self.identity!r})")
+        return f"ChipRead(files={sorted(self.files)}, complete={self.complete})"
 
-    def to_dict(self, *, photo: bool = False) -> dict[str, Any]:
-        """The ``idagent read --json`` contract."""
+    def to_dict(self) -> dict[str, Any]:
+        """The ``idagent read --json`` contract but its identity (``agent.identity.chip.read_json``
+        adds that: the record is built above this layer)."""
         return {
             "complete": self.complete,
             "access": access_dict(self.access),
-            "identity": identity_dict(self, photo=photo),
             "files": {name: outcome.to_dict() for name, outcome in self.outcomes.items()},
             "verification": verification_dict(self.verification),
             "timing": {**self.timing.to_dict(), "extended_length": self.extended_length},
@@ -245,26 +241,6 @@ def verification_dict(result: Any) -> dict[str, Any] | None:
 def verification_status(result: Any) -> str | None:
     data = verification_dict(result)
     return None if data is None else str(data.get("status"))
-
-
-def identity_dict(read: ChipRead, *, photo: bool) -> dict[str, Any] | None:
-    if read.identity is None:
-        return None
-    out = read.identity.to_dict(photo=photo)
-    dg1 = read.records.get("DG1")
-    dg13 = read.records.get("DG13")
-    dg2 = read.records.get("DG2")
-    out["no_expiry"] = bool((dg13 is not None and dg13.no_expiry) or
-                            (dg13 is None and dg1 is not None and dg1.mrz.expiry_unconfirmed))
-    out["expiry_unconfirmed"] = bool(dg13 is None and dg1 is not None and dg1.mrz.expiry_unconfirmed)
-    if dg13 is not None and dg13.unknown_fields:
-        out["dg13_unknown"] = {str(n): (v.hex() if isinstance(v, bytes) else v)
-                               for n, v in dg13.unknown_fields.items()}
-    if dg2 is not None and dg2.faces:
-        face = dg2.faces[0]
-        out["photo"] = {"format": face.image_format, "width": face.width, "height": face.height,
-                        "jpeg_bytes": len(face.jpeg)}
-    return out
 
 
 # -- parsing ------------------------------------------------------------------------
@@ -842,9 +818,6 @@ def _read_chip(channel: Channel, key: AccessKey, *, rng: Rng, trust: Any, skip: 
     if extended == "auto" and memory.refused(atr):
         extended = "off"
     read, session, fresh = _read_twice(channel, key, extended, options, memory, atr)
-    read.identity = identity_from_chip(read.records.get("DG1"), read.records.get("DG13"),
-                                       read.records.get("DG2"), dg11=read.records.get("DG11"),
-                                       dg12=read.records.get("DG12"))
     if verify:
         verify_started, before = clock(), counters.apdus()
         verify_options = {"check_crl": check_crl, "require_chip_auth": require_chip_auth, "now": now,

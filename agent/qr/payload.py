@@ -28,7 +28,6 @@ from typing import Any
 
 from agent.errors import ParseError
 from agent.icao.keys import CanKey, document_number_of
-from agent.identity import Identity
 from agent.logs import mask
 from agent.qr import repair
 from agent.qr.provinces import PROVINCES
@@ -114,16 +113,6 @@ class CccdQr:
             "variant": self.variant, "extra": {f"unknown_{i + 7}": v for i, v in enumerate(self.extra)},
             "warnings": list(self.warnings),
         }
-
-    def to_identity(self) -> Identity:
-        """An Identity whose fields all say they came from the QR."""
-        identity = Identity(
-            id_number=self.id_number, old_id_number=self.old_id_number, full_name=self.full_name,
-            date_of_birth=self.date_of_birth, sex=self.sex, place_of_residence=self.place_of_residence,
-            date_of_issue=self.date_of_issue, document_number=self.document_number,
-            extra={f"qr_unknown_{i + 7}": v for i, v in enumerate(self.extra)})
-        identity.sources = {name: "qr" for name in identity.field_names_present()}
-        return identity
 
     def __repr__(self) -> str:
         return (f"CccdQr(id_number={mask(self.id_number)!r}, variant={self.variant!r}, "

@@ -8,9 +8,10 @@ import dataclasses
 import datetime as dt
 
 from agent.icao import tlv
-from agent.icao.lds import identity_from_chip, parse_dg1, parse_dg11, parse_dg12, parse_dg13
+from agent.icao.lds import parse_dg1, parse_dg11, parse_dg12, parse_dg13
 from agent.icao.lds.dg1 import build_dg1
 from agent.icao.lds.dg13 import build_dg13
+from agent.identity.chip import identity_from_chip, identity_of
 
 TODAY = dt.date(2026, 11, 26)
 VN_TD1 = ("IDVNM0990123459001099012345<<0", "9903159M3903157VNM<<<<<<<<<<<0",
@@ -87,6 +88,6 @@ def test_read_chip_maps_dg11_of_the_card() -> None:
                          verify=False)
     finally:
         sim.close()
-    assert read.identity is not None
-    assert read.identity.full_name == "Nguyễn Văn An"  # DG13's
-    assert read.identity.extra["dg11_profession"] == "Kỹ sư"
+    assert identity_of(read) is not None
+    assert identity_of(read).full_name == "Nguyễn Văn An"  # DG13's
+    assert identity_of(read).extra["dg11_profession"] == "Kỹ sư"

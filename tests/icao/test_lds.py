@@ -14,7 +14,6 @@ from PIL import Image
 from agent.errors import ParseError
 from agent.icao import tlv
 from agent.icao.lds import (
-    identity_from_chip,
     parse_com,
     parse_dg1,
     parse_dg2,
@@ -26,6 +25,7 @@ from agent.icao.lds.com import build_com
 from agent.icao.lds.dg1 import build_dg1
 from agent.icao.lds.dg2 import build_dg2
 from agent.icao.lds.dg13 import OID_UTF8, build_dg13
+from agent.identity.chip import identity_from_chip
 from agent.sim.face import synthetic_face
 
 TODAY = dt.date(2026, 11, 26)

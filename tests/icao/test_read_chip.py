@@ -18,6 +18,7 @@ from agent.icao.lds.dg13 import build_dg13
 from agent.icao.lds.files import DATA_GROUPS
 from agent.icao.read import ChipRead, read_chip
 from agent.icao.trust import TrustStore
+from agent.identity.chip import identity_of, read_json
 from agent.readers.apdu import ApduChannel
 from agent.readers.sim import DEFAULT_READER, SimBackend
 from agent.sim.chip import ChipProfile
@@ -52,7 +53,7 @@ def test_pace_with_can_reads_and_verifies(backend: SimBackend, store: TrustStore
     read = _read(backend, load_profile("nguyen-van-an"), None, store)
     assert read.access.protocol == "PACE" and read.access.key_type == "CAN"
     assert read.complete and read.verified
-    ident = read.identity
+    ident = identity_of(read)
     assert ident is not None
     assert (ident.id_number, ident.document_number) == ("001099012345", "099012345")
     assert ident.full_name == "Nguyễn Văn An"
@@ -70,8 +71,8 @@ def test_bac_with_mrz_and_card_without_expiry(backend: SimBackend, store: TrustS
     read = _read(backend, profile, profile.mrz_key, store)
     assert read.access.protocol == "BAC"
     assert read.complete and read.verified
-    assert read.identity is not None and read.identity.date_of_expiry is None
-    out = read.to_dict()
+    assert identity_of(read).date_of_expiry is None
+    out = read_json(read)
     assert out["identity"]["no_expiry"] is True
     assert out["identity"]["spouse_name"] == "Võ Thị Hạnh"
 
@@ -80,7 +81,7 @@ def test_quirky_chip_adapts(backend: SimBackend, store: TrustStore) -> None:
     # domain.md: MF select 6D00, big chunks refused, Le=00 refused, plain error SWs
     read = _read(backend, load_profile("pham-minh-chau"), None, store)
     assert read.complete and read.verified
-    assert read.identity is not None and read.identity.full_name == "Phạm Minh Châu"
+    assert identity_of(read).full_name == "Phạm Minh Châu"
 
 
 def test_extended_length_reads_dg2_in_few_apdus(store: TrustStore) -> None:
@@ -88,7 +89,7 @@ def test_extended_length_reads_dg2_in_few_apdus(store: TrustStore) -> None:
     read = _read(sim, load_profile("tran-thi-bich-ngoc"), None, store)
     assert read.extended_length and read.complete and read.verified
     assert read.timing.apdus < 30
-    assert read.to_dict()["identity"]["photo"]["format"] == "JPEG2000"
+    assert read_json(read)["identity"]["photo"]["format"] == "JPEG2000"
 
 
 def test_dg3_read_when_not_skipped_is_reported(backend: SimBackend) -> None:
@@ -119,7 +120,7 @@ def _assert_dg13_failed_others_read(read: ChipRead) -> None:
     assert "DG13" in outcome.error.message
     assert "DG1" in read.records and "DG2" in read.records and "DG15" in read.files
     assert not read.complete
-    out = read.to_dict()
+    out = read_json(read)
     assert out["complete"] is False
     assert out["files"]["DG13"]["error"]["code"] == "parse"
 
@@ -172,7 +173,7 @@ def test_without_trust_store_not_verified(backend: SimBackend) -> None:
 
 
 def test_json_contract(backend: SimBackend, store: TrustStore) -> None:
-    out = _read(backend, load_profile("tran-thi-bich-ngoc"), None, store).to_dict()
+    out = read_json(_read(backend, load_profile("tran-thi-bich-ngoc"), None, store))
     assert set(out) >= {"complete", "access", "identity", "files", "verification", "timing"}
     assert out["access"]["protocol"] == "PACE"
     ident = out["identity"]
@@ -273,7 +274,7 @@ def test_garbage_data_group_is_a_recorded_parse_error(backend: SimBackend, store
     assert read.outcomes["DG1"].status == "failed"
     assert read.outcomes["DG1"].error is not None and read.outcomes["DG1"].error.code == "parse"
     assert not read.complete
-    assert read.identity is not None and read.identity.document_number is None
+    assert identity_of(read).document_number is None
 
 
 def test_offsets_above_32767_under_secure_messaging(backend: SimBackend) -> None:
@@ -287,7 +288,7 @@ def test_offsets_above_32767_under_secure_messaging(backend: SimBackend) -> None
     profile = dataclasses.replace(profile, files={**profile.files, DATA_GROUPS[2].fid: big})
     read = _read(backend, profile, None, None, verify=False)
     assert read.files["DG2"] == big
-    assert read.identity is not None and read.identity.photo_jpeg == face.jpeg
+    assert identity_of(read).photo_jpeg == face.jpeg
 
 
 def test_without_ef_com_the_usual_groups_are_read(backend: SimBackend, store: TrustStore) -> None:

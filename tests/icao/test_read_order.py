@@ -21,6 +21,7 @@ import pytest
 from agent.icao.keys import AccessKey, CanKey
 from agent.icao.read import ChipRead, read_chip
 from agent.icao.trust import TrustStore
+from agent.identity.chip import identity_of
 from agent.readers.apdu import ApduChannel, Ins
 from agent.readers.sim import DEFAULT_READER, SimBackend
 from agent.sim.chip import ChipProfile, ChipQuirks, VirtualChip
@@ -125,7 +126,7 @@ def test_cloned_chip_reopens_access_and_still_shows_the_data(backend: SimBackend
     assert verification.active.status.value == "not_checked"  # unchanged semantics
     # the data were read all the same, after PACE was run again, and are marked
     assert read.complete and not read.verified
-    assert read.identity is not None and read.identity.full_name == "Nguyễn Văn An"
+    assert identity_of(read).full_name == "Nguyễn Văn An"
     assert read.reopened and any("access opened again" in note for note in verification.notes)
     # CA is judged only after it failed on a second, fresh session (one glitch on the
     # first exchange under the CA keys looks the same, issue 14): PACE, CA, then the
@@ -262,4 +263,4 @@ def test_chip_authentication_broken_off_twice_runs_aa_on_the_recovered_session(b
     assert verification.active.status.value == "valid"
     assert verification.status == "verified"
     assert read.complete and read.reopened and read.read_again
-    assert read.identity is not None and read.identity.id_number == "001099012345"
+    assert identity_of(read).id_number == "001099012345"

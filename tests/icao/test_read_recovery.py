@@ -20,6 +20,7 @@ from agent.icao.keys import CanKey
 from agent.icao.read import ChipRead, read_chip
 from agent.icao.sm import AccessDeniedError
 from agent.icao.trust import TrustStore
+from agent.identity.chip import identity_of
 from agent.readers.apdu import ApduChannel, Ins
 from agent.readers.sim import DEFAULT_READER, SimBackend
 from agent.sim.chip import VirtualChip
@@ -111,7 +112,7 @@ def test_flipped_byte_in_dg1_reads_again_and_runs_active_authentication(backend:
     assert result.read_again and "MAC" in result.read_again
     assert result.verification.active.status.value == "valid"
     assert result.verification.chip.status.value == "valid"
-    assert result.verified and result.identity is not None
+    assert result.verified and identity_of(result) is not None
 
 
 # -- 8: INTERNAL AUTHENTICATE answered outside secure messaging ---------------------------------

@@ -11,6 +11,7 @@ import pytest
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.icao.read import read_chip
 from agent.icao.trust import TrustStore
+from agent.identity.chip import identity_of
 from agent.readers.apdu import ApduChannel
 from agent.readers.replay import ReplayConnection, ReplayMismatchError, ReplayRandom, load_fixture
 
@@ -45,9 +46,9 @@ def test_replay_gives_the_same_identity(name: str) -> None:
     connection.assert_finished()
     protocol, id_number, full_name, expiry, extended = EXPECTED[name]
     assert read.access.protocol == protocol
-    assert read.identity is not None
-    assert (read.identity.id_number, read.identity.full_name) == (id_number, full_name)
-    assert read.identity.date_of_expiry == expiry
+    assert identity_of(read) is not None
+    assert (identity_of(read).id_number, identity_of(read).full_name) == (id_number, full_name)
+    assert identity_of(read).date_of_expiry == expiry
     assert read.extended_length == extended
     assert read.complete and read.verified
     assert read.timing.apdus == len(fixture.exchanges)

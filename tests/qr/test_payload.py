@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from agent.errors import ParseError
+from agent.identity.qr import identity_from_qr
 from agent.qr.payload import CccdQr, NotCccdError, QrPayloadError, parse_cccd, printable, read_payload
 
 # synthetic: Hà Nội (001), male born 1999 (digit 0 = 1900s male), year digits 99
@@ -81,7 +82,7 @@ def test_2024_card_extra_fields_kept_raw_and_unknown() -> None:
     assert card.extra == ("Trần Văn Cường", "Lê Thị Dung", "001204004321")
     assert card.to_dict()["extra"] == {"unknown_7": "Trần Văn Cường", "unknown_8": "Lê Thị Dung",
                                        "unknown_9": "001204004321"}
-    identity = card.to_identity()
+    identity = identity_from_qr(card)
     assert identity.extra["qr_unknown_7"] == "Trần Văn Cường"
     assert identity.father_name is None  # not guessed
 
@@ -116,7 +117,7 @@ def test_repr_is_masked() -> None:
 
 
 def test_to_identity_sources_qr() -> None:
-    identity = parse_cccd(AN).to_identity()
+    identity = identity_from_qr(parse_cccd(AN))
     assert identity.id_number == "001099012345"
     assert identity.date_of_birth == dt.date(1999, 3, 15)
     assert identity.document_number == "099012345"

@@ -102,7 +102,7 @@ def test_judge_rejects_a_verified_half_read(card: Any) -> None:
     class Fake:
         complete = False
         verified = True
-        identity = None
+        records: dict[str, Any] = {}  # no data group read: an empty identity
 
     label, passed, why = FM.judge(card, Fake(), None)
     assert (label, passed) == ("read:verified", False) and why

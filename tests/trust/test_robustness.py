@@ -12,6 +12,7 @@ from agent.icao.keys import CanKey
 from agent.icao.pa import passive_authentication
 from agent.icao.read import read_chip
 from agent.icao.verify import verify
+from agent.identity.chip import identity_of
 from agent.readers.apdu import ApduChannel
 from agent.sim.profile import load_profile, load_spec, virtual_chip
 
@@ -73,7 +74,7 @@ def test_corrupt_sod_read_still_returns_the_data_unverified():
     store = TrustStore.load(load_test_pki().store_dir)
     read = read_chip(ApduChannel(Wire()), CanKey(load_spec(name).person.can), rng=counter_rng(b"t"),
                      trust=store, now=NOW)
-    assert read.identity is not None  # the data are there ...
+    assert identity_of(read) is not None  # the data are there ...
     assert read.verification.status == "error"  # ... marked unverified, with the reason
     assert "EF.SOD is malformed" in read.verification.passive.reason
     assert not read.verified

@@ -8,9 +8,8 @@ from agent.icao.lds.dg2 import Dg2, FaceImage, parse_dg2
 from agent.icao.lds.dg11 import Dg11, parse_dg11
 from agent.icao.lds.dg12 import Dg12, parse_dg12
 from agent.icao.lds.dg13 import Dg13, parse_dg13
-from agent.icao.lds.identity import identity_from_chip
 
 __all__ = [
-    "Dg1", "Dg2", "Dg11", "Dg12", "Dg13", "EfCom", "FaceImage", "identity_from_chip", "parse_com",
+    "Dg1", "Dg2", "Dg11", "Dg12", "Dg13", "EfCom", "FaceImage", "parse_com",
     "parse_dg1", "parse_dg2", "parse_dg11", "parse_dg12", "parse_dg13",
 ]

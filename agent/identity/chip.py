@@ -16,11 +16,14 @@ another source already set that key.
 
 from __future__ import annotations
 
+from typing import Any
+
 from agent.icao.lds.dg1 import Dg1
 from agent.icao.lds.dg2 import Dg2
 from agent.icao.lds.dg11 import Dg11
 from agent.icao.lds.dg12 import Dg12
 from agent.icao.lds.dg13 import Dg13
+from agent.icao.read import ChipRead
 from agent.identity import FIELDS, Identity
 
 SOURCE_CHIP = "chip"
@@ -89,3 +92,42 @@ def _additional(ident: Identity, dg11: Dg11 | None, dg12: Dg12 | None) -> None:
         ident.extra.setdefault("dg11_other_names", "; ".join(dg11.other_names))
     if dg12 is not None and dg12.other_persons:
         ident.extra.setdefault("dg12_other_persons", "; ".join(dg12.other_persons))
+
+
+def identity_of(read: ChipRead) -> Identity:
+    """The identity a chip read holds (empty fields for the groups not read)."""
+    records = read.records
+    return identity_from_chip(records.get("DG1"), records.get("DG13"), records.get("DG2"),
+                              dg11=records.get("DG11"), dg12=records.get("DG12"))
+
+
+def read_json(read: ChipRead, identity: Identity | None = None, *, photo: bool = False) -> dict[str, Any]:
+    """The ``idagent read --json`` contract: ``ChipRead.to_dict`` with the identity
+    (``identity``, or the one the read holds) after ``access``."""
+    out = read.to_dict()
+    head = {key: out.pop(key) for key in ("complete", "access")}
+    if identity is None:
+        identity = identity_of(read)
+    return {**head, "identity": identity_json(read, identity, photo=photo), **out}
+
+
+def identity_json(read: ChipRead, identity: Identity | None, *, photo: bool) -> dict[str, Any] | None:
+    """The identity as ``read --json`` shows it, with what the chip says of expiry,
+    unknown DG13 fields and the photo."""
+    if identity is None:
+        return None
+    out = identity.to_dict(photo=photo)
+    dg1 = read.records.get("DG1")
+    dg13 = read.records.get("DG13")
+    dg2 = read.records.get("DG2")
+    out["no_expiry"] = bool((dg13 is not None and dg13.no_expiry) or
+                            (dg13 is None and dg1 is not None and dg1.mrz.expiry_unconfirmed))
+    out["expiry_unconfirmed"] = bool(dg13 is None and dg1 is not None and dg1.mrz.expiry_unconfirmed)
+    if dg13 is not None and dg13.unknown_fields:
+        out["dg13_unknown"] = {str(n): (v.hex() if isinstance(v, bytes) else v)
+                               for n, v in dg13.unknown_fields.items()}
+    if dg2 is not None and dg2.faces:
+        face = dg2.faces[0]
+        out["photo"] = {"format": face.image_format, "width": face.width, "height": face.height,
+                        "jpeg_bytes": len(face.jpeg)}
+    return out
