@@ -4,7 +4,7 @@
 
 1. pcscd with the vpcd driver, and a virtual CCCD chip (a made-up citizen, signed by
    the test PKI of fixtures/pki) served to "Virtual PCD 00 00" (``agent.sim``);
-2. the local BHYT test gateway over the synthetic register (``agent.forward.bhyt_service``)
+2. the local BHYT test gateway over the synthetic register (``agent.sim.services.bhyt``)
    and a local intake receiver;
 3. the agent, configured for them: PC/SC backend, BHYT lookups on, intake on, trust
    store = the test PKI's CSCAs (fixtures/pki/store);
@@ -198,7 +198,7 @@ def desk_stack(*, backend: str = "pcsc", profile: str = DEMO_PROFILE, port: int 
     given up after as many attempts, then accepted when sent again); ``bhyt_down``:
     the agent's BHYT gateway address answers nothing; ``wedge``: [wedge] settings (the
     keyboard wedge, e.g. ``{"enabled": True, "window_title": "...", "display": ":5"}``)."""
-    from agent.forward.bhyt_service import BhytRegister, BhytTestService
+    from agent.sim.services.bhyt import BhytRegister, BhytTestService
 
     exits = contextlib.ExitStack()
     with exits:
@@ -210,7 +210,7 @@ def desk_stack(*, backend: str = "pcsc", profile: str = DEMO_PROFILE, port: int 
         receiver = None
         intake_url = None
         if intake:
-            from agent.forward.intake_service import IntakeTestService
+            from agent.sim.services.intake import IntakeTestService
 
             config_probe = demo_config(state_dir, bhyt_url=bhyt_url, intake_url="http://127.0.0.1:1/",
                                        backend=backend, port=port)

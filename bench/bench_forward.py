@@ -39,11 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent.forward.bhyt import BhytClient, BhytSettings  # noqa: E402
-from agent.forward.bhyt_service import GATEWAY_TIME_HEADER  # noqa: E402
 from agent.forward.intake import KIND, IntakeSender, IntakeSettings, enqueue_dossier  # noqa: E402
 from agent.forward.outbox import Outbox, Policy  # noqa: E402
 from agent.forward.worker import OutboxWorker  # noqa: E402
 from agent.identity import Identity  # noqa: E402
+from agent.sim.services.bhyt import GATEWAY_TIME_HEADER  # noqa: E402
 
 
 def _free_port() -> int:
@@ -78,7 +78,7 @@ def bench_throughput(n: int, workdir: Path, concurrency: int, fail_before: float
     key_file = workdir / "hmac.key"
     key_file.write_bytes(os.urandom(32).hex().encode())
     key_file.chmod(0o600)
-    proc, base = _start("agent.forward.intake_service", "--hmac-key-file", str(key_file),
+    proc, base = _start("agent.sim.services.intake", "--hmac-key-file", str(key_file),
                         "--fail-before", str(fail_before))
     try:
         box = Outbox(workdir / f"outbox-{fail_before}.sqlite3", os.urandom(32),
@@ -128,7 +128,7 @@ def _percentile(values: list[float], p: float) -> float:
 
 
 def bench_lookup(n: int, delay_ms: int) -> list[dict[str, Any]]:
-    proc, base = _start("agent.forward.bhyt_service")
+    proc, base = _start("agent.sim.services.bhyt")
     out = []
     try:
         requests.post(base + "/_control", json={"delay_ms": delay_ms}, timeout=5)
@@ -160,7 +160,7 @@ def bench_lookup(n: int, delay_ms: int) -> list[dict[str, Any]]:
 
 
 def bench_breaker_open(n: int) -> dict[str, Any]:
-    proc, base = _start("agent.forward.bhyt_service")
+    proc, base = _start("agent.sim.services.bhyt")
     try:
         requests.post(base + "/_control", json={"outage": True}, timeout=5)
         client = BhytClient(BhytSettings(base_url=base, username="79001_BV", password="matkhau-thu-nghiem",

@@ -1,7 +1,7 @@
 """OpenCPS intake bench: N dossiers (default 7,000) through the outbox to the local
 stand-in portal, with injected failures and random restarts of the delivering worker.
 
-- The portal runs as its own process (``agent.forward.opencps_service``) and fails a share
+- The portal runs as its own process (``agent.sim.services.opencps``) and fails a share
   of the filings on purpose (``--fail``, default 5 %: half answered 503 before filing, half
   filed and then answered 500, so the answer is lost), with a check-then-insert window
   (``--race-window-ms``) in which two requests for one referenceUid would both be filed.
@@ -39,9 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from agent.config import load_config  # noqa: E402
 from agent.forward.opencps import OpenCpsSettings, enqueue_dossier  # noqa: E402
-from agent.forward.opencps_service import ACCOUNTS, EMPLOYEE, GROUP_ID, PROCEDURES  # noqa: E402
 from agent.forward.outbox import Outbox  # noqa: E402
 from agent.identity import Identity  # noqa: E402
+from agent.sim.services.opencps import ACCOUNTS, EMPLOYEE, GROUP_ID, PROCEDURES  # noqa: E402
 
 WARDS = ["Phường Ba Đình", "Phường Hồng Hà", "Phường Hoàn Kiếm", "Phường Cửa Nam", "Phường Ngọc Hà"]
 
@@ -54,7 +54,7 @@ def _free_port() -> int:
 
 def start_portal(fail: float, race_ms: int, seed: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "agent.forward.opencps_service", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "agent.sim.services.opencps", "--port", str(port),
                              "--fail-before", str(fail / 2), "--fail-after", str(fail / 2),
                              "--race-window-ms", str(race_ms), "--seed", str(seed)],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},

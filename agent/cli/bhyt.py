@@ -76,7 +76,7 @@ def format_result(result: BhytResult) -> str:
 
 
 def run_serve(args: argparse.Namespace, config: Config) -> int:
-    from agent.forward import bhyt_service
+    from agent.sim.services import bhyt as bhyt_service
 
     argv = ["--host", args.host, "--port", str(args.port), "--variant", args.variant]
     if args.register:

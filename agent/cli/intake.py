@@ -52,6 +52,6 @@ def run_test(args: argparse.Namespace, config: Config) -> int:
 
 
 def run_serve(args: argparse.Namespace, config: Config) -> int:
-    from agent.forward.opencps_service import main
+    from agent.sim.services.opencps import main
 
     return main(["--host", args.host, "--port", str(args.port)])

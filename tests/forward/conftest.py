@@ -11,8 +11,8 @@ import pytest
 from forward_helpers import HMAC_KEY, FakeClock, make_settings
 
 from agent.forward.bhyt import BhytClient
-from agent.forward.bhyt_service import BhytTestService
-from agent.forward.intake_service import IntakeTestService
+from agent.sim.services.bhyt import BhytTestService
+from agent.sim.services.intake import IntakeTestService
 
 
 @pytest.fixture

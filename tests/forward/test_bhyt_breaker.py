@@ -14,8 +14,8 @@ from forward_helpers import FakeClock, make_settings
 
 from agent.forward.bhyt import BhytClient, BhytLookups
 from agent.forward.bhyt_codes import CODES, BhytStatus, lookup
-from agent.forward.bhyt_service import BhytTestService
 from agent.forward.breaker import BreakerState, CircuitBreaker
+from agent.sim.services.bhyt import BhytTestService
 
 # domain.md: "maKetQua: 000 valid · 001 … · 500 server error"
 DOMAIN_CODES = ["000", "001", "002", "003", "004", "010", "050", "051", "052", "053", "054", "055", "060",

@@ -25,7 +25,7 @@ from agent.forward.bhyt import (
     parse_dob,
 )
 from agent.forward.bhyt_codes import BhytStatus
-from agent.forward.bhyt_service import BhytTestService
+from agent.sim.services.bhyt import BhytTestService
 
 # --------------------------------------------------------------------------- the field problem
 

@@ -10,7 +10,7 @@ import pytest
 from forward_helpers import OFFICER_ID, OFFICER_NAME, PASSWORD, USERNAME
 
 from agent.cli import main
-from agent.forward.bhyt_service import BhytTestService
+from agent.sim.services.bhyt import BhytTestService
 
 
 @pytest.fixture

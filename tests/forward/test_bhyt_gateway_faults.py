@@ -10,9 +10,9 @@ from forward_helpers import FakeClock, make_settings
 
 from agent.forward.bhyt import BhytClient
 from agent.forward.bhyt_codes import BhytStatus, lookup
-from agent.forward.bhyt_service import BhytTestService
 from agent.forward.bhyt_token import token_expiry
 from agent.forward.breaker import BreakerState
+from agent.sim.services.bhyt import BhytTestService
 
 AN = ("001099012345", "Nguyễn Văn An", "15/03/1999")
 

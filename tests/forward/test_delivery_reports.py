@@ -13,9 +13,9 @@ from forward_helpers import HMAC_KEY, person
 
 from agent.config import Config
 from agent.forward.intake import KIND, IntakeSender, IntakeSettings, enqueue_dossier, receipt_from
-from agent.forward.intake_service import IntakeTestService
 from agent.forward.outbox import Outbox, OutboxItemNotFound, Policy
 from agent.forward.worker import DeliveryReport, ForwardingService, OutboxWorker
+from agent.sim.services.intake import IntakeTestService
 
 KEY = bytes(range(32))
 

@@ -10,10 +10,10 @@ from forward_helpers import OFFICER_ID, OFFICER_NAME, PASSWORD, USERNAME, person
 
 from agent.cli import main
 from agent.config import load_config
-from agent.forward.bhyt_service import BhytTestService
 from agent.forward.intake import IntakeSettings, enqueue_dossier
-from agent.forward.intake_service import IntakeTestService
 from agent.forward.outbox import Outbox, Outcome
+from agent.sim.services.bhyt import BhytTestService
+from agent.sim.services.intake import IntakeTestService
 
 
 @pytest.fixture

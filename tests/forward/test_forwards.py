@@ -10,10 +10,10 @@ import pytest
 from forward_helpers import OFFICER_ID, OFFICER_NAME, PASSWORD, USERNAME
 
 from agent.config import Config
-from agent.forward.bhyt_service import BhytTestService
 from agent.forward.forwards import BhytUpstreamError, ConfiguredForwards
-from agent.forward.intake_service import IntakeTestService
 from agent.identity import Identity
+from agent.sim.services.bhyt import BhytTestService
+from agent.sim.services.intake import IntakeTestService
 
 
 @pytest.fixture

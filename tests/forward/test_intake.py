@@ -24,9 +24,9 @@ from agent.forward.intake import (
     sign,
     verify,
 )
-from agent.forward.intake_service import IntakeTestService
 from agent.forward.keyfile import KeyFileError
 from agent.forward.outbox import OutboxItem
+from agent.sim.services.intake import IntakeTestService
 
 
 def _item(body: bytes, key: str = "5f0c6a4e-8d5b-4b8e-9a51-0d6c1f3e2a10",

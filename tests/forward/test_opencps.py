@@ -28,9 +28,9 @@ from agent.forward.opencps import (
     enqueue_dossier,
 )
 from agent.forward.opencps_regions import RegionTable
-from agent.forward.opencps_service import ACCOUNTS, API, EMPLOYEE, GROUP_ID, PROCEDURES, OpenCpsTestService
 from agent.forward.outbox import Outbox, OutboxItem, Policy
 from agent.forward.worker import DeliveryReport, OutboxWorker
+from agent.sim.services.opencps import ACCOUNTS, API, EMPLOYEE, GROUP_ID, PROCEDURES, OpenCpsTestService
 
 KEY = bytes(range(32))
 REGIONS = RegionTable.load()

@@ -14,8 +14,8 @@ from opencps_helpers import applicant
 
 from agent.cli import main
 from agent.config import load_config
-from agent.forward.opencps_service import ACCOUNTS, EMPLOYEE, GROUP_ID, PROCEDURES, OpenCpsTestService
 from agent.forward.worker import DeliveryReport, ForwardingService
+from agent.sim.services.opencps import ACCOUNTS, EMPLOYEE, GROUP_ID, PROCEDURES, OpenCpsTestService
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from forward_helpers import HMAC_KEY, person
 
 from agent.config import Config
 from agent.forward.intake import KIND, IntakeSender, IntakeSettings, enqueue_dossier
-from agent.forward.intake_service import IntakeTestService
 from agent.forward.keyfile import KeyFileError, load_or_create_key
 from agent.forward.outbox import Outbox, OutboxError, OutboxItem, OutboxItemNotFound, Outcome, Policy
 from agent.forward.worker import OutboxWorker, WorkerBusyError
+from agent.sim.services.intake import IntakeTestService
 
 KEY = bytes(range(32))
 

@@ -24,8 +24,8 @@ from forward_helpers import person
 
 from agent.config import load_config
 from agent.forward.intake import IntakeSettings, enqueue_dossier
-from agent.forward.intake_service import IntakeTestService
 from agent.forward.outbox import Outbox
+from agent.sim.services.intake import IntakeTestService
 
 ROOT = Path(__file__).resolve().parents[2]
 DOSSIERS = 1000

@@ -11,7 +11,7 @@ changes nothing). It counts everything, and fails on command:
 
 Control: ``POST /_control`` JSON (the keys above and ``seed``); ``GET /_stats`` counters;
 ``GET /_keys`` how many signed requests arrived per idempotency key. Run:
-``python -m agent.forward.intake_service --port 8767 --hmac-key-file FILE``.
+``python -m agent.sim.services.intake --port 8767 --hmac-key-file FILE``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from agent.forward.intake import HEADER_IDEMPOTENCY, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify
 from agent.forward.keyfile import read_secret
-from agent.forward.testserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
+from agent.sim.services.httpserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
 
 INTAKE_PATH = "/dossiers"
 
@@ -184,7 +184,7 @@ class IntakeTestService(ServerThread):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent.forward.intake_service",
+    parser = argparse.ArgumentParser(prog="python -m agent.sim.services.intake",
                                      description="Local dossier-intake test receiver.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8767)

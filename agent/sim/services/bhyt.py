@@ -20,7 +20,7 @@ for tests, the bench and the demo. Control endpoints (not part of the real gatew
 
 Every gateway answer carries ``X-Gateway-Time-Ms``: the service's own time for it.
 
-Run: ``python -m agent.forward.bhyt_service --port 8766 [--register FILE] [--variant NAME]``.
+Run: ``python -m agent.sim.services.bhyt --port 8766 [--register FILE] [--variant NAME]``.
 The register (fixtures/bhyt/register.json) holds made-up people only.
 """
 
@@ -44,9 +44,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from agent.forward.bhyt import CARD_CODE_RE, CHECK_PATH, ID_RE, TOKEN_PATH
-from agent.forward.testserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
+from agent.sim.services.httpserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
 
-DEFAULT_REGISTER = Path(__file__).resolve().parents[2] / "fixtures" / "bhyt" / "register.json"
+DEFAULT_REGISTER = Path(__file__).resolve().parents[3] / "fixtures" / "bhyt" / "register.json"
 GATEWAY_TIME_HEADER = "X-Gateway-Time-Ms"
 DOB_RE = re.compile(r"^(\d{2}/\d{2}/\d{4}|\d{4})$")
 #: answer fields copied from a register entry (names as the gateway spells them)
@@ -428,7 +428,7 @@ class BhytTestService(ServerThread):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent.forward.bhyt_service",
+    parser = argparse.ArgumentParser(prog="python -m agent.sim.services.bhyt",
                                      description="Local BHYT gateway test service (synthetic register).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8766)

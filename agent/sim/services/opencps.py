@@ -25,7 +25,7 @@ what the opencps-v2 source shows of the dossier API (agent/forward/opencps.py):
   ``delay_ms`` (slow answers), ``login_mode`` ("203", "redirect", "html"), ``seed``.
   ``GET /_stats`` counters, ``GET /_references`` dossiers per referenceUid.
 
-Run: ``python -m agent.forward.opencps_service --port 8768`` (accounts printed).
+Run: ``python -m agent.sim.services.opencps --port 8768`` (accounts printed).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.sax.saxutils import escape
 
-from agent.forward.testserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
+from agent.sim.services.httpserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
 
 API = "/o/rest/v2"
 LOGIN_PATH = "/c/portal/login"
@@ -412,7 +412,7 @@ class OpenCpsTestService(ServerThread):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m agent.forward.opencps_service",
+    parser = argparse.ArgumentParser(prog="python -m agent.sim.services.opencps",
                                      description="Local OpenCPS v2 stand-in portal (synthetic site).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8768)
