@@ -1,7 +1,7 @@
 """Shared helpers of the robustness suite (issue 8): the fuzz target table
-(fuzz/fuzz_targets.py) and the fault-injection library (bench/fault_matrix.py),
-loaded from their files so that neither folder has to be a package; a per-input
-time limit and a memory meter."""
+(fuzz/fuzz_targets.py, loaded from its file so that fuzz/ need not be a package), a
+per-input time limit (the fault library's watchdog, ``agent.sim.faults``) and a memory
+meter."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+
+from agent.sim import faults
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,14 +33,10 @@ def fuzz_targets() -> ModuleType:
     return load_module("fuzz_targets", ROOT / "fuzz" / "fuzz_targets.py")
 
 
-def fault_matrix() -> ModuleType:
-    return load_module("fault_matrix", ROOT / "bench" / "fault_matrix.py")
-
-
 def time_limit(seconds: float) -> contextlib.AbstractContextManager[None]:
     """Interrupt the block after ``seconds`` (SIGALRM; main thread only): the fault
     matrix's watchdog, whose ``Hang`` counts as a hang in the parser contract too."""
-    return fault_matrix().watchdog(seconds)  # type: ignore[no-any-return]
+    return faults.watchdog(seconds)
 
 
 @contextlib.contextmanager

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from robust_helpers import fault_matrix
 
-FM = fault_matrix()
+from agent.sim import faults as FM
+from agent.sim.faults_pcscd import pcscd_prerequisites, run_pcscd_matrix
 
 #: APDU index step per fault kind in CI (the script runs every index)
 STEPS = {"corrupt": 3, "remove": 11, "reset": 7, "detach": 17, "sw": 7}
@@ -126,16 +126,16 @@ def test_corrupt_flips_exactly_one_bit() -> None:
 
 # -- over the real PC/SC stack (a private pcscd in its own mount namespace) ----------------
 
-needs_pcscd = pytest.mark.skipif(bool(FM.pcscd_prerequisites()),
+needs_pcscd = pytest.mark.skipif(bool(pcscd_prerequisites()),
                                  reason="needs pcscd, vsmartcard-vpcd, root and unshare")
 
 
 @pytest.fixture(scope="module")
 def pcscd_results() -> dict[str, Any]:
     # both kinds at APDU 40 of 106 (inside DG2), one worker process: ~20 s
-    if FM.pcscd_prerequisites():
+    if pcscd_prerequisites():
         pytest.skip("needs pcscd, vsmartcard-vpcd, root and unshare")
-    return {r.case.kind: r for r in FM.run_pcscd_matrix(indices=[40], timeout=300)}
+    return {r.case.kind: r for r in run_pcscd_matrix(indices=[40], timeout=300)}
 
 
 @needs_pcscd

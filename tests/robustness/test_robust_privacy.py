@@ -33,9 +33,9 @@ from typing import Any
 
 import pytest
 import requests
-from robust_helpers import fault_matrix
 
-FM = fault_matrix()
+from agent.sim import faults as FM
+
 PROFILES = ("nguyen-van-an", "le-hoang-duc")
 
 
