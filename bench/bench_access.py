@@ -23,25 +23,11 @@ from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pa
 from agent.icao.select import Aid, SelectBy, select_command
 from agent.readers.apdu import ApduChannel
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, VirtualChip, dg_fid
+from agent.sim.link import Link
 
 MRZ = MrzKey("099012345", "990315", "390315")
 CAN = CanKey("012345")
 SELECT_APP = select_command(SelectBy.AID, Aid.EMRTD.value)
-
-
-class Link:
-    def __init__(self, card: VirtualChip) -> None:
-        self.card = card
-        self.extended_length = card.extended_length
-        self.apdus = 0
-        self.chip_seconds = 0.0
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.apdus += 1
-        start = time.process_time()
-        answer = self.card.process(apdu)
-        self.chip_seconds += time.process_time() - start
-        return answer
 
 
 def one_run(profile: ChipProfile, key: MrzKey | CanKey) -> tuple[float, float, int, str]:

@@ -12,6 +12,7 @@ from agent.icao.keys import CanKey, MrzKey
 from agent.icao.securityinfo import Mapping, PaceInfo, SecurityInfos, encode_security_infos, pace_oid
 from agent.icao.select import select_application
 from agent.readers.apdu import ApduChannel, Command
+from agent.sim import link as sim_link
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, ChipQuirks, VirtualChip, default_card_access, dg_fid
 
 H = bytes.fromhex
@@ -20,19 +21,15 @@ CAN = CanKey("012345")
 DG1 = b"\x61\x05\x5f\x1f\x02AB"
 
 
-class Link:
+class Link(sim_link.Link):
     def __init__(self, card: VirtualChip, corrupt_ga2: bool = False) -> None:
-        self.card = card
-        self.extended_length = card.extended_length
-        self.log: list[tuple[bytes, bytes]] = []
+        super().__init__(card)
         self.corrupt_ga2 = corrupt_ga2
 
     def transmit(self, apdu: bytes) -> bytes:
         if self.corrupt_ga2 and apdu[:2] == H("1086") and apdu[7] == 0x81:
             apdu = apdu[:-3] + bytes((apdu[-3] ^ 1,)) + apdu[-2:]  # mapping key off the curve
-        answer = self.card.process(apdu)
-        self.log.append((apdu, answer))
-        return answer
+        return super().transmit(apdu)
 
 
 def make_chip(card_access: bytes | None = None, **extra: object) -> VirtualChip:

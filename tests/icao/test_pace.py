@@ -16,23 +16,12 @@ from agent.icao.select import Aid, SelectBy, select_application, select_command
 from agent.icao.sm import AccessDeniedError, SecureMessagingError
 from agent.readers.apdu import ApduChannel, Command
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, VirtualChip, dg_fid
+from agent.sim.link import Link
 
 H = bytes.fromhex
 MRZ = MrzKey("099012345", "990315", "390315")
 CAN = CanKey("012345")
 DG1 = b"\x61\x05\x5f\x1f\x02AB"
-
-
-class Link:
-    def __init__(self, card: VirtualChip) -> None:
-        self.card = card
-        self.extended_length = card.extended_length
-        self.log: list[tuple[bytes, bytes]] = []
-
-    def transmit(self, apdu: bytes) -> bytes:
-        answer = self.card.process(apdu)
-        self.log.append((apdu, answer))
-        return answer
 
 
 def chip_for(info: PaceInfo, **extra: object) -> VirtualChip:

@@ -14,6 +14,7 @@ from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pa
 from agent.icao.select import select_application
 from agent.readers.apdu import ApduChannel, Command
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, VirtualChip, dg_fid
+from agent.sim.link import Link
 
 H = bytes.fromhex
 CAN = CanKey("123456")
@@ -64,15 +65,6 @@ def test_dh_im_mapping() -> None:
         "1D7D767F11E333BCD6DBAEF40E799E7A926B96973550656FF3C830726D118D61C276CDCC61D475CF03A98E0C0E79CAEB"
         "A5BE25578BD4551D0B10903236F0B0F976852FA78EEA14EA0ACA87D1E91F688FE0DFF897BBE35A472621D343564B262F"
         "34223AE8FC59B664BFEDFA2BFE7516CA5510A6BBB633D517EC25D4E0BBAA16C2", 16)
-
-
-class Link:
-    def __init__(self, card: VirtualChip) -> None:
-        self.card = card
-        self.extended_length = card.extended_length
-
-    def transmit(self, apdu: bytes) -> bytes:
-        return self.card.process(apdu)
 
 
 IM_IDS = [pid for pid, g in params.STANDARD.items() if pace.im_supported(g)]

@@ -13,23 +13,10 @@ from agent.icao.keys import MrzKey
 from agent.icao.securityinfo import parse_security_infos
 from agent.readers.apdu import ApduChannel, Command, Response
 from agent.sim.chip import FID_CARD_ACCESS, ChipProfile, VirtualChip
+from agent.sim.link import Link
 
 H = bytes.fromhex
 MRZ = MrzKey("T22000129", "640812", "101031")
-
-
-class Link:
-    """Minimal in-process transmitter that records the exchange."""
-
-    def __init__(self, card: VirtualChip) -> None:
-        self.card = card
-        self.extended_length = card.extended_length
-        self.log: list[tuple[bytes, bytes]] = []
-
-    def transmit(self, apdu: bytes) -> bytes:
-        answer = self.card.process(apdu)
-        self.log.append((apdu, answer))
-        return answer
 
 
 def rng_of(*chunks: bytes):  # type: ignore[no-untyped-def]

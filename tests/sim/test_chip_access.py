@@ -23,6 +23,7 @@ from agent.sim.chip import (
     dg_fid,
 )
 from agent.sim.chip_access import CardSession
+from agent.sim.link import Link
 
 H = bytes.fromhex
 MRZ = MrzKey("099012345", "990315", "390315")
@@ -38,15 +39,6 @@ def profile(**extra: object) -> ChipProfile:
     files = {FID_COM: COM, dg_fid(1): DG1, dg_fid(2): DG2, dg_fid(3): b"\x63\x00", dg_fid(14): BIG,
              0x011C: default_card_access()}
     return ChipProfile(files, mrz_key=MRZ, can=CAN.can, **extra)  # type: ignore[arg-type]
-
-
-class Link:
-    def __init__(self, card: VirtualChip) -> None:
-        self.card = card
-        self.extended_length = card.extended_length
-
-    def transmit(self, apdu: bytes) -> bytes:
-        return self.card.process(apdu)
 
 
 def open_chip(key: MrzKey | CanKey = CAN, **extra: object) -> tuple[VirtualChip, SecureMessaging]:
