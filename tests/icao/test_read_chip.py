@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.icao import tlv
-from agent.icao.files import ReadInterruptedError
 from agent.icao.keys import AccessKey, CanKey
 from agent.icao.lds.dg13 import build_dg13
 from agent.icao.lds.files import DATA_GROUPS
@@ -22,22 +20,11 @@ from agent.identity.chip import identity_of, read_json
 from agent.readers.apdu import ApduChannel
 from agent.readers.sim import DEFAULT_READER, SimBackend
 from agent.sim.chip import ChipProfile
+from agent.sim.faults import Case, FaultyConnection
 from agent.sim.profile import load_profile, virtual_chip
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 1, 15)
-
-
-@pytest.fixture(scope="module")
-def store() -> TrustStore:
-    return TrustStore.load(ROOT / "fixtures" / "pki" / "store")
-
-
-@pytest.fixture
-def backend() -> Iterator[SimBackend]:
-    sim = SimBackend(extended_length="auto")
-    yield sim
-    sim.close()
 
 
 def _read(backend: SimBackend, profile: ChipProfile, key: AccessKey | None, store: TrustStore | None,
@@ -143,21 +130,6 @@ def test_malformed_dg13_content_recorded_others_still_read(backend: SimBackend, 
     assert "dd/MM/yyyy" in read.outcomes["DG13"].error.message  # type: ignore[union-attr]
 
 
-def test_card_pulled_mid_read_names_file_then_clean_reread(backend: SimBackend, store: TrustStore) -> None:
-    profile = load_profile("nguyen-van-an")
-
-    def pull(name: str, done: int, total: int) -> None:
-        if name == "DG2" and done > 2_000:
-            backend.remove(DEFAULT_READER)
-
-    with pytest.raises(ReadInterruptedError, match="DG2") as info:
-        _read(backend, profile, None, store, on_progress=pull)
-    assert info.value.file_name == "DG2" and info.value.exit_code == 6
-    assert "001099012345" not in str(info.value)
-    again = _read(backend, profile, None, store)
-    assert again.complete and again.verified
-
-
 def test_wrong_can_is_access_denied(backend: SimBackend) -> None:
     from agent.icao.sm import AccessDeniedError
 
@@ -212,31 +184,11 @@ def test_chip_refusing_extended_length_the_reader_announced(store: TrustStore) -
     assert apdus[1] < apdus[0]
 
 
-class _PullAt:
-    """A connection whose card leaves the field at APDU number ``at``."""
-
-    def __init__(self, inner: object, at: int) -> None:
-        self.inner = inner
-        self.at = at
-        self.count = 0
-
-    @property
-    def extended_length(self) -> bool:
-        return bool(self.inner.extended_length)  # type: ignore[attr-defined]
-
-    def transmit(self, apdu: bytes) -> bytes:
-        self.count += 1
-        if self.count >= self.at:
-            from agent.errors import CardRemovedError
-
-            raise CardRemovedError("the card left the reader")
-        return self.inner.transmit(apdu)  # type: ignore[attr-defined,no-any-return]
-
-
 def _pulled_read(profile: ChipProfile, at: int, store: TrustStore) -> tuple[ChipRead, int]:
     sim = SimBackend(extended_length="on")
-    sim.insert(DEFAULT_READER, virtual_chip(profile))
-    conn = _PullAt(sim.connect(DEFAULT_READER), at)
+    chip = virtual_chip(profile)
+    sim.insert(DEFAULT_READER, chip)
+    conn = FaultyConnection(sim.connect(DEFAULT_READER), Case("PACE", "remove", at), chip, sim)
     read = read_chip(ApduChannel(conn), CanKey("004321"), trust=store, today=TODAY)  # type: ignore[arg-type]
     return read, conn.count
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,18 +31,6 @@ TODAY = dt.date(2026, 1, 15)
 #: READ BINARY by SFI: P1 = 80 | SFI (9303-10 §3.6.2)
 SFI = {"CardAccess": 0x9C, "COM": 0x9E, "SOD": 0x9D, "DG1": 0x81, "DG2": 0x82, "DG13": 0x8D, "DG14": 0x8E,
        "DG15": 0x8F}
-
-
-@pytest.fixture(scope="module")
-def store() -> TrustStore:
-    return TrustStore.load(ROOT / "fixtures" / "pki" / "store")
-
-
-@pytest.fixture
-def backend() -> Iterator[SimBackend]:
-    sim = SimBackend(extended_length="auto")
-    yield sim
-    sim.close()
 
 
 class Spy:

@@ -10,7 +10,7 @@ the command, as when a reader or relay answers), or a byte flipped on the way.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,18 +35,6 @@ SFI_DG1, SFI_DG2 = 0x81, 0x82
 SW_6A82 = bytes.fromhex("6A82")
 
 Fault = Callable[[bytes, Callable[[bytes], bytes]], bytes | None]
-
-
-@pytest.fixture(scope="module")
-def store() -> TrustStore:
-    return TrustStore.load(ROOT / "fixtures" / "pki" / "store")
-
-
-@pytest.fixture
-def backend() -> Iterator[SimBackend]:
-    sim = SimBackend(extended_length="auto")
-    yield sim
-    sim.close()
 
 
 def faulty_chip(fault: Fault, profile: str = "nguyen-van-an") -> tuple[VirtualChip, list[int]]:
@@ -193,6 +181,11 @@ def test_card_pulled_is_not_read_again(backend: SimBackend, store: TrustStore) -
         return None
 
     chip, seen = faulty_chip(pull)
-    with pytest.raises(ReadInterruptedError):
+    with pytest.raises(ReadInterruptedError, match="DG2") as info:
         read(backend, chip, store)
     assert seen.count(Ins.MSE) == 2  # PACE, CA: no second PACE on a card that left
+    # the error names the file, never its content; the card laid down again reads
+    assert info.value.file_name == "DG2" and info.value.exit_code == 6
+    assert "001099012345" not in str(info.value)
+    again = read(backend, virtual_chip(load_profile("nguyen-van-an")), store)
+    assert again.complete and again.verified
