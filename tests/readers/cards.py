@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
+from agent.readers.base import CardConnection
 from agent.sim.card import Chaining, DedicatedFile, ElementaryFile, FileSystemCard, VirtualCard
 
 #: an application identifier of our own test DF (not a registered AID)
@@ -44,6 +46,30 @@ class BlockingCard(VirtualCard):
             self.entered.set()
             self.release.wait(10)
         return b"\x90\x00"
+
+
+def pull_mid_command(conn: CardConnection, card: BlockingCard, pull: Callable[[], None],
+                     timeout: float = 5.0) -> list[BaseException]:
+    """One READ BINARY that ``card`` holds; ``pull()`` (the card or the reader goes)
+    while it is held, then the card answers. Returns what the transmit raised: the
+    same scenario for every backend."""
+    card.block = True
+    errors: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            conn.transmit(bytes.fromhex("00B0000001"))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=send)
+    worker.start()
+    assert card.entered.wait(timeout)
+    pull()
+    card.release.set()
+    worker.join(1.5 * timeout)
+    assert not worker.is_alive()
+    return errors
 
 
 class ShortAnswerCard(VirtualCard):

@@ -21,7 +21,7 @@ from agent.readers.errors import ReaderGoneError
 from agent.readers.nfc import NfcBackend
 from agent.sim.card import VirtualCard
 
-from .cards import SMALL, TEST_AID, BlockingCard, make_card
+from .cards import SMALL, TEST_AID, BlockingCard, make_card, pull_mid_command
 
 
 class FakeIsoDep:
@@ -139,21 +139,7 @@ def test_card_removed_mid_command(field: FakeField, backend: NfcBackend) -> None
     card = BlockingCard()
     field.card = card
     conn = backend.connect(READER)
-    card.block = True
-    errors: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            conn.transmit(bytes.fromhex("00B0000001"))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            errors.append(exc)
-
-    worker = threading.Thread(target=send)
-    worker.start()
-    assert card.entered.wait(5)
-    field.card = None
-    card.release.set()
-    worker.join(5)
+    errors = pull_mid_command(conn, card, lambda: setattr(field, "card", None))
     assert len(errors) == 1 and type(errors[0]) is CardRemovedError
 
 

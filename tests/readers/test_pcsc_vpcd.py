@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from agent.readers.registry import open_reader
 from agent.sim.card import Chaining
 from agent.sim.pcscd import ensure_pcscd
 
-from .cards import SMALL, TEST_AID, BlockingCard, make_card
+from .cards import SMALL, TEST_AID, BlockingCard, make_card, pull_mid_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -135,22 +134,8 @@ def test_card_pulled_mid_command(vpcd_card) -> None:  # type: ignore[no-untyped-
     card = BlockingCard()
     client = vpcd_card(card)
     conn = PcscBackend().connect(client.reader)
-    card.block = True
-    errors: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            conn.transmit(bytes.fromhex("00B0000001"))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            errors.append(exc)
-
-    worker = threading.Thread(target=send)
-    worker.start()
-    assert card.entered.wait(10)
-    client.remove(timeout=0)  # the socket goes while the card is still "thinking"
-    card.release.set()
-    worker.join(15)
-    assert not worker.is_alive()
+    # the socket goes while the card is still "thinking"
+    errors = pull_mid_command(conn, card, lambda: client.remove(timeout=0), timeout=10)
     assert len(errors) == 1 and isinstance(errors[0], CardRemovedError), errors
     with pytest.raises(CardRemovedError):
         conn.transmit(bytes.fromhex("00B0000001"))

@@ -12,7 +12,7 @@ from agent.readers.base import EventKind
 from agent.readers.errors import ReaderGoneError, ResponseTooShortError
 from agent.readers.sim import SimBackend
 
-from .cards import BlockingCard, ShortAnswerCard, make_card
+from .cards import BlockingCard, ShortAnswerCard, make_card, pull_mid_command
 
 R0, R1 = "Sim Reader 00", "Sim Reader 01"
 
@@ -96,21 +96,7 @@ def test_card_or_reader_pulled_mid_command(pull: str) -> None:
     card = BlockingCard()
     sim.insert(R0, card)
     conn = sim.connect(R0)
-    card.block = True
-    errors: list[BaseException] = []
-
-    def send() -> None:
-        try:
-            conn.transmit(bytes.fromhex("00B0000001"))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
-            errors.append(exc)
-
-    worker = threading.Thread(target=send)
-    worker.start()
-    assert card.entered.wait(5)
-    getattr(sim, pull)(R0)
-    card.release.set()
-    worker.join(5)
+    errors = pull_mid_command(conn, card, lambda: getattr(sim, pull)(R0))
     expected = ReaderGoneError if pull == "detach" else CardRemovedError
     assert len(errors) == 1 and type(errors[0]) is expected
     assert errors[0].hint  # a one-line instruction for the clerk
