@@ -6,21 +6,14 @@ twice under one referenceUid."""
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from agent.sim.services.opencps_drill import run
 
 
 def test_kills_and_failures_lose_nothing_and_file_nothing_twice() -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import bench_opencps
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
     args = argparse.Namespace(dossiers=300, fail=0.1, race_window_ms=5, settle=0.5, restart_min=0.3,
                               restart_max=0.8, max_restarts=3, seed=5)
-    result = bench_opencps.run(args)
+    result = run(args)
     assert result["restarts"] == 3 and result["injected_failures"] > 0
     assert result["lost"] == 0 and result["duplicated_by_referenceUid"] == 0
     assert result["outbox"] == {"pending": 0, "delivered": 300, "failed": 0}
