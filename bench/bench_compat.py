@@ -37,21 +37,10 @@ from agent.daemon import Daemon  # noqa: E402
 from agent.icao.keys import CanKey  # noqa: E402
 from agent.sim.kit_client import NodeKitClient, kit_event  # noqa: E402
 from agent.sim.profile import load_spec  # noqa: E402
+from bench.measure import percentile, rss_kib  # noqa: E402
 
 PROFILE = "nguyen-van-an"
 VPCD_READER = "Virtual PCD 00 00"
-
-
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def make_config(state: Path, backend: str) -> Config:

@@ -40,23 +40,11 @@ import websockets.sync.client as ws_client  # noqa: E402
 
 from agent.demo import SIM_READER, desk_stack  # noqa: E402
 from agent.sim.profile import load_profile, load_spec, virtual_chip  # noqa: E402
+from bench.measure import percentile, rss_kib  # noqa: E402
 
 PROFILE = "nguyen-van-an"
 #: one keep-alive connection, as desk software would hold
 SESSION = requests.Session()
-
-
-def rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def wait_type(conn: Any, kind: str, timeout: float = 30.0) -> tuple[dict[str, Any], float]:

@@ -44,6 +44,7 @@ from agent.forward.outbox import Outbox, Policy  # noqa: E402
 from agent.forward.worker import OutboxWorker  # noqa: E402
 from agent.identity import Identity  # noqa: E402
 from agent.sim.services.bhyt import GATEWAY_TIME_HEADER  # noqa: E402
+from bench.measure import percentile  # noqa: E402
 
 
 def _free_port() -> int:
@@ -122,11 +123,6 @@ class _TimedSession(requests.Session):
         self.gateway_ms += float(response.headers.get(GATEWAY_TIME_HEADER, "0"))
 
 
-def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def bench_lookup(n: int, delay_ms: int) -> list[dict[str, Any]]:
     proc, base = _start("agent.sim.services.bhyt")
     out = []
@@ -151,8 +147,8 @@ def bench_lookup(n: int, delay_ms: int) -> list[dict[str, Any]]:
                 added.append(total_ms - session.gateway_ms)
             out.append({"case": label, "gateway_delay_ms": delay_ms, "lookups": n,
                         "total_p50_ms": round(statistics.median(totals), 2),
-                        "added_p50_ms": round(_percentile(added, 50), 2),
-                        "added_p95_ms": round(_percentile(added, 95), 2)})
+                        "added_p50_ms": round(percentile(added, 50), 2),
+                        "added_p95_ms": round(percentile(added, 95), 2)})
     finally:
         proc.terminate()
         proc.wait()
@@ -174,7 +170,7 @@ def bench_breaker_open(n: int) -> dict[str, Any]:
             result = client.check("001099012345", "Nguyễn Văn An", "15/03/1999")
             times.append((time.perf_counter() - t0) * 1000)
             assert result.status.value == "gateway_unavailable", result
-        return {"lookups": n, "p50_ms": round(_percentile(times, 50), 3), "p95_ms": round(_percentile(times, 95), 3)}
+        return {"lookups": n, "p50_ms": round(percentile(times, 50), 3), "p95_ms": round(percentile(times, 95), 3)}
     finally:
         proc.terminate()
         proc.wait()
