@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -9,12 +8,12 @@ from typing import Any
 
 import pytest
 
+# api_fakes, beside this file, is importable as pytest puts this folder (not a package)
+# on sys.path to import this conftest
+from api_fakes import FakeBackend, FakeForwards, FakePipeline, FakeQrDecoder, Harness
+
 from agent.config import Config
 from agent.daemon import Daemon
-
-# the helpers beside this file, importable by the test modules whatever pytest's import mode
-sys.path.insert(0, str(Path(__file__).parent))
-from api_fakes import FakeBackend, FakeForwards, FakePipeline, FakeQrDecoder, Harness  # noqa: E402
 
 READERS = ["Reader A", "Reader B"]
 

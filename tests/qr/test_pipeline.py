@@ -17,25 +17,12 @@ from agent.qr.decode import Reason, decode_frame, diagnose
 from agent.qr.enhance import Quality
 from agent.qr.images import load_image
 from agent.qr.payload import looks_like_cccd, read_payload
+from bench.qr import corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "qr"
 
 
-def _load_corpus():  # type: ignore[no-untyped-def]
-    """bench/ is not a package on the test path: load the generator from its file."""
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location("bench_qr_corpus", ROOT / "bench" / "qr" / "corpus.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while building
-    spec.loader.exec_module(module)
-    return module
-
-
-corpus = _load_corpus()
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 
 
