@@ -173,6 +173,7 @@ def _sm(data: bytes) -> None:
         MAC (the unpadding of decrypted data is reached)."""
     from agent.icao import crypto
     from agent.icao import sm as sm_mod
+    from agent.icao import tlv as ber
     from agent.readers.apdu import Command, Response
 
     if len(data) < 3:
@@ -186,17 +187,17 @@ def _sm(data: bytes) -> None:
         answer = body
     elif mode == 1:
         try:
-            objects = sm_mod.parse_tlvs(body, source="fuzz")
+            objects = ber.pairs(body, source="fuzz")
         except IdAgentError:
             objects = []
-        mac_input = b"".join(sm_mod.tlv(t, v) for t, v in objects if t in (0x85, 0x87, 0x99))
-        answer = body + sm_mod.tlv(0x8E, keys.mac(ssc, mac_input))
+        mac_input = b"".join(ber.encode(t, v) for t, v in objects if t in (0x85, 0x87, 0x99))
+        answer = body + ber.encode(0x8E, keys.mac(ssc, mac_input))
     else:
         plain = body[: len(body) - len(body) % keys.block] or bytes(keys.block)
         iv = crypto.sm_iv(keys.cipher, keys.ks_enc, keys.ssc_bytes(ssc))
         cryptogram = crypto.encrypt(keys.cipher, keys.ks_enc, plain, iv)
-        objects_bytes = sm_mod.tlv(0x87, b"\x01" + cryptogram) + sm_mod.tlv(0x99, b"\x90\x00")
-        answer = objects_bytes + sm_mod.tlv(0x8E, keys.mac(ssc, objects_bytes))
+        objects_bytes = ber.encode(0x87, b"\x01" + cryptogram) + ber.encode(0x99, b"\x90\x00")
+        answer = objects_bytes + ber.encode(0x8E, keys.mac(ssc, objects_bytes))
     chip.answer = Response(answer, sw)
     _typed(lambda: session.send(Command(0x00, 0xB0, 0, 0, le=0xDF)))
 

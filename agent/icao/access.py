@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from agent.errors import ParseError, ProtocolError
 from agent.icao import bac, pace
+from agent.icao import tlv as ber
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.icao.params import STANDARD, UnsupportedParametersError
 from agent.icao.securityinfo import Mapping, PaceInfo, SecurityInfos, parse_security_infos
@@ -121,17 +122,9 @@ def _select(channel: Channel, by: SelectBy, fid: bytes) -> int:
     return channel.send(select_command(by, fid)).sw
 
 
-def _der_total_length(header: bytes) -> int:
-    """Total length of the DER element starting with ``header`` (tag + length + value)."""
-    if len(header) < 2:
-        raise ParseError("EF.CardAccess shorter than a DER header", source="EF.CardAccess", offset=0)
-    first = header[1]
-    if not first & 0x80:
-        return 2 + first
-    count = first & 0x7F
-    if count == 0 or count > 2 or len(header) < 2 + count:
-        raise ParseError("unsupported DER length", source="EF.CardAccess", offset=1)
-    return 2 + count + int.from_bytes(header[2:2 + count], "big")
+def _total_length(header: bytes) -> int:
+    """Tag + length + value of the DER element whose first bytes are ``header``."""
+    return ber.read_header(header, source="EF.CardAccess", check_bounds=False).total_len
 
 
 def read_card_access(channel: Channel) -> bytes | None:
@@ -183,7 +176,7 @@ def _read_selected(channel: Channel) -> bytes | None:
 
 def _read_rest(channel: Channel, start: bytes) -> bytes:
     """The whole of EF.CardAccess, given its first bytes (the current EF)."""
-    total = _der_total_length(start)
+    total = _total_length(start)
     if total > CARD_ACCESS_MAX:
         raise ParseError(f"EF.CardAccess claims {total} bytes", source="EF.CardAccess", offset=1)
     data = bytearray(start[:total])

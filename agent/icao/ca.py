@@ -34,12 +34,13 @@ from cryptography.hazmat.primitives.asymmetric import ec as cec
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import certs, crypto, params, securityinfo
+from agent.icao import tlv as ber
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
 from agent.icao.crypto import Cipher
 from agent.icao.params import DhGroup, EcGroup, Element
 from agent.icao.securityinfo import ChipAuthenticationInfo, ChipAuthenticationPublicKeyInfo, SecurityInfos
-from agent.icao.sm import SecureMessaging, SecureMessagingError, tlv
+from agent.icao.sm import SecureMessaging, SecureMessagingError
 from agent.readers.apdu import SHORT_LE_MAX, SW, Channel, Command, Ins
 from agent.rng import Rng
 
@@ -189,13 +190,13 @@ def oid_value(oid: str) -> bytes:
 
 def ca_commands(ca: CaParameters, ephemeral_public: bytes) -> list[Command]:
     """The command APDUs (plain; SM wraps them) of 9303-11 §6.2."""
-    key_ref = tlv(DO_KEY_ID, key_id_bytes(ca.key_id)) if ca.key_id is not None else b""
+    key_ref = ber.encode(DO_KEY_ID, key_id_bytes(ca.key_id)) if ca.key_id is not None else b""
     if ca.cipher is Cipher.DES3:
-        return [Command(0x00, Ins.MSE, MSE_SET_P1, MSE_KAT, tlv(DO_EPHEMERAL_KEY, ephemeral_public) + key_ref)]
+        return [Command(0x00, Ins.MSE, MSE_SET_P1, MSE_KAT, ber.encode(DO_EPHEMERAL_KEY, ephemeral_public) + key_ref)]
     return [
-        Command(0x00, Ins.MSE, MSE_SET_P1, MSE_AT, tlv(DO_PROTOCOL, oid_value(ca.protocol)) + key_ref),
+        Command(0x00, Ins.MSE, MSE_SET_P1, MSE_AT, ber.encode(DO_PROTOCOL, oid_value(ca.protocol)) + key_ref),
         Command(0x00, Ins.GENERAL_AUTHENTICATE, 0x00, 0x00,
-                tlv(DO_DYNAMIC_AUTH, tlv(DO_GA_EPHEMERAL, ephemeral_public)), SHORT_LE_MAX),
+                ber.encode(DO_DYNAMIC_AUTH, ber.encode(DO_GA_EPHEMERAL, ephemeral_public)), SHORT_LE_MAX),
     ]
 
 

@@ -33,11 +33,12 @@ from asn1crypto import core
 
 from agent.errors import ParseError, ProtocolError
 from agent.icao import bac, crypto, ec, params
+from agent.icao import tlv as ber
 from agent.icao.crypto import Cipher
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.icao.params import Element, Group
 from agent.icao.securityinfo import Mapping, PaceInfo
-from agent.icao.sm import AccessDeniedError, SecureMessaging, parse_tlvs, tlv
+from agent.icao.sm import AccessDeniedError, SecureMessaging
 from agent.readers.apdu import SHORT_LE_MAX, SW, Channel, Command, Ins, Response
 from agent.rng import Rng
 
@@ -201,7 +202,8 @@ def im_supported(group: Group) -> bool:
 def public_key_object(oid: str, group: Group, element: Element) -> bytes:
     """7F49 { 06 OID, 86 point | 84 value } (9303-11 §9.4.2), the input of the tokens."""
     value_tag = TAG_PK_EC_POINT if group.kind == "ECDH" else TAG_PK_DH_VALUE
-    return tlv(TAG_PUBLIC_KEY, tlv(TAG_PK_OID, oid_value(oid)) + tlv(value_tag, group.encode(element)))
+    return ber.encode(TAG_PUBLIC_KEY, ber.encode(TAG_PK_OID, oid_value(oid))
+                      + ber.encode(value_tag, group.encode(element)))
 
 
 def token(cipher: Cipher, ks_mac: bytes, oid: str, group: Group, element: Element) -> bytes:
@@ -236,15 +238,15 @@ def decrypt_cam_data(ks_enc: bytes, a_ic: bytes) -> bytes:
 
 
 def dynamic_auth(*objects: tuple[int, bytes]) -> bytes:
-    return tlv(TAG_DYNAMIC_AUTH, b"".join(tlv(tag, value) for tag, value in objects))
+    return ber.encode(TAG_DYNAMIC_AUTH, b"".join(ber.encode(tag, value) for tag, value in objects))
 
 
 def parse_dynamic_auth(data: bytes, source: str) -> dict[int, bytes]:
     """The objects inside 7C; raises ParseError on malformed input."""
-    outer = parse_tlvs(data, source)
+    outer = ber.pairs(data, source=source)
     if len(outer) != 1 or outer[0][0] != TAG_DYNAMIC_AUTH:
         raise ParseError("expected one 7C dynamic authentication data object", source=source, offset=0)
-    return dict(parse_tlvs(outer[0][1], source))
+    return dict(ber.pairs(outer[0][1], source=source))
 
 
 # ---- the terminal ----
@@ -290,10 +292,10 @@ class _Terminal:
             raise PaceError(f"PACE: the chip's {what} is invalid ({exc})") from exc
 
     def set_at(self, send_parameter_id: bool) -> None:
-        body = tlv(TAG_PROTOCOL, oid_value(self.info.protocol))
-        body += tlv(TAG_KEY_REFERENCE, bytes((key_reference(self.key),)))
+        body = ber.encode(TAG_PROTOCOL, oid_value(self.info.protocol))
+        body += ber.encode(TAG_KEY_REFERENCE, bytes((key_reference(self.key),)))
         if send_parameter_id:
-            body += tlv(TAG_PARAMETER_ID, bytes((self.group.id,)))
+            body += ber.encode(TAG_PARAMETER_ID, bytes((self.group.id,)))
         response = self.channel.send(Command(0x00, Ins.MSE, MSE_SET_AT_P1, MSE_SET_AT_P2, body))
         self.check(response, "MSE:Set AT")
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from asn1crypto import core
 
 from agent.errors import ParseError
+from agent.icao import tlv as ber
 from agent.icao.crypto import Cipher
 
 # --- object identifiers (BSI TR-03110-3 §A.1.1, 9303-11 §9.2) ---
@@ -210,22 +211,11 @@ class SecurityInfos:
 # --- parsing ---
 
 def _header(data: bytes, pos: int, source: str) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the DER element at ``pos`` (one-byte tags)."""
-    if pos + 2 > len(data):
-        raise ParseError("truncated DER header", source=source, offset=pos)
-    tag, first = data[pos], data[pos + 1]
-    start = pos + 2
-    if first & 0x80:
-        count = first & 0x7F
-        if count == 0 or count > 4 or start + count > len(data):
-            raise ParseError("bad DER length", source=source, offset=pos + 1)
-        length = int.from_bytes(data[start:start + count], "big")
-        start += count
-    else:
-        length = first
-    if start + length > len(data):
-        raise ParseError(f"element of {length} bytes runs past the end", source=source, offset=pos)
-    return tag, start, start + length
+    """(tag, content start, content end) of the DER element at ``pos``."""
+    header = ber.read_header(data, pos, source=source, check_bounds=False)
+    if header.end > len(data):
+        raise ParseError(f"element of {header.length} bytes runs past the end", source=source, offset=pos)
+    return header.tag, header.value_offset, header.end
 
 
 def _elements(data: bytes, start: int, end: int, source: str) -> list[tuple[int, int, int, int]]:
@@ -301,16 +291,6 @@ def parse_security_infos(data: bytes, source: str = "EF.CardAccess") -> Security
 
 # --- encoding (DER) ---
 
-def _der(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        length = bytes((n,))
-    else:
-        octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        length = bytes((0x80 | len(octets),)) + octets
-    return bytes((tag,)) + length + content
-
-
 def _encode_one(info: SecurityInfo) -> bytes:
     if isinstance(info, UnknownSecurityInfo):
         return info.raw
@@ -331,9 +311,9 @@ def _encode_one(info: SecurityInfo) -> bytes:
         parts.append(core.Integer(info.version).dump())
         if info.ef_cvca is not None:
             parts.append(info.ef_cvca)
-    return _der(_TAG_SEQUENCE, b"".join(parts))
+    return ber.encode(_TAG_SEQUENCE, b"".join(parts))
 
 
 def encode_security_infos(infos: Iterable[SecurityInfo]) -> bytes:
     """DER ``SET OF SecurityInfo`` (elements sorted, as DER requires)."""
-    return _der(_TAG_SET, b"".join(sorted(_encode_one(info) for info in infos)))
+    return ber.encode(_TAG_SET, b"".join(sorted(_encode_one(info) for info in infos)))

@@ -21,7 +21,7 @@ Public API:
   response under Chip Authentication keys proves the chip holds DG14's key.
 * ``max_read_chunk(extended, block)``: the largest READ BINARY Le whose protected
   response still fits a short (256-byte) or extended response.
-* Data-object helpers ``tlv_length`` / ``parse_tlvs`` used by the chip side as well.
+* Data objects are encoded and read by ``agent.icao.tlv`` (the one BER-TLV codec).
 
 Never logs data or keys: headers and status words only.
 """
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import crypto
+from agent.icao import tlv as ber
 from agent.icao.crypto import Cipher
 from agent.readers.apdu import LE_MAX, SHORT_LC_MAX, SHORT_LE_MAX, SW, Channel, Command, Response
 
@@ -67,48 +68,6 @@ class AccessDeniedError(IdAgentError):
     code = "access_denied"
     exit_code = 5
     hint = "Check the CAN / MRZ data (document number, birth date, expiry date) and try again."
-
-
-def tlv_length(length: int) -> bytes:
-    """BER length octets (ISO/IEC 7816-4 §5.2.2)."""
-    if length < 0x80:
-        return bytes((length,))
-    if length <= 0xFF:
-        return bytes((0x81, length))
-    if length <= 0xFFFF:
-        return b"\x82" + length.to_bytes(2, "big")
-    return b"\x83" + length.to_bytes(3, "big")
-
-
-def tlv(tag: int, value: bytes) -> bytes:
-    """One BER-TLV with a one- or two-byte tag."""
-    tag_bytes = tag.to_bytes(2, "big") if tag > 0xFF else bytes((tag,))
-    return tag_bytes + tlv_length(len(value)) + value
-
-
-def parse_tlvs(data: bytes, source: str = "SM response") -> list[tuple[int, bytes]]:
-    """Split a flat sequence of single-byte-tag TLVs (the SM data objects)."""
-    out: list[tuple[int, bytes]] = []
-    i = 0
-    while i < len(data):
-        tag = data[i]
-        if i + 1 >= len(data):
-            raise ParseError("data object without length", source=source, offset=i)
-        first = data[i + 1]
-        j = i + 2
-        if first & 0x80:
-            count = first & 0x7F
-            if count == 0 or count > 3 or j + count > len(data):
-                raise ParseError("bad length octets", source=source, offset=i + 1)
-            length = int.from_bytes(data[j:j + count], "big")
-            j += count
-        else:
-            length = first
-        if j + length > len(data):
-            raise ParseError("data object runs past the end", source=source, offset=i)
-        out.append((tag, data[j:j + length]))
-        i = j + length
-    return out
 
 
 @dataclass(frozen=True, repr=False)
@@ -168,8 +127,8 @@ def decode_le(value: bytes) -> int:
 def encrypted_do(ins: int, cryptogram: bytes) -> bytes:
     """DO87 (with the padding indicator) for even INS, DO85 for odd INS (9303-11 §9.8.5)."""
     if ins & 1:
-        return tlv(DO_ENC_PLAIN, cryptogram)
-    return tlv(DO_ENC_PADDED, bytes((PADDING_INDICATOR,)) + cryptogram)
+        return ber.encode(DO_ENC_PLAIN, cryptogram)
+    return ber.encode(DO_ENC_PADDED, bytes((PADDING_INDICATOR,)) + cryptogram)
 
 
 def max_read_chunk(extended: bool, block: int = crypto.AES_BLOCK) -> int:
@@ -187,7 +146,7 @@ def max_read_chunk(extended: bool, block: int = crypto.AES_BLOCK) -> int:
         room = limit - fixed - len_octets
         cryptogram = room - room % block
         plain = cryptogram - 1  # method-2 padding always adds at least one byte
-        if plain > 0 and len(tlv_length(cryptogram + 1)) == len_octets:
+        if plain > 0 and len(ber.encode_length(cryptogram + 1)) == len_octets:
             best = max(best, plain)
     return best
 
@@ -241,9 +200,9 @@ class SecureMessaging:
         if command.data:
             body += encrypted_do(command.ins, self.keys.encrypt(self.ssc, command.data))
         if command.le is not None:
-            body += tlv(DO_LE, encode_le(command.le, ext))
+            body += ber.encode(DO_LE, encode_le(command.le, ext))
         mac_input = crypto.pad(header, self.keys.block) + body
-        body += tlv(DO_MAC, self.keys.mac(self.ssc, mac_input))
+        body += ber.encode(DO_MAC, self.keys.mac(self.ssc, mac_input))
         ext = ext or len(body) > SHORT_LC_MAX
         return Command(header[0], command.ins, command.p1, command.p2, body,
                        LE_MAX if ext else SHORT_LE_MAX)
@@ -264,7 +223,7 @@ class SecureMessaging:
             return response
         self.ssc += 1
         try:
-            objects = parse_tlvs(response.data)
+            objects = ber.pairs(response.data, source="SM response")
         except ParseError as exc:
             raise self._fail(f"malformed secure messaging response: {exc.message}") from exc
         return self._verify(objects, response.sw)
@@ -277,7 +236,7 @@ class SecureMessaging:
                 raise self._fail(f"data object {tag:02X} appears twice")
             found[tag] = value
             if tag in (DO_ENC_PADDED, DO_ENC_PLAIN, DO_SW):
-                mac_input += tlv(tag, value)
+                mac_input += ber.encode(tag, value)
         if DO_MAC not in found or DO_SW not in found:
             raise self._fail("response lacks DO8E or DO99")
         expected = self.keys.mac(self.ssc, mac_input)

@@ -175,6 +175,12 @@ def iter_tlvs(data: bytes, *, source: str = "", base: int = 0) -> Iterator[Tlv]:
         pos += item.header_len + len(item.value)
 
 
+def pairs(data: bytes, *, source: str = "") -> list[tuple[int, bytes]]:
+    """Consecutive TLVs as (tag, value): the secure-messaging, MSE and General
+    Authenticate data objects (ISO/IEC 7816-4 §10, 9303-11 §9.8, §4.4)."""
+    return [(item.tag, item.value) for item in iter_tlvs(data, source=source)]
+
+
 def parse_file(data: bytes, expected_tag: int, *, source: str) -> Tlv:
     """Decode a whole LDS file: one TLV with ``expected_tag``.
 

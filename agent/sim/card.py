@@ -12,6 +12,7 @@ import enum
 import logging
 from dataclasses import dataclass, field
 
+from agent.icao import tlv as ber
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, SW, Command, Ins
 from agent.readers.atr import build_atr, capabilities_historical
 
@@ -321,17 +322,5 @@ class FileSystemCard(VirtualCard):
         chunk = content[offset:offset + want]
         short = len(chunk) < want and not open_ended
         if odd:
-            chunk = _ber_tlv(TAG_DISCRETIONARY, chunk)
+            chunk = ber.encode(TAG_DISCRETIONARY, chunk)
         return self.answer(chunk, le, short_read=short)
-
-
-def _ber_tlv(tag: int, value: bytes) -> bytes:
-    """One-byte tag with a BER length (short form or 81/82 long form)."""
-    n = len(value)
-    if n < 0x80:
-        length = bytes((n,))
-    elif n <= 0xFF:
-        length = bytes((0x81, n))
-    else:
-        length = b"\x82" + n.to_bytes(2, "big")
-    return bytes((tag,)) + length + value

@@ -49,6 +49,7 @@ from typing import Protocol
 
 from agent.errors import ParseError
 from agent.icao import pace
+from agent.icao import tlv as ber
 from agent.icao.keys import CanKey, MrzKey
 from agent.icao.params import STANDARD
 from agent.icao.securityinfo import (
@@ -60,7 +61,6 @@ from agent.icao.securityinfo import (
     parse_security_infos,
 )
 from agent.icao.select import Aid
-from agent.icao.sm import parse_tlvs
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, SW, Command, Ins, Response
 from agent.rng import Rng
 from agent.sim.card import (
@@ -381,7 +381,7 @@ class VirtualChip(FileSystemCard):
     def _set_at(self, command: Command) -> Response:
         self._pace = None
         try:
-            objects = dict(parse_tlvs(command.data, "MSE:Set AT"))
+            objects = dict(ber.pairs(command.data, source="MSE:Set AT"))
         except ParseError:
             return Response(b"", SW.WRONG_DATA)
         info = self._offered(objects.get(pace.TAG_PROTOCOL, b""), objects.get(pace.TAG_PARAMETER_ID))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from agent.errors import ParseError
 from agent.icao import bac, crypto, pace, params
+from agent.icao import tlv as ber
 from agent.icao.crypto import Cipher
 from agent.icao.keys import MrzKey
 from agent.icao.params import Element
@@ -35,8 +36,6 @@ from agent.icao.sm import (
     SessionKeys,
     decode_le,
     encrypted_do,
-    parse_tlvs,
-    tlv,
 )
 from agent.readers.apdu import SW, Command, Response
 from agent.rng import Rng
@@ -60,7 +59,7 @@ class CardSession:
         """Verify and decrypt a protected command; advances the SSC."""
         self.ssc += 1
         try:
-            objects = parse_tlvs(command.data, "SM command")
+            objects = ber.pairs(command.data, source="SM command")
         except ParseError as exc:
             raise SmFault("malformed data objects") from exc
         found = dict(objects)
@@ -68,7 +67,7 @@ class CardSession:
             raise SmFault("missing or repeated data objects")
         header = bytes((command.cla, command.ins, command.p1, command.p2))
         mac_input = crypto.pad(header, self.keys.block)
-        mac_input += b"".join(tlv(t, v) for t, v in objects if t in (DO_ENC_PADDED, DO_ENC_PLAIN, DO_LE))
+        mac_input += b"".join(ber.encode(t, v) for t, v in objects if t in (DO_ENC_PADDED, DO_ENC_PLAIN, DO_LE))
         if not hmac.compare_digest(self.keys.mac(self.ssc, mac_input), found[DO_MAC]):
             raise SmFault("bad MAC")
         data = self._decrypt(found)
@@ -101,8 +100,8 @@ class CardSession:
         body = b""
         if response.data:
             body += encrypted_do(ins, self.keys.encrypt(self.ssc, response.data))
-        body += tlv(DO_SW, response.sw.to_bytes(2, "big"))
-        body += tlv(DO_MAC, self.keys.mac(self.ssc, body))
+        body += ber.encode(DO_SW, response.sw.to_bytes(2, "big"))
+        body += ber.encode(DO_MAC, self.keys.mac(self.ssc, body))
         return Response(body, response.sw)
 
 

@@ -31,9 +31,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from agent.errors import ParseError
 from agent.icao import aa, ca, certs, params, securityinfo
+from agent.icao import tlv as ber
 from agent.icao.crypto import Cipher
 from agent.icao.params import DhGroup, EcGroup, Element
-from agent.icao.sm import SessionKeys, parse_tlvs, tlv
+from agent.icao.sm import SessionKeys
 from agent.readers.apdu import SW, Command, Ins, Response
 from agent.rng import Rng
 from agent.sim.chip_access import CardSession
@@ -178,7 +179,7 @@ class ChipAuthHandler:
     @staticmethod
     def _objects(data: bytes) -> dict[int, bytes] | None:
         try:
-            return dict(parse_tlvs(data, source="CA command"))
+            return dict(ber.pairs(data, source="CA command"))
         except ParseError:
             return None
 
@@ -228,7 +229,7 @@ class ChipAuthHandler:
             return _sw(SW.WRONG_DATA)
         if not self._agree(inner[ca.DO_GA_EPHEMERAL], cipher, state):
             return _sw(SW.WRONG_DATA)
-        return Response(tlv(ca.DO_DYNAMIC_AUTH, b""), SW.OK)
+        return Response(ber.encode(ca.DO_DYNAMIC_AUTH, b""), SW.OK)
 
     # -- active authentication --
 

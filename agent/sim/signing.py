@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from agent.icao import params, securityinfo
+from agent.icao import tlv as ber
 from agent.icao.certs import CURVES, HASHES, curve_by_name
 from agent.icao.crypto import Cipher
 from agent.icao.params import DhGroup
@@ -102,15 +103,8 @@ def derive_chip_keys(seed: bytes, *, ca_curve: str = "brainpoolp256r1",
 
 # -- data groups --------------------------------------------------------------------
 
-def ber_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(body),)) + body
-
-
 def wrap(tag: int, value: bytes) -> bytes:
-    return bytes((tag,)) + ber_length(len(value)) + value
+    return ber.encode(tag, value)
 
 
 def spki_der(public_key: PublicKeyTypes) -> bytes:
