@@ -151,6 +151,28 @@ def max_read_chunk(extended: bool, block: int = crypto.AES_BLOCK) -> int:
     return best
 
 
+def decrypt_data_object(keys: SessionKeys, ssc: int, found: dict[int, bytes]) -> bytes:
+    """The plain data of DO87 (padding indicator 01, then the cryptogram) or DO85 (no
+    padding) among ``found`` data objects, b"" when neither is there (ISO/IEC 7816-4
+    §10.2.3, 9303-11 §9.8.4): both sides of the channel, the agent and the virtual chip.
+    Raises ``ValueError`` naming what is wrong."""
+    if DO_ENC_PADDED in found:
+        value = found[DO_ENC_PADDED]
+        if not value or value[0] != PADDING_INDICATOR:
+            raise ValueError("DO87 lacks the padding indicator 01")
+        cryptogram = value[1:]
+    elif DO_ENC_PLAIN in found:
+        cryptogram = found[DO_ENC_PLAIN]
+    else:
+        return b""
+    if not cryptogram or len(cryptogram) % keys.block:
+        raise ValueError("cryptogram is not a whole number of blocks")
+    try:
+        return keys.decrypt(ssc, cryptogram)
+    except ValueError as exc:
+        raise ValueError("decrypted data has bad padding") from exc
+
+
 @dataclass
 class SecureMessaging:
     """Terminal-side secure messaging: protects commands, verifies and decrypts
@@ -252,21 +274,10 @@ class SecureMessaging:
         return Response(self._decrypt_data(found), sw)
 
     def _decrypt_data(self, found: dict[int, bytes]) -> bytes:
-        if DO_ENC_PADDED in found:
-            value = found[DO_ENC_PADDED]
-            if not value or value[0] != PADDING_INDICATOR:
-                raise self._fail("DO87 lacks the padding indicator 01")
-            cryptogram = value[1:]
-        elif DO_ENC_PLAIN in found:
-            cryptogram = found[DO_ENC_PLAIN]
-        else:
-            return b""
-        if not cryptogram or len(cryptogram) % self.keys.block:
-            raise self._fail("cryptogram is not a whole number of blocks")
         try:
-            return self.keys.decrypt(self.ssc, cryptogram)
+            return decrypt_data_object(self.keys, self.ssc, found)
         except ValueError as exc:
-            raise self._fail("decrypted data has bad padding") from exc
+            raise self._fail(str(exc)) from exc
 
     def send(self, command: Command) -> Response:
         if not self.alive:

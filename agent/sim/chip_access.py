@@ -32,9 +32,9 @@ from agent.icao.sm import (
     DO_LE,
     DO_MAC,
     DO_SW,
-    PADDING_INDICATOR,
     SessionKeys,
     decode_le,
+    decrypt_data_object,
     encrypted_do,
 )
 from agent.readers.apdu import SW, Command, Response
@@ -78,21 +78,10 @@ class CardSession:
         return Command(command.cla & ~CLA_SM & 0xFF, command.ins, command.p1, command.p2, data, le)
 
     def _decrypt(self, found: dict[int, bytes]) -> bytes:
-        if DO_ENC_PADDED in found:
-            value = found[DO_ENC_PADDED]
-            if not value or value[0] != PADDING_INDICATOR:
-                raise SmFault("DO87 without padding indicator")
-            cryptogram = value[1:]
-        elif DO_ENC_PLAIN in found:
-            cryptogram = found[DO_ENC_PLAIN]
-        else:
-            return b""
-        if not cryptogram or len(cryptogram) % self.keys.block:
-            raise SmFault("bad cryptogram length")
         try:
-            return self.keys.decrypt(self.ssc, cryptogram)
+            return decrypt_data_object(self.keys, self.ssc, found)
         except ValueError as exc:
-            raise SmFault("bad padding") from exc
+            raise SmFault(str(exc)) from exc
 
     def wrap(self, response: Response, ins: int) -> Response:
         """Protect a response (DO87/DO85 for even/odd INS, DO99, DO8E); advances the SSC."""
