@@ -25,7 +25,7 @@ from agent.icao import ca, securityinfo
 from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
-from agent.icao.cms import certificates_of, econtent_bytes, only_signer, parse_signed_data
+from agent.icao.cms import certificates_of, open_signed
 from agent.icao.pa import check_signed_object
 from agent.icao.securityinfo import ChipAuthenticationPublicKeyInfo, SecurityInfos
 from agent.icao.trust import TrustStore
@@ -55,11 +55,7 @@ class CardSecurity:
 
 def parse_card_security(raw: bytes) -> CardSecurity:
     """Parse EF.CardSecurity (a ContentInfo, no outer tag). Raises ``ParseError``."""
-    signed = parse_signed_data(raw, NAME)
-    signer = only_signer(signed, NAME)
-    content_type, econtent = econtent_bytes(signed, NAME)
-    if content_type != OID_SECURITY_OBJECT:
-        raise ParseError(f"content type {content_type} is not id-SecurityObject", source=NAME)
+    signed, signer, content_type, econtent = open_signed(raw, NAME, (OID_SECURITY_OBJECT,), "id-SecurityObject")
     try:
         certificates = certificates_of(signed)
         for cert in certificates:

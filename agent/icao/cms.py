@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+from collections.abc import Collection
 
 from asn1crypto import cms, core, x509
 
@@ -61,6 +62,19 @@ def econtent_bytes(signed: cms.SignedData, source: str) -> tuple[str, bytes]:
     if not isinstance(value, bytes):
         raise ParseError("encapsulated content is not an OCTET STRING", source=source)
     return content_type, value
+
+
+def open_signed(content_info_der: bytes, source: str, content_types: Collection[str],
+                what: str) -> tuple[cms.SignedData, cms.SignerInfo, str, bytes]:
+    """The SignedData, its one SignerInfo, the content type and the content, when the
+    content type is one of ``content_types``; else ``ParseError`` saying it is not
+    ``what``. What EF.SOD, EF.CardSecurity and master lists all start with."""
+    signed = parse_signed_data(content_info_der, source)
+    signer = only_signer(signed, source)
+    content_type, econtent = econtent_bytes(signed, source)
+    if content_type not in content_types:
+        raise ParseError(f"content type {content_type} is not {what}", source=source)
+    return signed, signer, content_type, econtent
 
 
 # -- the signer and its signature ------------------------------------------------------

@@ -20,15 +20,7 @@ from agent.errors import IdAgentError, ParseError
 from agent.icao import certs
 from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.certs import SignatureError
-from agent.icao.cms import (
-    certificates_of,
-    check_signed_data,
-    econtent_bytes,
-    find_signer_cert,
-    only_signer,
-    parse_signed_data,
-    signing_time_of,
-)
+from agent.icao.cms import certificates_of, check_signed_data, find_signer_cert, open_signed, signing_time_of
 
 #: 9303-12 §9: id-icao-cscaMasterList
 OID_CSCA_MASTER_LIST = "2.23.136.1.1.2"
@@ -81,11 +73,7 @@ def build_master_list_content(certificate_ders: Iterable[bytes]) -> bytes:
 
 def _parse(raw: bytes) -> tuple[list[x509.Certificate], list[str], tuple[cms.SignedData, cms.SignerInfo], str,
                                 bytes]:
-    signed = parse_signed_data(raw, SOURCE)
-    signer = only_signer(signed, SOURCE)
-    content_type, econtent = econtent_bytes(signed, SOURCE)
-    if content_type != OID_CSCA_MASTER_LIST:
-        raise ParseError(f"content type {content_type} is not a CSCA master list", source=SOURCE)
+    signed, signer, content_type, econtent = open_signed(raw, SOURCE, (OID_CSCA_MASTER_LIST,), "a CSCA master list")
     try:
         listing = _RawMasterList.load(econtent, strict=True)
         raw_members = [member.dump() for member in listing["cert_list"]]

@@ -15,7 +15,7 @@ from asn1crypto import algos, cms, core, x509
 
 from agent.errors import ParseError
 from agent.icao.asn1 import ASN1_ERRORS
-from agent.icao.cms import certificates_of, econtent_bytes, only_signer, parse_signed_data
+from agent.icao.cms import certificates_of, open_signed
 
 #: 9303-10 §4.6.2.2: id-icao-mrtd-security-ldsSecurityObject
 OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
@@ -97,12 +97,9 @@ def unwrap_tag77(raw: bytes) -> bytes:
 
 def parse_sod(raw: bytes) -> Sod:
     """Parse EF.SOD (with its tag 77). Raises ``ParseError(source="SOD")``."""
-    signed = parse_signed_data(unwrap_tag77(raw), SOURCE)
-    signer = only_signer(signed, SOURCE)
-    content_type, econtent = econtent_bytes(signed, SOURCE)
-    if content_type not in LDS_CONTENT_TYPES:
-        raise ParseError(f"content type {content_type} is not an LDSSecurityObject (known: "
-                         f"{', '.join(LDS_CONTENT_TYPES)})", source=SOURCE)
+    signed, signer, content_type, econtent = open_signed(
+        unwrap_tag77(raw), SOURCE, LDS_CONTENT_TYPES,
+        f"an LDSSecurityObject (known: {', '.join(LDS_CONTENT_TYPES)})")
     try:
         lds = LdsSecurityObject.load(econtent, strict=True)
         hash_name = str(lds["hash_algorithm"]["algorithm"].native)
