@@ -21,7 +21,6 @@ Run: ``.venv/bin/python bench/bench_compat.py [--taps 50] [--clients 10] [--read
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from agent.daemon import Daemon  # noqa: E402
 from agent.icao.keys import CanKey  # noqa: E402
 from agent.sim.kit_client import NodeKitClient, kit_event  # noqa: E402
 from agent.sim.profile import load_spec  # noqa: E402
-from bench.measure import percentile, rss_kib  # noqa: E402
+from bench.measure import memory_over, percentile  # noqa: E402
 
 PROFILE = "nguyen-van-an"
 VPCD_READER = "Virtual PCD 00 00"
@@ -139,9 +138,8 @@ def memory(clients_n: int, reads: int, warmup: int) -> dict[str, Any]:
         daemon.start()
         cleared = Cleared(daemon)
         clients = start_clients(f"http://127.0.0.1:{daemon.compat.port}", clients_n)
-        marks: list[tuple[int, int]] = []
         try:
-            def one() -> None:
+            def one(_i: int = 0) -> None:
                 daemon.submit_key(CanKey(can))
                 sim.insert(SIM_READER, virtual_chip(load_profile(PROFILE)))
                 for client in clients:  # every client got the read (id 5 closes it)
@@ -151,20 +149,8 @@ def memory(clients_n: int, reads: int, warmup: int) -> dict[str, Any]:
 
             for _ in range(warmup):
                 one()
-            gc.collect()
-            time.sleep(0.5)
-            rest = rss_kib()
-            marks.append((0, rest))
-            started = time.monotonic()
-            for i in range(1, reads + 1):
-                one()
-                if i % max(1, reads // 5) == 0:
-                    gc.collect()
-                    marks.append((i, rss_kib()))
-            wall = time.monotonic() - started
-            gc.collect()
-            time.sleep(0.5)
-            after = rss_kib()
+            run = memory_over(reads, one)
+            rest, after, marks, wall = run.rest, run.after, run.marks, run.wall_s
             connected = len(daemon.compat._clients)
         finally:
             for client in clients:

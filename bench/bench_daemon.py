@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import array
-import gc
 import json
 import statistics
 import sys
@@ -40,7 +39,7 @@ import websockets.sync.client as ws_client  # noqa: E402
 
 from agent.demo import SIM_READER, desk_stack  # noqa: E402
 from agent.sim.profile import load_profile, load_spec, virtual_chip  # noqa: E402
-from bench.measure import percentile, rss_kib  # noqa: E402
+from bench.measure import memory_over, percentile  # noqa: E402
 
 PROFILE = "nguyen-van-an"
 #: one keep-alive connection, as desk software would hold
@@ -120,29 +119,19 @@ def main(argv: list[str] | None = None) -> int:
             wait_type(conn, "hello")
             for _ in range(args.warmup):
                 one_read(stack, conn, can)
-            gc.collect()
-            time.sleep(0.5)
             # canned: the chip is never spoken to, so one chip object serves every tap and
             # the bench builds nothing per read (what remains is the daemon's own memory)
             shared_chip = virtual_chip(load_profile(PROFILE)) if args.pipeline == "canned" else None
             # the bench's own results live in arrays allocated before "at rest"
             totals = array.array("d", bytes(8 * args.reads))
             reads = array.array("d", bytes(8 * args.reads))
-            rss_marks: list[tuple[int, int]] = []
-            rest = rss_kib()
-            objects_rest = len(gc.get_objects())
-            rss_marks.append((0, rest))
-            started = time.monotonic()
-            for i in range(1, args.reads + 1):
+
+            def one(i: int) -> None:
                 totals[i - 1], reads[i - 1] = one_read(stack, conn, can, shared_chip)
-                if i % max(1, args.reads // 5) == 0:
-                    gc.collect()
-                    rss_marks.append((i, rss_kib()))
-            wall = time.monotonic() - started
-            gc.collect()
-            time.sleep(0.5)
-            after = rss_kib()
-            objects_after = len(gc.get_objects())
+
+            run = memory_over(args.reads, one)
+            rest, after, rss_marks, wall = run.rest, run.after, run.marks, run.wall_s
+            objects_rest, objects_after = run.objects_rest, run.objects_after
         metrics = stack.daemon.metrics
     agent = [t - r for t, r in zip(totals, reads, strict=True)]
     totals_list, reads_list = list(totals), list(reads)
