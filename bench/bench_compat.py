@@ -21,11 +21,13 @@ Run: ``.venv/bin/python bench/bench_compat.py [--taps 50] [--clients 10] [--read
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,24 @@ def start_clients(url: str, count: int) -> list[NodeKitClient]:
     return clients
 
 
+@contextlib.contextmanager
+def kit_desk(state: Path, backend: str, clients_n: int,
+             backends: list[Any] | None = None) -> Iterator[tuple[Daemon, Cleared, list[NodeKitClient]]]:
+    """The agent with the kit service on, watched for identity_cleared, and ``clients_n``
+    npm kit clients connected to it; all stopped on exit."""
+    daemon = Daemon.from_config(make_config(state, backend), backends=backends, port=0)
+    daemon.start()
+    clients: list[NodeKitClient] = []
+    try:
+        cleared = Cleared(daemon)
+        clients = start_clients(f"http://127.0.0.1:{daemon.compat.port}", clients_n)
+        yield daemon, cleared, clients
+    finally:
+        for client in clients:
+            client.close()
+        daemon.stop()
+
+
 def latency(taps: int, warmup: int) -> dict[str, Any]:
     from agent.demo import VpcdTapper
     from agent.sim.pcscd import ensure_pcscd
@@ -94,30 +114,25 @@ def latency(taps: int, warmup: int) -> dict[str, Any]:
     can = load_spec(PROFILE).person.can
     with tempfile.TemporaryDirectory(prefix="bench-compat-") as state, ensure_pcscd():
         tapper = VpcdTapper(PROFILE)
-        daemon = Daemon.from_config(make_config(Path(state), "pcsc"), port=0)
-        daemon.start()
-        cleared = Cleared(daemon)
-        client = start_clients(f"http://127.0.0.1:{daemon.compat.port}", 1)[0]
         times: list[float] = []
         added: list[float] = []
         detection: list[float] = []
         delivery: list[float] = []
         try:
-            for i in range(warmup + taps):
-                daemon.submit_key(CanKey(can))
-                tapped = time.time() * 1000
-                tapper.insert()
-                received = client.wait_for(kit_event(2), timeout=30)
-                if i >= warmup:
-                    times.append(received["t"] - tapped)
-                    added.append(received["t"] - tapped - cleared.read_ms)
-                    detection.append(cleared.present_at - tapped)
-                    delivery.append(received["t"] - cleared.ready_at)
-                tapper.remove()
-                cleared.wait()
+            with kit_desk(Path(state), "pcsc", 1) as (daemon, cleared, (client,)):
+                for i in range(warmup + taps):
+                    daemon.submit_key(CanKey(can))
+                    tapped = time.time() * 1000
+                    tapper.insert()
+                    received = client.wait_for(kit_event(2), timeout=30)
+                    if i >= warmup:
+                        times.append(received["t"] - tapped)
+                        added.append(received["t"] - tapped - cleared.read_ms)
+                        detection.append(cleared.present_at - tapped)
+                        delivery.append(received["t"] - cleared.ready_at)
+                    tapper.remove()
+                    cleared.wait()
         finally:
-            client.close()
-            daemon.stop()
             tapper.close()
     return {"taps": taps, "p50_ms": round(percentile(times, 50), 1), "p95_ms": round(percentile(times, 95), 1),
             "max_ms": round(max(times), 1), "min_ms": round(min(times), 1),
@@ -134,11 +149,7 @@ def memory(clients_n: int, reads: int, warmup: int) -> dict[str, Any]:
     can = load_spec(PROFILE).person.can
     with tempfile.TemporaryDirectory(prefix="bench-compat-") as state:
         sim = SimBackend((SIM_READER,))
-        daemon = Daemon.from_config(make_config(Path(state), "sim"), backends=[sim], port=0)
-        daemon.start()
-        cleared = Cleared(daemon)
-        clients = start_clients(f"http://127.0.0.1:{daemon.compat.port}", clients_n)
-        try:
+        with kit_desk(Path(state), "sim", clients_n, backends=[sim]) as (daemon, cleared, clients):
             def one(_i: int = 0) -> None:
                 daemon.submit_key(CanKey(can))
                 sim.insert(SIM_READER, virtual_chip(load_profile(PROFILE)))
@@ -152,10 +163,6 @@ def memory(clients_n: int, reads: int, warmup: int) -> dict[str, Any]:
             run = memory_over(reads, one)
             rest, after, marks, wall = run.rest, run.after, run.marks, run.wall_s
             connected = len(daemon.compat._clients)
-        finally:
-            for client in clients:
-                client.close()
-            daemon.stop()
     return {"clients": clients_n, "connected_at_end": connected, "reads": reads, "wall_s": round(wall, 1),
             "rss_kib_at_rest": rest, "rss_kib_after": after, "growth_kib": after - rest, "marks": marks}
 
