@@ -22,6 +22,9 @@ Every gateway answer carries ``X-Gateway-Time-Ms``: the service's own time for i
 
 Run: ``python -m agent.sim.services.bhyt --port 8766 [--register FILE] [--variant NAME]``.
 The register (fixtures/bhyt/register.json) holds made-up people only.
+
+One module of over 400 lines on purpose: a stand-in reads best top to bottom, the fault
+switches beside the answers they change.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ what the opencps-v2 source shows of the dossier API (agent/forward/opencps.py):
   ``GET /_stats`` counters, ``GET /_references`` dossiers per referenceUid.
 
 Run: ``python -m agent.sim.services.opencps --port 8768`` (accounts printed).
+One module of over 400 lines on purpose: the portal's quirks above are each a few lines,
+and a stand-in reads best as one piece.
 """
 
 from __future__ import annotations
