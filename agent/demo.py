@@ -48,6 +48,7 @@ import requests
 
 from agent.config import Config
 from agent.daemon import Daemon
+from agent.icao.verify import VerificationStatus
 from agent.readers.base import ReaderBackend
 
 logger = logging.getLogger(__name__)
@@ -280,7 +281,7 @@ def check_once(stack: DeskStack, timeout: float = 30.0) -> tuple[bool, dict[str,
             if kind in ("identity_ready", "verification", "lookup_result", "error", "need_access"):
                 seen.setdefault(kind, event)
         seen["elapsed_s"] = round(time.monotonic() - started, 3)
-    verified = seen.get("verification", {}).get("status") == "verified"
+    verified = seen.get("verification", {}).get("status") == VerificationStatus.VERIFIED
     looked_up = seen.get("lookup_result", {}).get("status") == "valid"
     return bool(seen.get("identity_ready")) and verified and looked_up, seen
 

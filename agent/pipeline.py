@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import IdAgentError
 from agent.icao.keys import AccessKey
+from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.readers.base import CardConnection
 
@@ -38,17 +39,12 @@ logger = logging.getLogger(__name__)
 #: on_progress(file_name, bytes_done, bytes_total)
 ProgressFn = Callable[[str, int, int], None]
 
-#: verification statuses (agent.icao.verify); the page and the exit codes key on them
-VERIFIED = "verified"
-NOT_VERIFIED = "not_verified"
-PROBABLE_CLONE = "probable_clone"
-VERIFY_ERROR = "error"
 
 
 @dataclass
 class ReadOutcome:
     identity: Identity
-    #: {"status": VERIFIED|NOT_VERIFIED|PROBABLE_CLONE|VERIFY_ERROR, "reasons": [str], ...}
+    #: {"status": VerificationStatus, "reason": str, ...}
     verification: dict[str, Any]
     #: wall time of the card I/O and parsing
     read_seconds: float = 0.0
@@ -110,9 +106,10 @@ class QrSource(Protocol):
 
 #: what the clerk reads under the badge: plain words, no protocol names
 PLAIN_STATUS: dict[str, str] = {
-    VERIFIED: "Dữ liệu trong chip do cơ quan cấp thẻ ký và chip là chip thật.",
-    PROBABLE_CLONE: "Chữ ký dữ liệu đúng nhưng chip không chứng minh được là chip gốc: có thể là thẻ sao chép.",
-    VERIFY_ERROR: "Không kiểm tra được chữ ký số của thẻ.",
+    VerificationStatus.VERIFIED: "Dữ liệu trong chip do cơ quan cấp thẻ ký và chip là chip thật.",
+    VerificationStatus.PROBABLE_CLONE: "Chữ ký dữ liệu đúng nhưng chip không chứng minh được là chip gốc: "
+                                       "có thể là thẻ sao chép.",
+    VerificationStatus.ERROR: "Không kiểm tra được chữ ký số của thẻ.",
 }
 
 
@@ -159,7 +156,6 @@ class IcaoPipeline:
         return cls(ChipReader.from_config(config), config.agent.state_dir)
 
     def read(self, connection: CardConnection, key: AccessKey, on_progress: ProgressFn) -> ReadOutcome:
-        from agent.icao.read import access_dict, verification_dict
         from agent.identity.chip import identity_of
 
         started = time.monotonic()
@@ -169,13 +165,14 @@ class IcaoPipeline:
             from agent.icao import signer_record
 
             signer_record.record(self.state_dir, read.verification)  # for 'idagent trust last-read'
-        verification = verification_dict(read.verification) or {"status": VERIFY_ERROR, "reason": "not verified"}
+        verification: dict[str, Any] = read.verification.to_dict() if read.verification is not None else \
+            {"status": VerificationStatus.ERROR, "reason": "not verified"}
         verification["plain"] = plain_reason(verification)
         verification["complete"] = read.complete
         if not read.complete:
             # a partial read never passes as verified (read.py: complete=false)
             verification["plain"] += " Thẻ chưa được đọc đủ dữ liệu."
-        access = {k: str(v) for k, v in access_dict(read.access).items() if isinstance(v, (str, int, bool))}
+        access = {k: str(v) for k, v in read.access.to_dict().items() if isinstance(v, (str, int, bool))}
         return ReadOutcome(identity=identity_of(read), verification=verification, read_seconds=elapsed, access=access,
                            files=dict(read.files))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent import __version__
+from agent.icao.verify import VerificationStatus
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -162,7 +163,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "code": {"type": "string"}, "message": {"type": "string"},
                         "hint": {"type": "string"}}}}},
                 "Verification": {"type": "object", "properties": {
-                    "status": {"type": "string", "enum": ["verified", "not_verified", "probable_clone", "error"]},
+                    "status": {"type": "string", "enum": [s.value for s in VerificationStatus]},
                     "reasons": {"type": "array", "items": {"type": "string"}}}},
                 "CurrentIdentity": {"type": "object", "properties": {
                     "read_id": {"type": "integer"}, "reader": {"type": "string"},

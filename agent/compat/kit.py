@@ -22,6 +22,7 @@ from typing import Any
 
 from agent.errors import IdAgentError
 from agent.icao.keys import AccessKey, CanKey, MrzKey, document_number_of
+from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 
 #: our identity field → the kits' field name (id 2)
@@ -99,7 +100,7 @@ def verdict(verification: Mapping[str, Any]) -> dict[str, Any]:
     """Our addition to ids 2 and 5: ``verified`` (true only for a verified chip) and
     ``verification`` (status, the clerk's sentence, the technical reason)."""
     status = str(verification.get("status", "error"))
-    return {"verified": status == "verified",
+    return {"verified": status == VerificationStatus.VERIFIED,
             "verification": {"status": status, "message": verification.get("plain", ""),
                              "reason": verification.get("reason", "")}}
 

@@ -15,9 +15,10 @@ from agent.desk.intake_status import IntakeTracker
 from agent.desk.session import Current, IdentityStore
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
+from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.metrics import Metrics
-from agent.pipeline import PROBABLE_CLONE, Forwards
+from agent.pipeline import Forwards
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class ForwardOrchestrator:
         if forwards is None or not forwards.intake_enabled():
             raise NotConfiguredError("intake is not configured",
                                      hint="Set [intake] enabled = true and url in the config.")
-        if current.verification.get("status") == PROBABLE_CLONE:
+        if current.verification.get("status") == VerificationStatus.PROBABLE_CLONE:
             raise CloneRefusedError("the chip is probably a copy: its data are not sent on as a dossier")
         if data_altered(current.verification):
             raise AlteredDataRefusedError("the card's data were altered after signing: they are not sent on "

@@ -21,9 +21,10 @@ from agent.desk.session import Current, IdentitySession
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
 from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.metrics import Metrics
-from agent.pipeline import PROBABLE_CLONE, VERIFIED, ChipPipeline, ReadOutcome
+from agent.pipeline import ChipPipeline, ReadOutcome
 from agent.readers.base import CardConnection, ReaderBackend
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class CardReading:
         self._hub.publish(EventType.VERIFICATION, {"reader": reader, "read_id": current.read_id,
                                                    **outcome.verification})
         logger.info("card read on %s: %s (%.0f ms read, %.1f ms agent)", reader,
-                    "verified" if status == VERIFIED else "probable clone" if status == PROBABLE_CLONE else status,
+                    "probable clone" if status == VerificationStatus.PROBABLE_CLONE else status,
                     outcome.read_seconds * 1000, overhead * 1000)
         if lookup_pending:
             self._forwarding.start_lookup(current)

@@ -54,10 +54,13 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from agent.errors import CardRemovedError, IdAgentError, ParseError, ProtocolError
 from agent.icao import access as access_mod
+from agent.icao.access import AccessInfo
+from agent.icao.ca import CaOutcome
 from agent.icao.checks import CheckResult, Status
 from agent.icao.deadline import DEFAULT_APDU_TIMEOUT, DEFAULT_READ_TIMEOUT, DeadlineChannel
 from agent.icao.files import (
@@ -80,6 +83,8 @@ from agent.icao.lds import (
 from agent.icao.lds.files import CARD_SECURITY, COM, DATA_GROUPS, SOD, LdsFile
 from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
 from agent.icao.sm import SecureMessaging, SecureMessagingError
+from agent.icao.trust import TrustStore
+from agent.icao.verify import Verification, VerificationStatus
 from agent.readers.apdu import ApduError, Channel, Command, Response
 from agent.rng import Rng
 
@@ -102,7 +107,9 @@ class ChipProtocolError(ProtocolError):
     exit_code = 6
 
 
-class Outcome:
+class Outcome(StrEnum):
+    """What became of one file (``files`` of ``idagent read --json``)."""
+
     READ = "read"
     ABSENT = "absent"
     SKIPPED = "skipped"
@@ -112,7 +119,7 @@ class Outcome:
 @dataclass
 class FileOutcome:
     name: str
-    status: str
+    status: Outcome
     size: int | None = None
     seconds: float = 0.0
     reason: str | None = None
@@ -150,16 +157,17 @@ class Timing:
 
 @dataclass(repr=False)
 class ChipRead:
-    access: Any
+    access: AccessInfo
     files: dict[str, bytes] = field(default_factory=dict)
     records: dict[str, Any] = field(default_factory=dict)
     outcomes: dict[str, FileOutcome] = field(default_factory=dict)
-    verification: Any = None
+    #: None when the read ran with ``verify=False``
+    verification: Verification | None = None
     timing: Timing = field(default_factory=Timing)
     #: extended length was used for the reads
     extended_length: bool = False
     #: Chip Authentication run during the read (None: not run, verification runs it)
-    chip_authentication: Any = field(default=None, repr=False)
+    chip_authentication: CheckResult | None = field(default=None, repr=False)
     #: why secure messaging had to be opened again mid-read (a failed CA), if it was
     reopened: str | None = None
     #: why the whole read started again on a fresh session (read_chip), if it did
@@ -197,7 +205,7 @@ class ChipRead:
     @property
     def verified(self) -> bool:
         # a signature over the files that were read says nothing of those that were not
-        return self.complete and verification_status(self.verification) == "verified"
+        return self.complete and self.verification is not None and self.verification.verified
 
     def missing(self) -> list[str]:
         """The required data groups (see ``complete``) that were not read and parsed."""
@@ -213,34 +221,13 @@ class ChipRead:
         adds that: the record is built above this layer)."""
         return {
             "complete": self.complete,
-            "access": access_dict(self.access),
+            "access": dict(self.access.to_dict()),
             "files": {name: outcome.to_dict() for name, outcome in self.outcomes.items()},
-            "verification": verification_dict(self.verification),
+            "verification": self.verification.to_dict() if self.verification is not None else None,
             "timing": {**self.timing.to_dict(), "extended_length": self.extended_length},
         }
 
 
-def access_dict(info: Any) -> dict[str, Any]:
-    if info is None:
-        return {}
-    if hasattr(info, "to_dict"):
-        return dict(info.to_dict())
-    return {k: v for k, v in vars(info).items() if not k.startswith("_")}
-
-
-def verification_dict(result: Any) -> dict[str, Any] | None:
-    if result is None:
-        return None
-    if isinstance(result, Mapping):
-        return dict(result)
-    if hasattr(result, "to_dict"):
-        return dict(result.to_dict())
-    return {"status": str(result)}
-
-
-def verification_status(result: Any) -> str | None:
-    data = verification_dict(result)
-    return None if data is None else str(data.get("status"))
 
 
 # -- parsing ------------------------------------------------------------------------
@@ -367,8 +354,8 @@ class ChipAuthStep:
         self.read_again = read_again
         self.counters = counters
         self.clock = clock
-        self.outcome: Any = None
-        self.check: Any = None
+        self.outcome: CaOutcome | None = None
+        self.check: CheckResult | None = None
         self.reopened: str | None = None
         self.apdus = 0
         self.seconds = 0.0
@@ -409,8 +396,11 @@ class ChipAuthStep:
             raise ReadInterruptedError("", stage="chip authentication") from exc
 
     @property
-    def _pending(self) -> bool:
-        return self.outcome is not None and self.outcome.pending and self.check is None
+    def _pending(self) -> CaOutcome | None:
+        """The CA run that no file read has confirmed yet, if any."""
+        if self.outcome is not None and self.outcome.pending and self.check is None:
+            return self.outcome
+        return None
 
     def read(self, reader: FileReader, ef: LdsFile, read: ChipRead, clock: Callable[[], float]) -> None:
         from agent.icao import ca
@@ -424,8 +414,8 @@ class ChipAuthStep:
                 # a chip without DG14's private key, so the read starts again on a fresh
                 # session before CA is judged (issue 14)
                 raise
-            if self._pending:
-                self.check = ca.failed_under_new_keys(self.outcome, exc)
+            if (pending := self._pending) is not None:
+                self.check = ca.failed_under_new_keys(pending, exc)
             elif self.check is None or self.check.status is Status.VALID:
                 # no CA ran, or CA was proven and the session broke later (the link):
                 # files are never read under weaker keys than CA gave; the read fails
@@ -436,16 +426,18 @@ class ChipAuthStep:
             _read_one(reader, ef, read, clock)
             return
         channel = reader.channel
-        if self._pending and isinstance(channel, SecureMessaging) and channel.macs_verified:
-            self.check = ca.confirm_chip_authentication(self.outcome, read.files.get("DG14", b""))
+        pending = self._pending
+        if pending is not None and isinstance(channel, SecureMessaging) and channel.macs_verified:
+            self.check = ca.confirm_chip_authentication(pending, read.files.get("DG14", b""))
             logger.info("chip authentication confirmed by the read of %s", ef.name)
 
     def finish(self, read: ChipRead) -> None:
         from agent.icao import ca
 
-        if self._pending:
+        pending = self._pending
+        if pending is not None:
             def run() -> None:
-                self.check = ca.confirm_chip_authentication(self.outcome, read.files.get("DG14", b""))
+                self.check = ca.confirm_chip_authentication(pending, read.files.get("DG14", b""))
 
             try:
                 self._timed(run)
@@ -503,12 +495,13 @@ def read_files(reader: FileReader, read: ChipRead, *, skip: tuple[int, ...] | li
     _in_order(read, groups)
 
 
-def _verify(read: ChipRead, session: Channel | None, trust: Any, rng: Rng, options: Mapping[str, Any]) -> Any:
+def _verify(read: ChipRead, session: Channel | None, trust: TrustStore | None, rng: Rng,
+            options: Mapping[str, Any]) -> Verification:
     """Passive, chip and active authentication (agent.icao.verify) on the live session."""
     from agent.icao.verify import verify
 
     info = read.access
-    pace_cam = info if getattr(info, "cam_ca_ic", None) is not None else None
+    pace_cam = info if info.cam_ca_ic is not None else None
     chip = read.chip_authentication
     # after access was opened again (CA broke off), AA runs on that recovered session:
     # it is a live session with the same chip on the same connection, and a genuine
@@ -530,34 +523,30 @@ def _note_pace_downgrade(read: ChipRead) -> None:
     repeated in DG14) and passive authentication vouched for it, a BAC read is noted
     for the clerk and the log."""
     from agent.icao.securityinfo import parse_security_infos
-    from agent.icao.verify import Verification
 
     result = read.verification
     dg14 = read.files.get("DG14")
-    if (not isinstance(result, Verification) or dg14 is None or getattr(read.access, "protocol", None) != "BAC"
-            or not result.passive.ok):
+    if result is None or dg14 is None or read.access.protocol != "BAC" or not result.passive.ok:
         return
     try:
         offers_pace = bool(parse_security_infos(dg14, source="DG14").pace)
     except ParseError:
         return
     if offers_pace:
-        why = getattr(read.access, "pace_failure", None) or "PACE was not tried"
+        why = read.access.pace_failure or "PACE was not tried"
         result.notes.append(f"the chip's signed DG14 lists PACE but this read used BAC ({why}): "
                             "EF.CardAccess may have been altered on the way, or PACE failed")
         logger.warning("PACE listed in the signed DG14 but the read used BAC")
 
 
-def _not_verified_if_incomplete(read: ChipRead, result: Any) -> Any:
+def _not_verified_if_incomplete(read: ChipRead, result: Verification) -> Verification:
     """A read missing a required data group is never "verified", even when every file
     that was read checks out (e.g. an error status word answered to a READ BINARY of
     DG2 leaves DG2 unread while EF.SOD, DG1 and DG13 verify)."""
-    from agent.icao.verify import NOT_VERIFIED, VERIFIED, Verification
-
-    if read.complete or not isinstance(result, Verification) or result.status != VERIFIED:
+    if read.complete or result.status is not VerificationStatus.VERIFIED:
         return result
     missing = ", ".join(read.missing()) or "a required data group"
-    return dataclasses.replace(result, status=NOT_VERIFIED,
+    return dataclasses.replace(result, status=VerificationStatus.NOT_VERIFIED,
                                reason=f"incomplete read: {missing} not read; lay the card down again")
 
 
@@ -631,11 +620,11 @@ def _reopen_access(policy: LengthPolicy, key: AccessKey, card_access: bytes | No
     return reopen
 
 
-def _read_card_security(reader: FileReader, info: Any) -> bytes | None:
+def _read_card_security(reader: FileReader, info: AccessInfo) -> bytes | None:
     """EF.CardSecurity after PACE-CAM, still in the MF: it publishes the key that
     checks the chip's CAM answer (BSI TR-03110-3 A.1.1.2; ``agent.icao.cardsecurity``).
     A chip that does not give it leaves CAM to be settled by Chip Authentication."""
-    if getattr(info, "cam_ca_ic", None) is None:
+    if info.cam_ca_ic is None:
         return None
     try:
         return reader.read(CARD_SECURITY)
@@ -679,7 +668,7 @@ def _read_session(channel: Channel, key: AccessKey, attempt: _Attempt, *, rng: R
     # PACE-CAM already authenticated the chip (9303-11 §4.4): no CA run, verification
     # checks the CAM data against DG14
     step = None
-    if chip_auth and getattr(info, "cam_ca_ic", None) is None:
+    if chip_auth and info.cam_ca_ic is None:
         step = ChipAuthStep(rng, _reopen_access(policy, key, card_access, rng, prefer, send_parameter_id),
                             counters, clock, read_again=read_again)
     read_files(reader, read, skip=skip, table=table, clock=clock, chip_auth=step)
@@ -735,16 +724,16 @@ def _read_twice(channel: Channel, key: AccessKey, extended: str, options: dict[s
     return read, session, fresh
 
 
-def _active_authentication_again(read: ChipRead, result: Any, fresh: Callable[[], Channel], rng: Rng,
-                                 require_chip_auth: bool) -> Any:
+def _active_authentication_again(read: ChipRead, result: Verification, fresh: Callable[[], Channel], rng: Rng,
+                                 require_chip_auth: bool) -> Verification:
     """Active Authentication once more, on a fresh session, when it ended without a
     signature to judge (the chip refused INTERNAL AUTHENTICATE, or the exchange broke):
     an unprotected 6A82 under secure messaging is the link, not a bad signature, and
     only a signature that verifiably fails makes a probable clone (issue 14)."""
     from agent.icao import aa
-    from agent.icao.verify import Verification, overall
+    from agent.icao.verify import overall
 
-    if not isinstance(result, Verification) or result.active.status is not Status.ERROR \
+    if result.active.status is not Status.ERROR \
             or not result.active.details.get("retry") or "DG15" not in read.files:
         return result
     logger.info("active authentication ended without a signature (%s): once more on a fresh session",
@@ -763,7 +752,7 @@ def _active_authentication_again(read: ChipRead, result: Any, fresh: Callable[[]
                                if active.status is not Status.ERROR else result.channel)
 
 
-def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust: Any = None,
+def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust: TrustStore | None = None,
               skip: tuple[int, ...] | list[int] = (3,), on_progress: ProgressCallback | None = None,
               prefer: str = "pace", extended: str = "auto", chunk: int = 0,
               today: dt.date | None = None, no_expiry_year: int = DEFAULT_NO_EXPIRY_YEAR,
@@ -805,8 +794,9 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
                           send_parameter_id=send_parameter_id, counters=counters, atr=atr)
 
 
-def _read_chip(channel: Channel, key: AccessKey, *, rng: Rng, trust: Any, skip: tuple[int, ...] | list[int],
-               on_progress: ProgressCallback | None, prefer: str, extended: str, chunk: int,
+def _read_chip(channel: Channel, key: AccessKey, *, rng: Rng, trust: TrustStore | None,
+               skip: tuple[int, ...] | list[int], on_progress: ProgressCallback | None, prefer: str,
+               extended: str, chunk: int,
                today: dt.date | None, no_expiry_year: int, verify: bool, check_crl: bool,
                require_chip_auth: bool, now: dt.datetime | None, clock: Callable[[], float],
                memory: ExtendedLengthMemory, counters: _Counters, atr: bytes,

@@ -47,6 +47,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from agent.errors import IdAgentError, ParseError
@@ -63,10 +64,15 @@ from agent.rng import Rng
 logger = logging.getLogger(__name__)
 
 
-VERIFIED = "verified"
-NOT_VERIFIED = "not_verified"
-PROBABLE_CLONE = "probable_clone"
-ERROR = "error"
+class VerificationStatus(StrEnum):
+    """What a read's checks add up to (rules in the module docstring). The one
+    definition: the daemon, the counter page, the reader-kit service, the wedge and
+    the exit codes key on it. A ``StrEnum``, so JSON carries the plain value."""
+
+    VERIFIED = "verified"
+    NOT_VERIFIED = "not_verified"
+    PROBABLE_CLONE = "probable_clone"
+    ERROR = "error"
 
 
 @dataclass
@@ -74,7 +80,7 @@ class Verification:
     passive: CheckResult
     chip: CheckResult
     active: CheckResult
-    status: str
+    status: VerificationStatus
     reason: str
     notes: list[str] = field(default_factory=list)
     #: the channel to use after verification (re-keyed by Chip Authentication)
@@ -84,7 +90,7 @@ class Verification:
 
     @property
     def verified(self) -> bool:
-        return self.status == VERIFIED
+        return self.status == VerificationStatus.VERIFIED
 
     def to_dict(self) -> dict[str, Any]:
         """The ``verification`` object of ``idagent read --json``."""
@@ -130,8 +136,8 @@ def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: 
         chip, channel = _chip(channel, dg14, rng, 14 in signed)
     active = _active(channel, dg14, dg15, rng, chip, 15 in signed)
     status, reason = overall(passive.check, chip, active, require_chip_auth)
-    if status == VERIFIED and issuer.status is Status.NOT_SUPPORTED:
-        status, reason = NOT_VERIFIED, f"genuine, but not accepted here: {issuer.reason}"
+    if status == VerificationStatus.VERIFIED and issuer.status is Status.NOT_SUPPORTED:
+        status, reason = VerificationStatus.NOT_VERIFIED, f"genuine, but not accepted here: {issuer.reason}"
     logger.info("verification: %s (passive=%s chip=%s active=%s)", status, passive.check.status,
                 chip.status, active.status)
     return Verification(passive.check, chip, active, status, reason, notes, channel, issuer)
@@ -229,24 +235,26 @@ def _active(channel: Channel | None, dg14: bytes | None, dg15: bytes | None, rng
 
 
 def overall(passive: CheckResult, chip: CheckResult, active: CheckResult,
-            require_chip_auth: bool = True) -> tuple[str, str]:
+            require_chip_auth: bool = True) -> tuple[VerificationStatus, str]:
     """The overall status and its one-line reason (rules in the module docstring)."""
     failed = [name for name, check in (("Chip Authentication", chip), ("Active Authentication", active))
               if check.status is Status.INVALID]
     if passive.status is Status.ERROR:
-        return ERROR, f"passive authentication failed to run: {passive.reason}"
+        return VerificationStatus.ERROR, f"passive authentication failed to run: {passive.reason}"
     if failed and passive.status in (Status.VALID, Status.UNTRUSTED):
-        return PROBABLE_CLONE, (f"the data carry a genuine signature but {' and '.join(failed)} failed: "
-                                "the chip is probably a copy")
+        return VerificationStatus.PROBABLE_CLONE, (f"the data carry a genuine signature but {' and '.join(failed)} "
+                                                   "failed: the chip is probably a copy")
     if passive.status is not Status.VALID:
-        return NOT_VERIFIED, f"passive authentication {passive.status.value}: {passive.reason}"
+        return VerificationStatus.NOT_VERIFIED, f"passive authentication {passive.status.value}: {passive.reason}"
     if failed:
-        return NOT_VERIFIED, f"{' and '.join(failed)} failed"
+        return VerificationStatus.NOT_VERIFIED, f"{' and '.join(failed)} failed"
     supported = [c for c in (chip, active) if c.status is not Status.NOT_SUPPORTED]
     if any(c.status is Status.VALID for c in supported):
-        return VERIFIED, "data signed by a trusted issuer and the chip proved its key"
+        return VerificationStatus.VERIFIED, "data signed by a trusted issuer and the chip proved its key"
     if not supported:
-        return VERIFIED, "data signed by a trusted issuer; the chip offers no clone detection (no CA/AA)"
+        return VerificationStatus.VERIFIED, ("data signed by a trusted issuer; the chip offers no clone detection "
+                                             "(no CA/AA)")
     if not require_chip_auth:
-        return VERIFIED, "data signed by a trusted issuer; chip authentication could not run (not required)"
-    return NOT_VERIFIED, "the chip supports Chip/Active Authentication but it could not be completed"
+        return VerificationStatus.VERIFIED, ("data signed by a trusted issuer; chip authentication could not run "
+                                             "(not required)")
+    return VerificationStatus.NOT_VERIFIED, "the chip supports Chip/Active Authentication but it could not be completed"

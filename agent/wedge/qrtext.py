@@ -13,10 +13,10 @@ import unicodedata
 from typing import Any
 
 from agent.errors import IdAgentError
+from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 
 SEPARATOR = "|"
-VERIFIED = "verified"
 #: the fields of the text, in order; each must come from the chip
 CHIP_FIELDS = ("id_number", "full_name", "date_of_birth", "sex", "place_of_residence", "date_of_issue")
 
@@ -56,7 +56,7 @@ def _clean(text: str) -> str:
 
 def qr_text(identity: Identity, verification: dict[str, Any]) -> str:
     """The QR text for a verified chip read; raises :class:`WedgeRefused` otherwise."""
-    if verification.get("status") != VERIFIED:
+    if verification.get("status") != VerificationStatus.VERIFIED:
         raise WedgeUnverified(f"the read is not verified ({verification.get('status') or 'no verification'}): "
                            "nothing typed")
     not_chip = [f for f in CHIP_FIELDS if identity.sources.get(f) != "chip" or getattr(identity, f) is None]

@@ -8,7 +8,7 @@ from agent.icao.access import AccessInfo
 from agent.icao.checks import CheckResult, Status
 from agent.icao.crypto import Cipher
 from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pace_oid
-from agent.icao.verify import VERIFIED, Verification
+from agent.icao.verify import Verification, VerificationStatus
 
 
 def _read(protocol: str, dg14_lists_pace: bool, passive: Status = Status.VALID) -> read_mod.ChipRead:
@@ -17,7 +17,7 @@ def _read(protocol: str, dg14_lists_pace: bool, passive: Status = Status.VALID) 
     access = AccessInfo(protocol, "3DES" if protocol == "BAC" else "AES-128", "MRZ",
                         pace_failure="the chip has no EF.CardAccess" if protocol == "BAC" else None)
     ok = CheckResult(Status.VALID, "ok")
-    verification = Verification(CheckResult(passive, "p"), ok, ok, VERIFIED, "ok")
+    verification = Verification(CheckResult(passive, "p"), ok, ok, VerificationStatus.VERIFIED, "ok")
     return read_mod.ChipRead(access, files={"DG14": dg14}, verification=verification)
 
 
@@ -26,7 +26,7 @@ def test_bac_when_the_signed_dg14_lists_pace_is_noted() -> None:
     read_mod._note_pace_downgrade(read)
     assert read.verification.notes and "lists PACE but this read used BAC" in read.verification.notes[0]
     assert "no EF.CardAccess" in read.verification.notes[0]
-    assert read.verification.status == VERIFIED  # authenticity is unaffected: PA and CA still ran
+    assert read.verification.status is VerificationStatus.VERIFIED  # authenticity is unaffected: PA and CA still ran
 
 
 def test_no_note_for_pace_reads_bac_only_chips_or_unverified_dg14() -> None:

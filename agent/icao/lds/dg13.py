@@ -14,6 +14,7 @@ import datetime as dt
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 from agent.errors import ParseError
 from agent.icao import tlv
@@ -40,8 +41,9 @@ NO_EXPIRY_TEXTS = ("không thời hạn",)
 SEX = {"nam": "M", "nữ": "F"}
 
 
-class Field:
-    """The field numbers (domain.md)."""
+class Field(IntEnum):
+    """The field numbers (domain.md). An ``IntEnum``: ``Dg13.fields`` is keyed by the
+    plain number, unknown numbers included, and a ``Field`` looks its number up."""
 
     ID_NUMBER = 1
     FULL_NAME = 2
