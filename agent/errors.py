@@ -2,6 +2,10 @@
 
 Every error carries a one-line ``hint``: what the person at the desk (or the IT person
 reading the log) should do about it. Messages never contain personal data.
+
+Errors are routed by class: each class states once its CLI exit code (``exit_code``)
+and the local API's HTTP status (``http_status``); callers catch the classes they can
+act on and never compare codes or messages.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ class IdAgentError(Exception):
     code = "error"
     #: the CLI's exit code for this error (documented in ``idagent --help``)
     exit_code = 1
+    #: the local API's HTTP status for this error (``agent.api.server``)
+    http_status = 500
     #: default advice; instances may override it
     hint = "See the agent's log for details."
 
@@ -46,6 +52,7 @@ class ReaderError(IdAgentError):
 
 class NoReaderError(ReaderError):
     code = "no_reader"
+    http_status = 404
     hint = "Plug in a card reader, or name the right one with --reader (idagent readers lists them)."
 
 
@@ -62,6 +69,7 @@ class CardRemovedError(ReaderError):
 
 class NoCardError(ReaderError):
     code = "no_card"
+    http_status = 409
     hint = "Lay the card flat on the reader."
 
 
@@ -78,6 +86,7 @@ class ParseError(IdAgentError):
 
     code = "parse"
     exit_code = 6
+    http_status = 400
     hint = "The data on the card or in the file is malformed; it cannot be used as it is."
 
     def __init__(self, message: str, *, source: str = "", offset: int | None = None,
@@ -88,3 +97,12 @@ class ParseError(IdAgentError):
         super().__init__(f"{where}: {message}" if where else message, hint=hint)
         self.source = source
         self.offset = offset
+
+
+class UpstreamError(IdAgentError):
+    """A service the agent forwards to (BHYT gateway, dossier intake, portal) failed."""
+
+    code = "upstream"
+    exit_code = 7
+    http_status = 502
+    hint = "Check the service named in the message; the card reading is not affected."

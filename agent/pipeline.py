@@ -56,7 +56,8 @@ class ReadOutcome:
 
 class ChipPipeline(Protocol):
     def read(self, connection: CardConnection, key: AccessKey, on_progress: ProgressFn) -> ReadOutcome:
-        """Raise an IdAgentError with ``exit_code == 5`` when the key is refused."""
+        """Raise ``agent.icao.sm.AccessDeniedError`` when the chip refuses the key
+        (``PaceInterruptedError`` when PACE broke off: the next key is tried)."""
 
 
 @dataclass

@@ -36,7 +36,7 @@ from agent.api.fleet import register as register_fleet
 from agent.api.guard import ConnectionGuard, parse_host
 from agent.api.openapi import openapi_document
 from agent.config import Config
-from agent.errors import IdAgentError, ParseError
+from agent.errors import IdAgentError
 from agent.eventhub import Client, EventType, Shape, json_plain
 from agent.icao.keys import AccessKey, CanKey, MrzKey, yymmdd
 from agent.icao.mrz import MrzError, td1_access_key
@@ -107,29 +107,8 @@ class RequestError(IdAgentError):
 
     code = "bad_request"
     exit_code = 3
+    http_status = 400
     hint = "Fix the request; GET /openapi.json describes every route."
-
-
-#: the keyboard wedge's refusals (``agent.wedge``; others ``wedge_*`` are 409: not possible
-#: for this read or with the windows open now)
-WEDGE_STATUS = {"wedge_disabled": 403, "wedge_unavailable": 503, "wedge_config": 503, "wedge_failed": 500}
-
-
-def _status_for(err: IdAgentError) -> int:
-    code = err.code
-    if code.startswith("wedge_"):
-        return WEDGE_STATUS.get(code, 409)
-    if code in ("no_identity", "no_reader", "no_photo"):
-        return 404
-    if isinstance(err, (RequestError, ParseError)):
-        return 400
-    if code in ("need_access", "not_configured", "no_card", "probable_clone", "altered_data"):
-        return 409
-    if getattr(err, "exit_code", None) == 7:
-        return 502
-    if getattr(err, "exit_code", None) == 8:
-        return 422
-    return 500
 
 
 def error_response(status: int, code: str, message: str, hint: str) -> web.Response:
@@ -411,8 +390,7 @@ class ApiServer:
         try:
             response = await handler(request)
         except IdAgentError as err:
-            status = _status_for(err)
-            response = error_response(status, err.code, err.message, err.hint)
+            response = error_response(err.http_status, err.code, err.message, err.hint)
         except web.HTTPRequestEntityTooLarge:
             response = error_response(413, "too_large", "the body is too large", f"Send at most {MAX_BODY} bytes.")
         except web.HTTPException as exc:
@@ -670,6 +648,7 @@ class ApiServer:
 class NotFoundError(IdAgentError):
     code = "no_photo"
     exit_code = 4
+    http_status = 404
     hint = "The card's photo could not be shown; compare the person with the card itself."
 
 

@@ -328,3 +328,4 @@ class CompatService:
 
 class _NeedAccess(IdAgentError):
     code = "need_access"
+    http_status = 409

@@ -20,7 +20,9 @@ from agent.desk.keys import KeyBroker
 from agent.desk.session import Current, IdentitySession
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
+from agent.icao.access import PaceInterruptedError
 from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.sm import AccessDeniedError
 from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.metrics import Metrics
@@ -29,8 +31,6 @@ from agent.readers.base import CardConnection, ReaderBackend
 
 logger = logging.getLogger(__name__)
 
-#: access-denied exit code in the CLI contract (TEAM.md): the ACCESS layer's errors carry it
-ACCESS_DENIED_EXIT = 5
 #: at most ~20 progress events a second per reader, plus each file's last chunk
 PROGRESS_PERIOD = 0.05
 
@@ -66,14 +66,17 @@ class CardReading:
                 with backend.connect(reader) as connection:
                     outcome = self._read_once(connection, reader, key)
                 break
+            except AccessDeniedError as err:
+                last_denied = err
+                continue
+            except PaceInterruptedError as err:
+                if key is keys[-1]:
+                    self._failed(err, reader, err.code)
+                    return
+                # PACE broke off: the QR's MRZ candidates (BAC) may still open the chip
+                interrupted = err
+                continue
             except IdAgentError as err:
-                if getattr(err, "exit_code", None) == ACCESS_DENIED_EXIT:
-                    last_denied = err
-                    continue
-                if err.code == "pace_interrupted" and key is not keys[-1]:
-                    # PACE broke off: the QR's MRZ candidates (BAC) may still open the chip
-                    interrupted = err
-                    continue
                 self._failed(err, reader, err.code)
                 return
         if outcome is None and interrupted is not None:

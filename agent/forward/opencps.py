@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import requests
 
-from agent.errors import ConfigError, IdAgentError
+from agent.errors import ConfigError, UpstreamError
 from agent.forward.keyfile import read_secret
 from agent.forward.opencps_regions import RegionTable
 from agent.forward.outbox import Outbox, OutboxItem, Outcome
@@ -64,7 +64,7 @@ class OpenCpsConfigError(ConfigError):
             "dossier_template_no (check them with: idagent intake test).")
 
 
-class OpenCpsCheckError(IdAgentError):
+class OpenCpsCheckError(UpstreamError):
     """``idagent intake test`` found a problem (credentials, procedure codes, portal)."""
 
     code = "opencps_check"

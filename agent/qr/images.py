@@ -20,6 +20,7 @@ class QrImageError(IdAgentError):
     code = "qr_image"
     hint = "Give a PNG or JPEG photo of the card's QR code."
     exit_code = 8
+    http_status = 422
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = 40_000_000) -> np.ndarray:

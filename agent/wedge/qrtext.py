@@ -26,6 +26,7 @@ class WedgeRefused(IdAgentError):
     wedge is off, or no (single) window matches."""
 
     code = "wedge_refused"
+    http_status = 409
     exit_code = 3
     hint = "Only a verified chip read is typed, into the window named in [wedge] window_title."
 

@@ -30,6 +30,7 @@ SUFFIXES = {"enter": "\n", "tab": "\t", "none": ""}
 
 class WedgeDisabled(WedgeRefused):
     code = "wedge_disabled"
+    http_status = 403
     hint = "Typing into desk applications is off on this desk ([wedge] enabled = false)."
 
 
@@ -45,6 +46,7 @@ class WedgeSeveralWindows(WedgeRefused):
 
 class WedgeConfigError(ConfigError):
     code = "wedge_config"
+    http_status = 503
     exit_code = 3
     hint = "Set [wedge] window_title to a regular expression matching the desk application's window title."
 

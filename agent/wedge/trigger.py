@@ -27,6 +27,7 @@ class WedgeBusy(WedgeRefused):
 
 class WedgeFailed(IdAgentError):
     code = "wedge_failed"
+    http_status = 500
     exit_code = 1
     hint = "Check the desk application; press the key again, and if it repeats send the agent's log to IT."
 

@@ -34,12 +34,14 @@ class WedgeUnavailable(IdAgentError):
     """The virtual keyboard cannot work here (no X display, no XTest, no /dev/uinput)."""
 
     code = "wedge_unavailable"
+    http_status = 503
     exit_code = 3
     hint = "Run the agent in the clerk's desktop session (DISPLAY set), or give it /dev/uinput (see README)."
 
 
 class WedgeFocusLost(IdAgentError):
     code = "wedge_focus_lost"
+    http_status = 409
     exit_code = 3
     hint = "Typing stopped because another window took the focus; press the key again."
 

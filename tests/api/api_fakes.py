@@ -18,6 +18,7 @@ import websockets.sync.client as ws_client
 from agent.daemon import Daemon
 from agent.errors import IdAgentError, NoCardError, NoReaderError, ParseError
 from agent.icao.keys import AccessKey, CanKey
+from agent.icao.sm import AccessDeniedError
 from agent.identity import Identity
 from agent.pipeline import QrScan, ReadOutcome
 from agent.readers.base import CardConnection, EventKind, ReaderBackend, ReaderEvent, ReaderInfo
@@ -48,9 +49,8 @@ def synthetic_identity(**changes: Any) -> Identity:
     return ident
 
 
-class AccessDenied(IdAgentError):
-    code = "access_denied"
-    exit_code = 5
+class AccessDenied(AccessDeniedError):
+    """What the access layer raises for a refused key (routed by class, not exit code)."""
 
 
 class FakeConnection(CardConnection):
