@@ -1,6 +1,10 @@
 """Forward orchestration: the BHYT lookup and the dossier intake of the identity on
 show, off the readers' threads, so a gateway that is slow or down never delays the
-next read. Results are stored with the identity and announced to the counter page."""
+next read. Results are stored with the identity and announced to the counter page.
+
+Lookups run on a bounded pool (``agent.forward.bhyt.BhytLookups``): behind a gateway
+that hangs, at most ``MAX_PENDING_LOOKUPS`` wait; the next one is answered at once with
+``gateway_unavailable`` instead of queueing without bound."""
 
 from __future__ import annotations
 
@@ -15,12 +19,21 @@ from agent.desk.intake_status import IntakeTracker
 from agent.desk.session import Current, IdentityStore
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
+from agent.forward.bhyt import BhytLookups, refused_result
 from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.metrics import Metrics
 from agent.pipeline import Forwards
 
 logger = logging.getLogger(__name__)
+
+#: BHYT lookups waiting or running at once (the config has no key for it). One desk
+#: reads a card every few seconds and a lookup takes under a second when the gateway
+#: is up (its own deadline is [bhyt] deadline, 8 s): 16 covers a minute of cards
+#: behind a gateway that hangs, then a lookup is refused at once, never queued
+MAX_PENDING_LOOKUPS = 16
+#: lookups running at once (what the executor had before it was bounded)
+LOOKUP_WORKERS = 2
 
 
 class ForwardOrchestrator:
@@ -30,7 +43,7 @@ class ForwardOrchestrator:
         self._hub = hub
         self._metrics = metrics
         self._intake_lock = threading.Lock()
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="forward")
+        self._lookups = BhytLookups(workers=LOOKUP_WORKERS, max_pending=MAX_PENDING_LOOKUPS)
         self.intake_status = IntakeTracker(store, hub)
         if forwards is not None:
             forwards.watch_intake(self.intake_status.on_report)
@@ -55,7 +68,7 @@ class ForwardOrchestrator:
             old.close()
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._lookups.close()
         if self.forwards is not None:
             self.forwards.close()
 
@@ -67,7 +80,13 @@ class ForwardOrchestrator:
         if data_altered(current.verification):
             raise AlteredDataRefusedError("the card's data were altered after signing: no BHYT lookup is sent for them")
         self._hub.publish(EventType.LOOKUP_STARTED, {"read_id": current.read_id, "kind": "bhyt"})
-        return self._executor.submit(self._lookup, current.read_id, current.identity)
+        read_id, identity = current.read_id, current.identity
+        future = self._lookups.run(lambda: self._lookup(read_id, identity))
+        if future is None:
+            logger.warning("BHYT lookup refused: %d lookups already wait for the gateway", MAX_PENDING_LOOKUPS)
+            future = concurrent.futures.Future()
+            future.set_result(self._announce(read_id, refused_result().to_dict(), None))
+        return future
 
     def _lookup(self, read_id: int, identity: Identity) -> dict[str, Any]:
         forwards = self.forwards
@@ -81,7 +100,13 @@ class ForwardOrchestrator:
             logger.exception("BHYT lookup crashed")
             result = {"status": "error", "error": {"code": "internal", "message": type(err).__name__,
                                                    "hint": IdAgentError.hint}}
-        self._metrics.lookup_seconds.observe(time.monotonic() - started)
+        return self._announce(read_id, result, time.monotonic() - started)
+
+    def _announce(self, read_id: int, result: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+        """Count the result (its time, when the gateway was asked), keep it with the
+        identity and tell the counter page."""
+        if seconds is not None:
+            self._metrics.lookup_seconds.observe(seconds)
         self._metrics.count_lookup(result)
         if self._store.update(read_id, lookup=result) is not None:
             self._hub.publish(EventType.LOOKUP_RESULT, {"read_id": read_id, "kind": "bhyt", **result},

@@ -39,7 +39,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -52,6 +52,8 @@ from agent.forward.http_deadline import DeadlineAdapter, abort_after
 from agent.logs import mask, register_secret
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TOKEN_PATH = "/api/token/take"
 CHECK_PATH = "/api/egw/KQNhanLichSuKCB2024"
@@ -572,24 +574,43 @@ def _describe(exc: BaseException) -> str:
 
 # --------------------------------------------------------------------------- lookups
 
-class BhytLookups:
-    """Runs checks on a small thread pool so the caller (the daemon's card-reading
-    loop) never waits on the gateway. At most ``max_pending`` lookups wait; beyond that
-    a lookup fails at once with ``gateway_unavailable`` rather than queueing without
-    bound behind a dead gateway."""
+def refused_result() -> BhytResult:
+    """What a lookup refused by :class:`BhytLookups` (too many waiting) answers."""
+    return _local_result(BhytStatus.GATEWAY_UNAVAILABLE, detail="too many lookups waiting")
 
-    def __init__(self, client: BhytClient, *, workers: int = 2, max_pending: int = 16) -> None:
+
+class BhytLookups:
+    """Runs lookups on a small thread pool so the caller (the daemon's card-reading
+    loop) never waits on the gateway. At most ``max_pending`` lookups wait or run;
+    beyond that a lookup is refused at once (``gateway_unavailable``,
+    :func:`refused_result`) rather than queueing without bound behind a dead gateway.
+
+    ``submit`` checks a card with ``client``; ``run`` runs any lookup job (the desk's
+    ``agent.desk.forwarding``, which also stores and announces each result)."""
+
+    def __init__(self, client: BhytClient | None = None, *, workers: int = 2, max_pending: int = 16) -> None:
         self.client = client
+        self.max_pending = max_pending
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bhyt")
         self._slots = threading.BoundedSemaphore(max_pending)
 
     def submit(self, card: str, full_name: str, dob: dt.date | str) -> Future[BhytResult]:
-        if not self._slots.acquire(blocking=False):
+        client = self.client
+        if client is None:
+            raise BhytConfigError("BhytLookups.submit needs a client", hint="Pass the BhytClient to BhytLookups.")
+        future = self.run(lambda: client.check(card, full_name, dob))
+        if future is None:
             done: Future[BhytResult] = Future()
-            done.set_result(_local_result(BhytStatus.GATEWAY_UNAVAILABLE, detail="too many lookups waiting"))
+            done.set_result(refused_result())
             return done
+        return future
+
+    def run(self, job: Callable[[], T]) -> Future[T] | None:
+        """``job`` on the pool; None, at once, when ``max_pending`` lookups already wait or run."""
+        if not self._slots.acquire(blocking=False):
+            return None
         try:
-            future = self._pool.submit(self.client.check, card, full_name, dob)
+            future = self._pool.submit(job)
         except BaseException:
             self._slots.release()
             raise

@@ -1,23 +1,27 @@
-"""The daemon's view of the forwards (agent/pipeline.py ``Forwards``), built from the config."""
+"""The forwards the daemon really uses (``agent.pipeline.ConfiguredForwards``, what
+``Daemon.from_config`` wires), built from the config: a BHYT lookup and a dossier
+intake through the outbox, against the local stand-in services."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from forward_helpers import OFFICER_ID, OFFICER_NAME, PASSWORD, USERNAME
 
 from agent.config import Config
-from agent.forward.forwards import BhytUpstreamError, ConfiguredForwards
+from agent.daemon import Daemon
 from agent.identity import Identity
+from agent.pipeline import ConfiguredForwards
 from agent.sim.services.bhyt import BhytTestService
 from agent.sim.services.intake import IntakeTestService
 
 
 @pytest.fixture
-def live_gateway() -> BhytTestService:
+def live_gateway() -> Iterator[BhytTestService]:
     service = BhytTestService().start()
     yield service
     service.stop()
@@ -31,6 +35,16 @@ def _config(tmp_path: Path, gateway_url: str, intake_url: str, hmac_key_file: Pa
             .replace("outbox", path=str(tmp_path / "o.sqlite3"), key_file=str(tmp_path / "o.key")))
 
 
+def test_the_daemon_wires_these_forwards(tmp_path: Path, live_gateway: BhytTestService,
+                                         intake: IntakeTestService, hmac_key_file: Path) -> None:
+    config = _config(tmp_path, live_gateway.url, intake.intake_url, hmac_key_file)
+    daemon = Daemon.from_config(config, backends=[], port=0)
+    try:
+        assert type(daemon.forwards) is ConfiguredForwards
+    finally:
+        daemon.forwarding.close()
+
+
 def test_lookup_and_intake_from_config(tmp_path: Path, live_gateway: BhytTestService,
                                        intake: IntakeTestService, hmac_key_file: Path) -> None:
     forwards = ConfiguredForwards(_config(tmp_path, live_gateway.url, intake.intake_url, hmac_key_file))
@@ -39,27 +53,36 @@ def test_lookup_and_intake_from_config(tmp_path: Path, live_gateway: BhytTestSer
         assert forwards.bhyt_enabled() and forwards.intake_enabled()
         live_gateway.state.control({"variant": "year_only"})
         result = forwards.bhyt(demo)
-        assert (result["status"], result["dob_matched"], result["valid_to"]) == ("valid", "year", "2027-12-31")
-        assert result["message"] == "Thẻ hợp lệ."
+        assert (result["status"], result["dob_matched"], result["card_valid_to"]) == ("valid", "year", "2027-12-31")
+        assert result["usable"] is True and result["message_vi"]
         receipt = forwards.intake(demo)
-        assert receipt["status"] == "queued" and receipt["outbox_id"] == 1
+        assert receipt["status"] == "queued"
         deadline = time.monotonic() + 5
         while intake.state.body(receipt["idempotency_key"]) is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert intake.state.body(receipt["idempotency_key"]) is not None
+        # a gateway failure is a result for the page (the breaker counts it), not an error
         live_gateway.state.control({"outage": True})
-        with pytest.raises(BhytUpstreamError) as err:
-            forwards.bhyt(demo)
-        assert err.value.exit_code == 7 and err.value.code == "bhyt_gateway_error"
-        started = time.perf_counter()
-        with pytest.raises(BhytUpstreamError) as err:
-            forwards.bhyt(demo)
-        assert err.value.code == "bhyt_gateway_unavailable" and time.perf_counter() - started < 0.05
+        failed = forwards.bhyt(demo)
+        assert (failed["status"], failed["usable"]) == ("gateway_error", False)
+        before = live_gateway.state.snapshot()["counters"]["outage_answers"]
+        assert forwards.bhyt(demo)["status"] == "gateway_unavailable"  # the breaker is open
+        assert live_gateway.state.snapshot()["counters"]["outage_answers"] == before  # the gateway was not asked
     finally:
         forwards.close()
 
 
-def test_disabled_forwards(tmp_path: Path) -> None:
+def test_lookup_without_the_fields_it_needs(tmp_path: Path, live_gateway: BhytTestService,
+                                            intake: IntakeTestService, hmac_key_file: Path) -> None:
+    forwards = ConfiguredForwards(_config(tmp_path, live_gateway.url, intake.intake_url, hmac_key_file))
+    try:
+        result = forwards.bhyt(Identity(id_number="001099012345"))
+        assert (result["status"], result["usable"], result["error"]["code"]) == ("error", False, "bhyt_input")
+    finally:
+        forwards.close()
+
+
+def test_disabled_forwards() -> None:
     forwards = ConfiguredForwards(Config.defaults())
     assert not forwards.bhyt_enabled() and not forwards.intake_enabled()
     forwards.close()
