@@ -67,8 +67,8 @@ class MasterList:
 
 def build_master_list_content(certificate_ders: Iterable[bytes]) -> bytes:
     """The DER CscaMasterList (version 0) holding these certificates."""
-    return CscaMasterList({"version": 0,
-                           "cert_list": [x509.Certificate.load(d) for d in certificate_ders]}).dump()
+    content = CscaMasterList({"version": 0, "cert_list": [x509.Certificate.load(d) for d in certificate_ders]})
+    return bytes(content.dump())
 
 
 def _parse(raw: bytes) -> tuple[list[x509.Certificate], list[str], tuple[cms.SignedData, cms.SignerInfo], str,

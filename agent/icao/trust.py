@@ -70,7 +70,8 @@ class Anchor:
 
     @cached_property
     def key_identifier(self) -> bytes | None:
-        return self.cert.key_identifier
+        key_id: bytes | None = self.cert.key_identifier  # asn1crypto is untyped
+        return key_id
 
     @property
     def common_name(self) -> str:

@@ -213,4 +213,5 @@ def local_normalize(grey: np.ndarray, size: int) -> np.ndarray:
     span = white - black
     out = (grey.astype(np.float32) - black) / np.maximum(span, 1.0)
     out[span < 12] = 1.0
-    return (np.clip(out, 0.0, 1.0) * 255).astype(np.uint8)
+    levelled: np.ndarray = (np.clip(out, 0.0, 1.0) * 255).astype(np.uint8)  # cv2's results are untyped
+    return levelled

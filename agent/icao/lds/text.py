@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 
+from agent.errors import ParseError
 from agent.icao import tlv
 
 
@@ -13,7 +14,7 @@ def utf8(item: tlv.Tlv) -> str:
     try:
         text = item.value.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise tlv.ParseError("text is not valid UTF-8", source=item.source,
+        raise ParseError("text is not valid UTF-8", source=item.source,
                              offset=item.value_offset + exc.start) from None
     return unicodedata.normalize("NFC", text)
 
