@@ -57,4 +57,5 @@ def test_the_daemon_refuses_lookups_beyond_the_bound_instead_of_queueing() -> No
         assert daemon.start_lookup(current).result(timeout=30)["status"] == "valid"
     finally:
         gateway.answer.set()
+        daemon.session.forget("test", announce=False)  # its names leave the log filter's list
         daemon.forwarding.close()
