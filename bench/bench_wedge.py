@@ -82,7 +82,14 @@ def main() -> int:
             page.focus("#scan")
             settle = args.settle_ms / 1000
             kb = X11Keyboard(xserver.display, settle_s=settle)
-            (target,) = kb.find(re.compile("^Tiếp nhận hồ sơ - bench"))
+            # Chromium maps and titles its window a moment after set_content returns
+            title = re.compile("^Tiếp nhận hồ sơ - bench")
+            deadline = time.monotonic() + 15
+            while not (found := kb.find(title)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if len(found) != 1:
+                raise SystemExit(f"bench: expected one window titled like {title.pattern!r}, found {len(found)}")
+            (target,) = found
             kb.activate(target)
             typing = 0.0
             first_key = time.perf_counter()
