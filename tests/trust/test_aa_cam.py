@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from trust_helpers import CAN, NOW, Card, _Wire, counter_rng, make_card, rsa_key
+from trust_helpers import CAN, NOW, Card, counter_rng, make_card, rsa_key
 
 from agent.icao import aa, pace
 from agent.icao.certs import SignatureError
@@ -15,6 +15,7 @@ from agent.icao.verify import verify
 from agent.readers.apdu import ApduChannel
 from agent.sim.chip import VirtualChip
 from agent.sim.chip_auth import ChipAuthHandler, sign_challenge
+from agent.sim.link import Link
 from agent.sim.signing import derive_ec_key
 
 CHALLENGE = bytes.fromhex("0123456789ABCDEF")
@@ -54,7 +55,7 @@ def _cam_card(pki, clone_key=None) -> tuple[Card, object]:
     chip = VirtualChip(card.chip.profile, rng=counter_rng(b"chip"))
     chip.add_handler(ChipAuthHandler())
     chip.power_on()
-    channel = ApduChannel(_Wire(chip))
+    channel = ApduChannel(Link(chip, extended_length=True))
     pace_info = parse_security_infos(files[0x011C]).pace[0]
     result = pace.authenticate(channel, CanKey(CAN), pace_info, rng=counter_rng(b"terminal"))
     return Card(card.files, chip), result

@@ -19,6 +19,7 @@ from agent.icao.read import read_chip
 from agent.readers.apdu import ApduChannel
 from agent.sim.chip import FID_CARD_ACCESS, VirtualChip
 from agent.sim.chip_auth import ChipAuthHandler
+from agent.sim.link import Link
 from agent.sim.profile import load_profile, load_spec
 from agent.sim.signing import build_card_security, derive_ec_key
 
@@ -26,15 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DE_CARD_ACCESS = (ROOT / "fixtures" / "real_emrtd" / "cardaccess" / "DE_passport_gmrtd_GM_CAM.bin").read_bytes()
 CAM_KEY = derive_ec_key(b"pace-cam key of the chip", "brainpoolp256r1")
 SIGNED = dt.datetime(2025, 1, 15, tzinfo=dt.UTC)
-
-
-class _Wire:
-    def __init__(self, chip: VirtualChip) -> None:
-        self.chip = chip
-        self.extended_length = True
-
-    def transmit(self, apdu: bytes) -> bytes:
-        return self.chip.process(apdu)
 
 
 def _read(pki, store, *, published=CAM_KEY, chip_key=CAM_KEY, signer="dsc_ecdsa", card_security=True):
@@ -50,7 +42,8 @@ def _read(pki, store, *, published=CAM_KEY, chip_key=CAM_KEY, signer="dsc_ecdsa"
     chip.add_handler(ChipAuthHandler())
     chip.power_on()
     can = CanKey(load_spec("nguyen-van-an").person.can)
-    return read_chip(ApduChannel(_Wire(chip)), can, trust=store, now=NOW, today=dt.date(2026, 1, 15))
+    channel = ApduChannel(Link(chip, extended_length=True))
+    return read_chip(channel, can, trust=store, now=NOW, today=dt.date(2026, 1, 15))
 
 
 def test_genuine_cam_chip_is_verified_with_the_card_security_key(pki, store):

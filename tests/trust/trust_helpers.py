@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from agent.sim.link import Link  # noqa: E402
 from agent.sim.signing import TestPki, build_sod
 
 UTC = dt.UTC
@@ -81,17 +82,6 @@ class Card:
     chip: VirtualChip
 
 
-class _Wire:
-    """The byte-level connection to the virtual chip (in process)."""
-
-    def __init__(self, chip: VirtualChip) -> None:
-        self.chip = chip
-        self.extended_length = True
-
-    def transmit(self, apdu: bytes) -> bytes:
-        return self.chip.process(apdu)
-
-
 def make_card(pki: TestPki, *, dsc: str = "dsc_rsa", ca_key: Any = "default", aa_key: Any = "default",
               cipher: Cipher = Cipher.AES128, aa_hash: str = "sha1", explicit_ca: bool = False,
               clone_ca_key: Any = None, clone_aa_key: Any = None, with_dg14: bool = True,
@@ -130,7 +120,7 @@ def open_session(card: Card, rng: Any = None) -> Any:
     """Power the chip, run PACE with the CAN, select the eMRTD application."""
     rng = rng or counter_rng(b"terminal")
     card.chip.power_on()
-    channel = ApduChannel(_Wire(card.chip))
+    channel = ApduChannel(Link(card.chip, extended_length=True))
     info = parse_security_infos(default_card_access()).pace[0]
     session = pace.authenticate(channel, CanKey(CAN), info, rng=rng).sm
     response = select_application(session)
