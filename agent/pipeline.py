@@ -135,12 +135,6 @@ def plain_reason(verification: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- real implementations
 
-class ReadFailedError(IdAgentError):
-    code = "read_incomplete"
-    exit_code = 6
-    hint = "Take the card off the reader and lay it down again; keep it still until the read ends."
-
-
 class IcaoPipeline:
     """The daemon's view of ``agent.readpath.ChipReader`` (the one read path, shared with
     ``idagent read``): a read with one key, as a ``ReadOutcome``."""

@@ -67,10 +67,6 @@ NO_SFI_SW = frozenset({SW.INCORRECT_P1P2, SW.FUNCTION_NOT_SUPPORTED, SW.INS_NOT_
                        SW.NO_PRECISE_DIAGNOSIS})
 
 
-class ChipAuthenticationError(IdAgentError):
-    code = "chip_authentication"
-
-
 @dataclass(frozen=True)
 class CaParameters:
     """What the terminal needs from DG14 for one CA key."""

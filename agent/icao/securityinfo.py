@@ -188,10 +188,6 @@ class SecurityInfos:
         return self._of(PaceInfo)
 
     @property
-    def pace_domain_parameters(self) -> list[PaceDomainParameterInfo]:
-        return self._of(PaceDomainParameterInfo)
-
-    @property
     def chip_authentication(self) -> list[ChipAuthenticationInfo]:
         return self._of(ChipAuthenticationInfo)
 

@@ -21,19 +21,13 @@ from typing import Any, Protocol
 
 import serial
 
-from agent.errors import ConfigError, ReaderError
+from agent.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 TERMINATORS: dict[str, bytes] = {"CR": b"\r", "CRLF": b"\r\n", "LF": b"\n"}
 #: a code longer than this without a terminator is garbage (a real card QR is ~150 B)
 MAX_PAYLOAD = 8192
-
-
-class SerialScannerError(ReaderError):
-    code = "serial_scanner"
-    hint = "Plug the QR scanner in, set it to USB-CDC (virtual COM) mode, and check qr.serial_port."
-    exit_code = 4
 
 
 class SerialConfigError(ConfigError):

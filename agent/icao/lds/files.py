@@ -42,10 +42,3 @@ DATA_GROUPS: dict[int, LdsFile] = {
 }
 
 BY_NAME: dict[str, LdsFile] = {f.name: f for f in (CARD_ACCESS, COM, SOD, *DATA_GROUPS.values())}
-
-
-def data_group(number: int) -> LdsFile:
-    try:
-        return DATA_GROUPS[number]
-    except KeyError:
-        raise ValueError(f"no data group {number} (1..16)") from None
