@@ -51,6 +51,7 @@ from agent.errors import ParseError
 from agent.icao import pace
 from agent.icao import tlv as ber
 from agent.icao.keys import CanKey, MrzKey
+from agent.icao.lds.files import CARD_ACCESS, CARD_SECURITY, COM, DATA_GROUPS, SOD
 from agent.icao.params import STANDARD
 from agent.icao.securityinfo import (
     Mapping,
@@ -77,17 +78,12 @@ from agent.sim.chip_access import CardSession, ChipPace, SmFault, bac_answer
 logger = logging.getLogger(__name__)
 
 
-FID_CARD_ACCESS = 0x011C
-FID_COM = 0x011E
-FID_SOD = 0x011D
-#: EF.CardSecurity, in the MF (BSI TR-03110-3 A.1.2; 9303-10 §3.11.3)
-FID_CARD_SECURITY = 0x011D
-SFI_CARD_SECURITY = 0x1D
-FID_DG1 = 0x0101
+# the files' identifiers are defined once, in agent.icao.lds.files
+FID_CARD_ACCESS, SFI_CARD_ACCESS = CARD_ACCESS.fid, CARD_ACCESS.sfi
+FID_COM, SFI_COM = COM.fid, COM.sfi
+FID_SOD, SFI_SOD = SOD.fid, SOD.sfi
+FID_CARD_SECURITY, SFI_CARD_SECURITY = CARD_SECURITY.fid, CARD_SECURITY.sfi
 DG3 = 3
-SFI_CARD_ACCESS = 0x1C
-SFI_COM = 0x1E
-SFI_SOD = 0x1D
 CHALLENGE_LEN = 8
 #: ISO 7816-4: a chained command whose chain was not closed
 CLA_CHAIN = 0x10
@@ -95,7 +91,7 @@ CLA_CHAIN = 0x10
 
 def dg_fid(number: int) -> int:
     """FID of DGn: 0101 … 0110 (9303-10 §3.6.2)."""
-    return FID_DG1 + number - 1
+    return DATA_GROUPS[number].fid
 
 
 def default_card_access() -> bytes:
