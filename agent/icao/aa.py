@@ -27,6 +27,7 @@ from agent.icao import certs
 from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
+from agent.icao.lds.files import DATA_GROUPS
 from agent.icao.securityinfo import ActiveAuthenticationInfo, parse_security_infos
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, Channel, Command, Ins
 from agent.rng import Rng
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 #: 9303-11 §6.1: the challenge is 8 bytes
 CHALLENGE_LEN = 8
-DG15_TAG = 0x6F
+DG15_TAG = DATA_GROUPS[15].tag
 #: 9796-2 scheme 1 header of partial message recovery: bits 01, "more data" 1, then 1010 padding end
 HEADER_PARTIAL = 0x6A
 TRAILER_IMPLICIT_SHA1 = 0xBC

@@ -26,6 +26,7 @@ from asn1crypto import core
 from agent.errors import ParseError
 from agent.icao import tlv as ber
 from agent.icao.crypto import Cipher
+from agent.icao.lds.files import DATA_GROUPS
 
 # --- object identifiers (BSI TR-03110-3 §A.1.1, 9303-11 §9.2) ---
 BSI_DE = "0.4.0.127.0.7"
@@ -40,7 +41,7 @@ ID_CA_ECDH = ID_CA + ".2"
 ID_PACE = BSI_DE + ".2.2.4"
 ID_AA = "2.23.136.1.1.5"
 #: DG14 is wrapped in application tag 14 (9303-10 §4.7.14)
-DG14_TAG = 0x6E
+DG14_TAG = DATA_GROUPS[14].tag
 #: ASN.1 universal tags used by the hand-built encoder
 _TAG_SEQUENCE = 0x30
 _TAG_SET = 0x31

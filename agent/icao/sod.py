@@ -16,6 +16,7 @@ from asn1crypto import algos, cms, core, x509
 from agent.errors import ParseError
 from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.cms import certificates_of, open_signed
+from agent.icao.lds.files import SOD as SOD_FILE
 
 #: 9303-10 §4.6.2.2: id-icao-mrtd-security-ldsSecurityObject
 OID_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
@@ -30,7 +31,7 @@ LDS_CONTENT_TYPES = {
     "1.2.840.113549.1.7.1": "id-data (Chinese documents)",
 }
 #: tag of EF.SOD (application 23, constructed) 9303-10 §4.6.2
-SOD_TAG = 0x77
+SOD_TAG = SOD_FILE.tag
 SOURCE = "SOD"
 
 

@@ -33,15 +33,13 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from agent.icao import params, securityinfo
 from agent.icao import tlv as ber
+from agent.icao.aa import DG15_TAG
 from agent.icao.certs import CURVES, HASHES, curve_by_name
 from agent.icao.crypto import Cipher
 from agent.icao.params import DhGroup
+from agent.icao.securityinfo import DG14_TAG
 from agent.icao.sod import OID_LDS_SECURITY_OBJECT, SOD_TAG, LdsSecurityObject
 
-#: 9303-10 §4.7.15: EF.DG15 tag
-DG15_TAG = 0x6F
-#: 9303-10 §4.7.14: EF.DG14 tag
-DG14_TAG = 0x6E
 #: the committed test PKI
 DEFAULT_PKI_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "pki"
 
