@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 from agent.icao import params, securityinfo
 from agent.icao import tlv as ber
 from agent.icao.aa import DG15_TAG
+from agent.icao.ca import OID_STANDARDIZED_DOMAIN_PARAMETERS
+from agent.icao.cardsecurity import OID_SECURITY_OBJECT
 from agent.icao.certs import CURVES, HASHES, curve_by_name
 from agent.icao.crypto import Cipher
 from agent.icao.params import DhGroup
@@ -156,7 +158,7 @@ def standardized_spki_der(public_key: ec.EllipticCurvePublicKey, parameter_id: i
     documents publish their Chip Authentication keys."""
     point = public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     return bytes(_StandardizedKeyInfo({
-        "algorithm": {"algorithm": "0.4.0.127.0.7.1.2", "parameters": parameter_id},
+        "algorithm": {"algorithm": OID_STANDARDIZED_DOMAIN_PARAMETERS, "parameters": parameter_id},
         "public_key": point,
     }).dump())
 
@@ -175,8 +177,6 @@ def build_card_security(cam_public_key: ec.EllipticCurvePublicKey, parameter_id:
                              signing_time=signing_time)
 
 
-#: BSI TR-03110-3 A.1.2.5: id-SecurityObject
-OID_SECURITY_OBJECT = "0.4.0.127.0.7.3.2.1"
 
 
 def explicit_spki_der(public_key: ec.EllipticCurvePublicKey) -> bytes:
