@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import IdAgentError
+from agent.icao.checks import Status
 from agent.icao.keys import AccessKey
-from agent.icao.verify import VerificationStatus
+from agent.icao.verify import Verification, VerificationStatus
 from agent.identity import Identity
 from agent.readers.base import CardConnection
 
@@ -41,11 +42,58 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the desk knows of a read's authenticity, typed from the chip to the edge:
+    the checks (``agent.icao.verify.Verification``; None when none could run), whether
+    every required data group was read (a partial read never passes as verified:
+    ``agent.icao.read`` already made its status not_verified), and the clerk's sentence.
+    The desk, the reader-kit service and the wedge decide on these typed fields; ``to_dict``
+    is its JSON (the ``verification`` of the API, the counter page and the events), made
+    only where it is handed to them (``Current.to_dict``, the events the desk publishes)."""
+
+    checks: Verification | None
+    complete: bool = True
+    #: one Vietnamese sentence for the clerk (``Verdict.of`` words it from the checks)
+    plain: str = ""
+
+    @classmethod
+    def of(cls, checks: Verification | None, complete: bool = True) -> Verdict:
+        plain = plain_reason(checks)
+        if not complete:
+            plain += " Thẻ chưa được đọc đủ dữ liệu."
+        return cls(checks, complete, plain)
+
+    @property
+    def status(self) -> VerificationStatus:
+        return self.checks.status if self.checks is not None else VerificationStatus.ERROR
+
+    @property
+    def reason(self) -> str:
+        return self.checks.reason if self.checks is not None else "not verified"
+
+    @property
+    def verified(self) -> bool:
+        return self.status is VerificationStatus.VERIFIED
+
+    @property
+    def data_altered(self) -> bool:
+        """Passive authentication failed: the chip's data do not match their signature
+        (or DG1 names another country than the signer's, ``agent.icao.issuer``)."""
+        return self.checks is not None and self.checks.passive.status is Status.INVALID
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.checks.to_dict() if self.checks is not None else \
+            {"status": VerificationStatus.ERROR, "reason": "not verified"}
+        out["plain"] = self.plain
+        out["complete"] = self.complete
+        return out
+
+
 @dataclass
 class ReadOutcome:
     identity: Identity
-    #: {"status": VerificationStatus, "reason": str, ...}
-    verification: dict[str, Any]
+    verification: Verdict
     #: wall time of the card I/O and parsing
     read_seconds: float = 0.0
     #: which access key opened the chip ("can" or "mrz") and how ("pace" or "bac")
@@ -106,7 +154,7 @@ class QrSource(Protocol):
 # ---------------------------------------------------------------------- verification words
 
 #: what the clerk reads under the badge: plain words, no protocol names
-PLAIN_STATUS: dict[str, str] = {
+PLAIN_STATUS: dict[VerificationStatus, str] = {
     VerificationStatus.VERIFIED: "Dữ liệu trong chip do cơ quan cấp thẻ ký và chip là chip thật.",
     VerificationStatus.PROBABLE_CLONE: "Chữ ký dữ liệu đúng nhưng chip không chứng minh được là chip gốc: "
                                        "có thể là thẻ sao chép.",
@@ -114,21 +162,20 @@ PLAIN_STATUS: dict[str, str] = {
 }
 
 
-def plain_reason(verification: dict[str, Any]) -> str:
+def plain_reason(checks: Verification | None) -> str:
     """One Vietnamese sentence for the clerk, from the checks' statuses (agent.icao.verify)."""
-    status = verification.get("status")
-    if status in PLAIN_STATUS:
-        return PLAIN_STATUS[str(status)]
-    passive = (verification.get("passive") or {}).get("status")
-    chip = (verification.get("chip") or {}).get("status")
-    active = (verification.get("active") or {}).get("status")
-    if passive == "invalid":
+    if checks is None:
+        return PLAIN_STATUS[VerificationStatus.ERROR]
+    if checks.status in PLAIN_STATUS:
+        return PLAIN_STATUS[checks.status]
+    passive = checks.passive.status
+    if passive is Status.INVALID:
         return "Dữ liệu trong chip không khớp chữ ký số: thông tin có thể đã bị sửa."
-    if passive == "untrusted":
+    if passive is Status.UNTRUSTED:
         return "Không xác minh được cơ quan cấp thẻ (chưa có chứng thư gốc tin cậy)."
-    if passive in ("error", "not_checked"):
+    if passive in (Status.ERROR, Status.NOT_CHECKED):
         return "Không kiểm tra được chữ ký số của thẻ."
-    if "invalid" in (chip, active):
+    if Status.INVALID in (checks.chip.status, checks.active.status):
         return "Chip không chứng minh được là chip gốc."
     return "Chip không hoàn tất bước kiểm tra chip thật."
 
@@ -160,13 +207,7 @@ class IcaoPipeline:
             from agent.icao import signer_record
 
             signer_record.record(self.state_dir, read.verification)  # for 'idagent trust last-read'
-        verification: dict[str, Any] = read.verification.to_dict() if read.verification is not None else \
-            {"status": VerificationStatus.ERROR, "reason": "not verified"}
-        verification["plain"] = plain_reason(verification)
-        verification["complete"] = read.complete
-        if not read.complete:
-            # a partial read never passes as verified (read.py: complete=false)
-            verification["plain"] += " Thẻ chưa được đọc đủ dữ liệu."
+        verification = Verdict.of(read.verification, read.complete)
         access = {k: str(v) for k, v in read.access.to_dict().items() if isinstance(v, (str, int, bool))}
         return ReadOutcome(identity=identity_of(read), verification=verification, read_seconds=elapsed, access=access,
                            files=dict(read.files))

@@ -47,7 +47,8 @@ on the upgrade request, or (browsers) by sending `{"type":"auth","token":"..."}`
 message within 5 seconds; otherwise the socket is closed with code 4401. The server then sends
 `{"type":"hello"}` followed by events: reader_attached, reader_detached, card_present,
 card_removed, qr_scanned, need_access, read_started, read_progress {file, done, total},
-identity_ready {identity, verification, photo_url, timings}, verification {status, reasons},
+identity_ready {identity, verification, photo_url, timings},
+verification {status, reason, plain, complete, passive, chip, active, issuer, notes},
 lookup_started, lookup_result, intake_result {status: queued, idempotency_key},
 intake_status {status: delivered|retrying|failed, receipt, attempts, error},
 identity_cleared {reason}, wedge_result {read_id, ok, status: typed|refused, code, message, hint,
@@ -164,7 +165,12 @@ def openapi_document(server_url: str) -> dict[str, Any]:
                         "hint": {"type": "string"}}}}},
                 "Verification": {"type": "object", "properties": {
                     "status": {"type": "string", "enum": [s.value for s in VerificationStatus]},
-                    "reasons": {"type": "array", "items": {"type": "string"}}}},
+                    "reason": {"type": "string"},
+                    "plain": {"type": "string", "description": "the clerk's sentence, in Vietnamese"},
+                    "complete": {"type": "boolean", "description": "every required data group was read"},
+                    "passive": {"type": "object"}, "chip": {"type": "object"}, "active": {"type": "object"},
+                    "issuer": {"type": "object"},
+                    "notes": {"type": "array", "items": {"type": "string"}}}},
                 "CurrentIdentity": {"type": "object", "properties": {
                     "read_id": {"type": "integer"}, "reader": {"type": "string"},
                     "identity": {"type": "object", "description": "Fields (ISO dates), sources, conflicts"},

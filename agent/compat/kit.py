@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.errors import IdAgentError
+from agent.icao.checks import Status
 from agent.icao.keys import AccessKey, CanKey, MrzKey, document_number_of
-from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
+from agent.pipeline import Verdict
 
 #: our identity field → the kits' field name (id 2)
 KIT_NAMES: dict[str, str] = {
@@ -96,13 +97,12 @@ def card_fields(identity: Identity) -> dict[str, Any]:
     return out
 
 
-def verdict(verification: Mapping[str, Any]) -> dict[str, Any]:
+def verdict(verification: Verdict) -> dict[str, Any]:
     """Our addition to ids 2 and 5: ``verified`` (true only for a verified chip) and
     ``verification`` (status, the clerk's sentence, the technical reason)."""
-    status = str(verification.get("status", "error"))
-    return {"verified": status == VerificationStatus.VERIFIED,
-            "verification": {"status": status, "message": verification.get("plain", ""),
-                             "reason": verification.get("reason", "")}}
+    return {"verified": verification.verified,
+            "verification": {"status": verification.status.value, "message": verification.plain,
+                             "reason": verification.reason}}
 
 
 def event(event_id: int, *, message: str | None = None, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -118,7 +118,7 @@ def new_card() -> dict[str, Any]:
     return event(1, message=MESSAGE_NEW_CARD)
 
 
-def card_read(identity: Identity, verification: Mapping[str, Any]) -> dict[str, Any]:
+def card_read(identity: Identity, verification: Verdict) -> dict[str, Any]:
     return event(2, message=MESSAGE_READ_OK, data={**card_fields(identity), **verdict(verification)})
 
 
@@ -139,18 +139,18 @@ def raw_files(files: Mapping[str, bytes], photo_jpeg: bytes | None, *, send_raw:
     return event(4, data=data)
 
 
-def security(files: Mapping[str, bytes], verification: Mapping[str, Any]) -> dict[str, Any]:
+def security(files: Mapping[str, bytes], verification: Verdict) -> dict[str, Any]:
     """Id 5: CA "1"/"0", the AA signature of the read, PA (the hashes EF.SOD signs, the
     document signer certificate, EF.SOD), plus our verdict."""
-    chip = verification.get("chip") or {}
-    active = verification.get("active") or {}
-    signature = (active.get("details") or {}).get("signature", "")
+    checks = verification.checks
+    chip_valid = checks is not None and checks.chip.status is Status.VALID
+    signature = str(checks.active.details.get("signature", "")) if checks is not None else ""
     pa: dict[str, Any] = {f"hash_{n.lower()}": "" for n in KIT_FILES}
     pa.update(cert="", sod=_b64(files.get("SOD")))
     sod = files.get("SOD")
     if sod:
         pa.update(_signed_hashes(sod))
-    data = {"CA": "1" if chip.get("status") == "valid" else "0",
+    data = {"CA": "1" if chip_valid else "0",
             "AA": {"aa_signature": _b64(bytes.fromhex(signature)) if signature else ""},
             "PA": pa, **verdict(verification)}
     return event(5, data=data)

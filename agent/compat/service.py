@@ -37,7 +37,6 @@ from agent.compat import kit
 from agent.compat.card import keys_of, sign_challenge
 from agent.config import CompatSection, ConfigValueError
 from agent.errors import IdAgentError
-from agent.icao.verify import VerificationStatus
 
 logger = logging.getLogger(__name__)
 
@@ -219,9 +218,9 @@ class CompatService:
         if current is None or current.read_id != read_id:
             return []
         verification = current.verification
-        if verification.get("status") != VerificationStatus.VERIFIED and not self.config.send_unverified:
+        if not verification.verified and not self.config.send_unverified:
             logger.info("reader-kit service: read %s not verified (%s): its data are not sent", read_id,
-                        verification.get("status"))
+                        verification.status.value)
             return [{**kit.failure("unverified"), "data": kit.verdict(verification)}]
         messages = [kit.card_read(current.identity, verification)]
         if self.config.send_raw or self.config.send_photo:

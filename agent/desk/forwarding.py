@@ -23,7 +23,7 @@ from agent.forward.bhyt import BhytLookups, refused_result
 from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.metrics import Metrics
-from agent.pipeline import Forwards
+from agent.pipeline import Forwards, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +51,10 @@ class ForwardOrchestrator:
     def lookup_enabled(self) -> bool:
         return bool(self.forwards and self.forwards.bhyt_enabled())
 
-    def lookup_wanted(self, verification: dict[str, Any]) -> bool:
+    def lookup_wanted(self, verification: Verdict) -> bool:
         """A lookup is made for this read: configured, and not for data that fail their
         signature (one verdict per card: their BHYT answer would look trustworthy)."""
-        return self.lookup_enabled() and not data_altered(verification)
+        return self.lookup_enabled() and not verification.data_altered
 
     def intake_enabled(self) -> bool:
         return bool(self.forwards and self.forwards.intake_enabled())
@@ -77,7 +77,7 @@ class ForwardOrchestrator:
         if not self.lookup_enabled():
             raise NotConfiguredError("BHYT lookup is not configured",
                                      hint="Set [bhyt] enabled = true and base_url in the config.")
-        if data_altered(current.verification):
+        if current.verification.data_altered:
             raise AlteredDataRefusedError("the card's data were altered after signing: no BHYT lookup is sent for them")
         self._hub.publish(EventType.LOOKUP_STARTED, {"read_id": current.read_id, "kind": "bhyt"})
         read_id, identity = current.read_id, current.identity
@@ -119,9 +119,9 @@ class ForwardOrchestrator:
         if forwards is None or not forwards.intake_enabled():
             raise NotConfiguredError("intake is not configured",
                                      hint="Set [intake] enabled = true and url in the config.")
-        if current.verification.get("status") == VerificationStatus.PROBABLE_CLONE:
+        if current.verification.status is VerificationStatus.PROBABLE_CLONE:
             raise CloneRefusedError("the chip is probably a copy: its data are not sent on as a dossier")
-        if data_altered(current.verification):
+        if current.verification.data_altered:
             raise AlteredDataRefusedError("the card's data were altered after signing: they are not sent on "
                                           "as a dossier")
         with self._intake_lock, self.intake_status.lock:
@@ -143,8 +143,3 @@ class ForwardOrchestrator:
             # announced under the tracker's lock: a delivery the worker reports at once waits for it
             return self.intake_status.queued(current.read_id, receipt)
 
-
-def data_altered(verification: dict[str, Any]) -> bool:
-    """Passive authentication failed: the chip's data do not match their signature."""
-    passive = verification.get("passive")
-    return isinstance(passive, dict) and passive.get("status") == "invalid"

@@ -135,12 +135,12 @@ class CardReading:
 
     def _publish_outcome(self, reader: str, outcome: ReadOutcome, present_at: float) -> None:
         identity = self._merged(outcome.identity)
-        status = str(outcome.verification.get("status", "error"))
+        status = outcome.verification.status
         current = Current(read_id=self._session.store.next_id(), reader=reader, identity=identity,
                           verification=outcome.verification, created=self._clock(), access=outcome.access,
                           files=outcome.files)
         self._session.show(current)
-        self._metrics.reads.inc(outcome=status)
+        self._metrics.reads.inc(outcome=status.value)
         self._metrics.read_seconds.observe(outcome.read_seconds)
         total = time.monotonic() - present_at if self._clock is time.monotonic else outcome.read_seconds
         overhead = max(0.0, total - outcome.read_seconds)
@@ -155,7 +155,7 @@ class CardReading:
         self._hub.publish(EventType.IDENTITY_READY, payload, compat=compat)
         self._metrics.overhead_seconds.observe(overhead)
         self._hub.publish(EventType.VERIFICATION, {"reader": reader, "read_id": current.read_id,
-                                                   **outcome.verification})
+                                                   **outcome.verification.to_dict()})
         logger.info("card read on %s: %s (%.0f ms read, %.1f ms agent)", reader,
                     "probable clone" if status == VerificationStatus.PROBABLE_CLONE else status,
                     outcome.read_seconds * 1000, overhead * 1000)

@@ -20,6 +20,7 @@ from agent.eventhub import EventHub, EventType
 from agent.identity import Identity
 from agent.logs import forget_sensitive, register_sensitive
 from agent.metrics import Metrics
+from agent.pipeline import Verdict
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Current:
     read_id: int
     reader: str
     identity: Identity
-    verification: dict[str, Any]
+    verification: Verdict
     created: float
     access: dict[str, str] = field(default_factory=dict)
     lookup: dict[str, Any] | None = None
@@ -44,7 +45,7 @@ class Current:
             "identity": self.identity.to_dict(photo=photo),
             "has_photo": self.identity.photo_jpeg is not None,
             "photo_url": "/identity/photo.jpg" if self.identity.photo_jpeg else None,
-            "verification": self.verification, "lookup": self.lookup, "intake": self.intake,
+            "verification": self.verification.to_dict(), "lookup": self.lookup, "intake": self.intake,
             "access": self.access,
         }
         if compat:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
-from typing import Any
 
 from agent.errors import IdAgentError
-from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
+from agent.pipeline import Verdict
 
 SEPARATOR = "|"
 #: the fields of the text, in order; each must come from the chip
@@ -55,11 +54,10 @@ def _clean(text: str) -> str:
     return unicodedata.normalize("NFC", " ".join(text.replace(SEPARATOR, " ").split()))
 
 
-def qr_text(identity: Identity, verification: dict[str, Any]) -> str:
+def qr_text(identity: Identity, verification: Verdict) -> str:
     """The QR text for a verified chip read; raises :class:`WedgeRefused` otherwise."""
-    if verification.get("status") != VerificationStatus.VERIFIED:
-        raise WedgeUnverified(f"the read is not verified ({verification.get('status') or 'no verification'}): "
-                           "nothing typed")
+    if not verification.verified:
+        raise WedgeUnverified(f"the read is not verified ({verification.status.value}): nothing typed")
     not_chip = [f for f in CHIP_FIELDS if identity.sources.get(f) != "chip" or getattr(identity, f) is None]
     if not_chip:
         raise WedgeNotFromChip("these fields are not from the verified chip: " + ", ".join(not_chip)

@@ -20,6 +20,7 @@ from typing import Any
 
 from agent.errors import ConfigError
 from agent.identity import Identity
+from agent.pipeline import Verdict
 from agent.wedge.qrtext import WedgeRefused, qr_text
 from agent.wedge.x11 import Target, WedgeFocusLost, WedgeUnavailable, X11Keyboard
 
@@ -110,7 +111,7 @@ class Wedge:
             raise WedgeSeveralWindows(f"{len(matches)} windows match [wedge] window_title: nothing typed")
         return matches[0]
 
-    def type_identity(self, identity: Identity, verification: dict[str, Any]) -> dict[str, Any]:
+    def type_identity(self, identity: Identity, verification: Verdict) -> dict[str, Any]:
         """Type the QR text of a verified read into the configured window."""
         if not self.settings.enabled:
             raise WedgeDisabled("the keyboard wedge is off ([wedge] enabled = false): nothing typed")

@@ -17,10 +17,12 @@ import websockets.sync.client as ws_client
 
 from agent.daemon import Daemon
 from agent.errors import IdAgentError, NoCardError, NoReaderError, ParseError
+from agent.icao.checks import CheckResult, Status
 from agent.icao.keys import AccessKey, CanKey
 from agent.icao.sm import AccessDeniedError
+from agent.icao.verify import Verification, VerificationStatus
 from agent.identity import Identity
-from agent.pipeline import QrScan, ReadOutcome
+from agent.pipeline import QrScan, ReadOutcome, Verdict
 from agent.readers.base import CardConnection, EventKind, ReaderBackend, ReaderEvent, ReaderInfo
 
 
@@ -47,6 +49,16 @@ def synthetic_identity(**changes: Any) -> Identity:
     for name, value in changes.items():
         setattr(ident, name, value)
     return ident
+
+
+def fake_verdict(status: str = "verified", *, passive: str = "valid", notes: list[str] | None = None,
+                 complete: bool = True) -> Verdict:
+    """A typed verdict as the real pipeline gives it: ``status`` overall, passive
+    authentication ``passive``, CA/AA not offered by the chip, ``notes`` as given."""
+    checks = Verification(CheckResult(Status(passive), f"passive authentication {passive}"),
+                          CheckResult.not_supported("no DG14"), CheckResult.not_supported("no DG15"),
+                          VerificationStatus(status), f"fake: {status}", list(notes or []))
+    return Verdict.of(checks, complete)
 
 
 class AccessDenied(AccessDeniedError):
@@ -137,8 +149,7 @@ class FakePipeline:
         if self.delay:
             time.sleep(self.delay)
         return ReadOutcome(identity=self.identity_factory(),
-                           verification={"status": self.status, "reasons": list(self.reasons),
-                                         "passive": {"status": self.passive}},
+                           verification=fake_verdict(self.status, passive=self.passive, notes=self.reasons),
                            read_seconds=time.monotonic() - started)
 
 

@@ -189,7 +189,8 @@ def test_not_verified_and_clone_statuses_pass_through(harness_factory) -> None: 
     h.post("/read", {"can": "012345"})
     h.backend.insert("Reader A")
     ver = wait_for(conn, _type("verification"))
-    assert ver["status"] == "probable_clone" and ver["reasons"] == ["chip authentication failed"]
+    assert ver["status"] == "probable_clone" and ver["notes"] == ["chip authentication failed"]
+    assert ver["passive"]["status"] == "valid" and "sao chép" in ver["plain"] and ver["complete"] is True
     refused = h.post("/intake")
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "probable_clone"
     assert h.forwards.intakes == []

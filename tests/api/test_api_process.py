@@ -14,6 +14,8 @@ from pathlib import Path
 import requests
 
 from agent.config import Config
+from agent.icao.checks import CheckResult, Status
+from agent.icao.verify import Verification, VerificationStatus
 from agent.pipeline import CccdQrDecoder, make_qr_sources, plain_reason
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,13 +102,14 @@ def test_demo_check_fails_on_a_tampered_card() -> None:
 
 def test_plain_reasons_have_no_jargon() -> None:
     cases = {
-        ("verified", None): "chip thật",
-        ("probable_clone", None): "sao chép",
+        ("verified", "valid"): "chip thật",
+        ("probable_clone", "valid"): "sao chép",
         ("not_verified", "invalid"): "bị sửa",
         ("not_verified", "untrusted"): "cơ quan cấp thẻ",
     }
     for (status, passive), words in cases.items():
-        text = plain_reason({"status": status, "passive": {"status": passive}})
+        ok = CheckResult(Status.VALID, "ok")
+        text = plain_reason(Verification(CheckResult(Status(passive), "p"), ok, ok, VerificationStatus(status), "r"))
         assert words in text
         for jargon in ("CSCA", "SOD", "DG", "PACE", "passive", "Chip Authentication"):
             assert jargon not in text

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from api_fakes import FakeForwards, FakePipeline, synthetic_identity
+from api_fakes import FakeForwards, FakePipeline, fake_verdict, synthetic_identity
 
 from agent.config import Config
 from agent.daemon import Daemon
@@ -38,7 +38,7 @@ def test_the_daemon_refuses_lookups_beyond_the_bound_instead_of_queueing() -> No
     daemon = Daemon(Config.defaults(), pipeline=FakePipeline(), backends=[], forwards=gateway, port=0)
     try:
         current = Current(read_id=daemon.store.next_id(), reader="r", identity=synthetic_identity(),
-                          verification={"status": "verified", "passive": {"status": "valid"}}, created=0.0)
+                          verification=fake_verdict("verified"), created=0.0)
         daemon.session.show(current)
         accepted = [daemon.start_lookup(current) for _ in range(MAX_PENDING_LOOKUPS)]
         for _ in range(LOOKUP_WORKERS):  # the pool's workers hold the gateway's first requests

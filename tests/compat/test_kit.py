@@ -10,8 +10,11 @@ import pytest
 
 from agent.compat import kit
 from agent.compat.card import keys_of
+from agent.icao.checks import CheckResult, Status
 from agent.icao.keys import CanKey, MrzKey
+from agent.icao.verify import Verification, VerificationStatus
 from agent.identity import Identity
+from agent.pipeline import Verdict
 
 
 def _chip(**changes: object) -> Identity:
@@ -75,7 +78,10 @@ def test_raw_files_follow_the_settings() -> None:
 
 
 def test_security_of_a_damaged_sod_keeps_the_verdict() -> None:
-    data = kit.security({"SOD": b"\x77\x03\x01\x02\x03"}, {"status": "error", "chip": {"status": "valid"}})["data"]
+    ok = CheckResult(Status.VALID, "ok")
+    checks = Verification(CheckResult(Status.ERROR, "EF.SOD could not be checked"), ok, CheckResult.not_supported("-"),
+                          VerificationStatus.ERROR, "passive authentication failed to run")
+    data = kit.security({"SOD": b"\x77\x03\x01\x02\x03"}, Verdict.of(checks))["data"]
     assert data["CA"] == "1" and data["PA"]["hash_dg1"] == "" and data["verified"] is False
 
 

@@ -19,7 +19,10 @@ from PIL import Image
 
 from agent.daemon import Current
 from agent.eventhub import EventType
+from agent.icao.checks import CheckResult, Status
+from agent.icao.verify import Verification, VerificationStatus
 from agent.identity import Identity
+from agent.pipeline import Verdict
 
 #: the badge colours of app.css (--ok, --warn, --bad)
 GREEN = (0x1E, 0x7B, 0x34)
@@ -185,10 +188,13 @@ def test_can_prompt_when_no_qr(page: Any, desk_factory: Any, tmp_path: Path) -> 
     page.wait_for_selector("#badge[data-status=verified]", timeout=TIMEOUT_MS)
 
 
-def _show_identity(desk: Any, identity: Identity, verification: dict[str, Any]) -> int:
+def _show_identity(desk: Any, identity: Identity, status: VerificationStatus, plain: str,
+                   passive: Status = Status.VALID) -> int:
     """What the daemon does when a card was read: hold the identity, then publish it.
     (An event for an identity the agent does not hold would be contradicted, rightly,
-    by the page's GET /identity.)"""
+    by the page's GET /identity.) ``plain``: the clerk's sentence, as given."""
+    ok = CheckResult(Status.VALID, "ok")
+    verification = Verdict(Verification(CheckResult(passive, "p"), ok, ok, status, "r"), plain=plain)
     daemon = desk.daemon
     current = Current(read_id=daemon.store.next_id(), reader="x", identity=identity,
                       verification=verification, created=daemon.clock())
@@ -203,7 +209,8 @@ def test_html_in_payload_is_shown_as_text(page: Any, desk_factory: Any, tmp_path
     evil = '<img src=x onerror="window.__pwned=1">Trần <b>Bình</b>'
     identity = Identity(full_name=evil, id_number="001099012345", date_of_birth=dt.date(1999, 3, 15),
                         place_of_residence="<script>window.__pwned=2</script>")
-    _show_identity(desk, identity, {"status": "not_verified", "plain": "<i>lý do</i>"})
+    # a passive status the page has no words for: it shows the agent's own sentence
+    _show_identity(desk, identity, VerificationStatus.NOT_VERIFIED, "<i>lý do</i>", passive=Status.NOT_SUPPORTED)
     page.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
     assert page.locator("dd[data-field=full_name]").inner_text() == evil
     assert page.locator("#badge-reason").inner_text() == "<i>lý do</i>"
@@ -299,7 +306,7 @@ def test_refresh_answer_older_than_the_identity_event_does_not_clear_it(page: An
     route, stale = held[0]
     assert stale.status == 404 and int(stale.headers["x-event-seq"]) >= 0
     identity = Identity(full_name="Trần Thị Bình", id_number="001199054321", date_of_birth=dt.date(1999, 1, 2))
-    _show_identity(desk, identity, {"status": "verified", "plain": "Chip thật"})
+    _show_identity(desk, identity, VerificationStatus.VERIFIED, "Chip thật")
     page.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
     with page.expect_response("**/identity"):
         route.fulfill(response=stale)

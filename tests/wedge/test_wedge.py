@@ -16,7 +16,10 @@ from desk_browser import CTRL_ALT_K, XServer
 
 from agent.cli.doctor import check_wedge
 from agent.config import Config
+from agent.icao.checks import CheckResult, Status
+from agent.icao.verify import Verification, VerificationStatus
 from agent.identity import Identity
+from agent.pipeline import Verdict
 from agent.wedge.qrtext import WedgeRefused, qr_text
 from agent.wedge.service import Wedge, WedgeConfigError, WedgeSettings
 from agent.wedge.uinput import check_device, plan
@@ -24,7 +27,14 @@ from agent.wedge.x11 import X11Keyboard
 
 CHIP = {f: "chip" for f in ("id_number", "old_id_number", "full_name", "date_of_birth", "sex",
                             "place_of_residence", "date_of_issue")}
-VERIFIED = {"status": "verified"}
+OK = CheckResult(Status.VALID, "ok")
+
+
+def _verdict(status: VerificationStatus) -> Verdict:
+    return Verdict.of(Verification(OK, OK, OK, status, "r"))
+
+
+VERIFIED = _verdict(VerificationStatus.VERIFIED)
 
 
 def citizen() -> Identity:
@@ -63,8 +73,9 @@ def test_a_separator_inside_a_field_cannot_shift_the_fields() -> None:
     assert qr_text(person, VERIFIED).split("|")[5] == "Số 7 Thôn Mới, Hà Nội"
 
 
-@pytest.mark.parametrize("verification", [{"status": "not_verified"}, {"status": "probable_clone"}, {}])
-def test_unverified_reads_are_refused(verification: dict[str, Any]) -> None:
+@pytest.mark.parametrize("verification", [_verdict(VerificationStatus.NOT_VERIFIED),
+                                          _verdict(VerificationStatus.PROBABLE_CLONE), Verdict.of(None)])
+def test_unverified_reads_are_refused(verification: Verdict) -> None:
     with pytest.raises(WedgeRefused, match="not verified"):
         qr_text(citizen(), verification)
 
@@ -99,7 +110,7 @@ def test_keymap_is_restored_after_typing(xserver: XServer, desk_app: Any) -> Non
 
 def test_nothing_is_typed_for_an_unverified_read(xserver: XServer, desk_app: Any) -> None:
     with pytest.raises(WedgeRefused):
-        wedge(xserver).type_identity(citizen(), {"status": "not_verified"})
+        wedge(xserver).type_identity(citizen(), _verdict(VerificationStatus.NOT_VERIFIED))
     time.sleep(0.3)
     assert desk_app.evaluate("window.keydowns") == 0 and desk_app.input_value("#scan") == ""
 
@@ -179,7 +190,7 @@ def test_doctor_ok_with_x11(xserver: XServer) -> None:
 # --------------------------------------------------------------------------- the clerk's triggers
 
 class _Current:
-    def __init__(self, identity: Identity, verification: dict[str, Any]) -> None:
+    def __init__(self, identity: Identity, verification: Verdict) -> None:
         self.identity, self.verification, self.read_id = identity, verification, 7
 
 
@@ -205,7 +216,7 @@ def test_hotkey_on_an_unverified_read_types_nothing_and_says_why(xserver: XServe
     events: list[dict[str, Any]] = []
     settings = WedgeSettings(enabled=True, window_title=r"^Tiếp nhận hồ sơ", display=xserver.display,
                              hotkey="ctrl+alt+k")
-    current = _Current(citizen(), {"status": "not_verified"})
+    current = _Current(citizen(), _verdict(VerificationStatus.NOT_VERIFIED))
     trigger = WedgeTrigger(settings, lambda: current, publish=events.append).start()
     try:
         xserver.press(*CTRL_ALT_K)
