@@ -282,11 +282,10 @@ def print_human(read: ChipRead, photo_path: str | None, out: Any = None) -> None
         print(f"  Ảnh chân dung: {photo_path}", file=stream)
     files = ", ".join(f"{name} {o['status']}" for name, o in data["files"].items())
     print(f"Tệp: {files}", file=stream)
-    verification = data["verification"]
-    status = verification.get("status") if verification else "not checked"
-    print(f"Xác thực: {status}", file=stream)
-    if verification and verification.get("reason"):
-        print(f"  {verification['reason']}", file=stream)
+    verification = read.verification
+    print(f"Xác thực: {verification.status if verification is not None else 'not checked'}", file=stream)
+    if verification is not None and verification.reason:
+        print(f"  {verification.reason}", file=stream)
     if not read.complete:
         print("CẢNH BÁO: đọc chưa đủ dữ liệu (incomplete read)", file=stream)
     timing = data["timing"]

@@ -17,7 +17,10 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.icao.verify import Verification
 
 logger = logging.getLogger(__name__)
 
@@ -27,21 +30,21 @@ _KEPT = ("document_signer", "chain", "signer_country", "csca_country", "hash_alg
          "signing_time")
 
 
-def summary(verification: Any) -> dict[str, Any]:
+def summary(verification: Verification) -> dict[str, Any]:
     """What is kept of a ``Verification`` (see the module docstring)."""
     passive = verification.passive
-    issuer = getattr(verification, "issuer", None)
+    issuer = verification.issuer
     return {
         "recorded": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "status": verification.status,
         "passive": {"status": passive.status.value, "reason": passive.reason,
                     **{key: passive.details[key] for key in _KEPT if key in passive.details}},
         "chip": {"status": verification.chip.status.value, "reason": verification.chip.reason},
-        "issuing_state": issuer.details.get("document_country", "") if issuer is not None else "",
+        "issuing_state": issuer.details.get("document_country", ""),
     }
 
 
-def record(state_dir: str | Path, verification: Any) -> None:
+def record(state_dir: str | Path, verification: Verification | None) -> None:
     """Write the summary (owner-only, replaced atomically). A failure is logged, never
     raised: this is a diagnostic, not part of the read."""
     if verification is None:
