@@ -273,7 +273,7 @@ def _parse_into(read: ChipRead, name: str, table: Mapping[str, Parser]) -> None:
 class _Counters:
     """APDU and byte counts of the bottom channel, if it keeps them (ApduChannel)."""
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.start = self.now()
 
@@ -594,7 +594,7 @@ class ExtendedLengthMemory:
 EXTENDED_MEMORY = ExtendedLengthMemory()
 
 
-def _atr_of(channel: Any) -> bytes:
+def _atr_of(channel: Channel) -> bytes:
     connection = getattr(channel, "connection", None)
     return bytes(getattr(connection, "atr", b"") or b"")
 

@@ -19,8 +19,8 @@ not run CA again (only passive and active authentication). Other callers leave
   are then ``not_checked``). Chip Authentication re-keys secure messaging
   (9303-11 §6.2); ``Verification.channel`` is the channel valid afterwards (the
   re-keyed one after a successful CA; after a failed CA the session is dead).
-* ``pace_cam``: the access result when PACE ran with Chip Authentication Mapping: any
-  object with ``cam_ca_ic``, ``chip_mapping_key`` and ``parameter_id``
+* ``pace_cam``: the access result when PACE ran with Chip Authentication Mapping: a ``PaceCam``,
+  an object with ``cam_ca_ic``, ``chip_mapping_key`` and ``parameter_id``
   (``agent.icao.pace.PaceResult``, ``AccessInfo``). A valid PACE-CAM replaces CA
   (9303-11 §4.4, CAM); its key is the one ``files["CardSecurity"]`` (EF.CardSecurity)
   publishes for the PACE parameter id (``agent.icao.cardsecurity``).
@@ -48,7 +48,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from agent.errors import IdAgentError, ParseError
 from agent.icao import aa, ca, cardsecurity, securityinfo
@@ -73,6 +73,20 @@ class VerificationStatus(StrEnum):
     NOT_VERIFIED = "not_verified"
     PROBABLE_CLONE = "probable_clone"
     ERROR = "error"
+
+
+class PaceCam(Protocol):
+    """What verification needs of a PACE-CAM access (``agent.icao.pace.PaceResult``,
+    ``agent.icao.access.AccessInfo``)."""
+
+    @property
+    def cam_ca_ic(self) -> bytes | None: ...
+
+    @property
+    def chip_mapping_key(self) -> bytes | None: ...
+
+    @property
+    def parameter_id(self) -> int | None: ...
 
 
 @dataclass
@@ -108,7 +122,7 @@ class Verification:
 
 
 def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: TrustStore | None,
-           rng: Rng = os.urandom, pace_cam: Any = None, now: dt.datetime | None = None,
+           rng: Rng = os.urandom, pace_cam: PaceCam | None = None, now: dt.datetime | None = None,
            check_crl: bool = True, require_chip_auth: bool = True,
            chip: CheckResult | None = None, accepted_issuers: Sequence[str] | None = None) -> Verification:
     """Verify a read (see the module docstring). ``chip``: the Chip Authentication
@@ -130,7 +144,7 @@ def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: 
     # lists them, the chip is meant to support CA/AA, so an unread one is not_checked,
     # never not_supported (which would pass as "no clone detection offered").
     signed = set(passive.sod.dg_hashes) if passive.sod is not None else set()
-    if chip is None and pace_cam is not None and getattr(pace_cam, "cam_ca_ic", None) is not None:
+    if chip is None and pace_cam is not None and pace_cam.cam_ca_ic is not None:
         chip = _pace_cam(files, pace_cam, trust_store, now, check_crl)
     if chip is None:
         chip, channel = _chip(channel, dg14, rng, 14 in signed)
@@ -184,17 +198,17 @@ def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng,
     return outcome.check, outcome.channel
 
 
-def _pace_cam(files: Mapping[str, bytes], pace_cam: Any, store: TrustStore, now: dt.datetime | None,
+def _pace_cam(files: Mapping[str, bytes], pace_cam: PaceCam, store: TrustStore, now: dt.datetime | None,
               check_crl: bool) -> CheckResult | None:
     """PACE-CAM replaces CA (9303-11 §4.4): its answer is checked with the key that
     EF.CardSecurity publishes for the PACE parameter id (``agent.icao.cardsecurity``).
     Without EF.CardSecurity, DG14's key (proven by passive authentication) is tried; a
     mismatch proves nothing there (the CAM key need not be DG14's): None, and the
     caller runs Chip Authentication with DG14's key instead, which does decide."""
-    ca_ic, mapping_key = pace_cam.cam_ca_ic, getattr(pace_cam, "chip_mapping_key", None)
+    ca_ic, mapping_key = pace_cam.cam_ca_ic, pace_cam.chip_mapping_key
     raw = files.get("CardSecurity")
     if raw is not None:
-        return cardsecurity.cam_check(raw, getattr(pace_cam, "parameter_id", None), ca_ic, mapping_key, store,
+        return cardsecurity.cam_check(raw, pace_cam.parameter_id, ca_ic, mapping_key, store,
                                       now=now, check_crl=check_crl)
     dg14 = files.get("DG14")
     if dg14 is not None:
