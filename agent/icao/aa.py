@@ -28,7 +28,7 @@ from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
 from agent.icao.lds.files import DATA_GROUPS
-from agent.icao.securityinfo import ActiveAuthenticationInfo, parse_security_infos
+from agent.icao.securityinfo import ActiveAuthenticationInfo, SecurityInfos, parse_security_infos
 from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, Channel, Command, Ins
 from agent.rng import Rng
 
@@ -192,15 +192,16 @@ def active_authentication(channel: Channel, dg15: bytes, *, rng: Rng,
     return CheckResult(Status.VALID, "the chip signed our challenge with the private key of DG15", details=details)
 
 
-def info_from_dg14(dg14: bytes | None) -> ActiveAuthenticationInfo | None:
-    """DG14's ActiveAuthenticationInfo (the ECDSA hash), None when absent or unreadable."""
+def info_from_dg14(dg14: bytes | SecurityInfos | None) -> ActiveAuthenticationInfo | None:
+    """DG14's ActiveAuthenticationInfo (the ECDSA hash), None when absent or unreadable.
+    DG14 as parsed by the caller, or its bytes."""
     if dg14 is None:
         return None
     try:
-        infos = parse_security_infos(dg14, source="DG14").active_authentication
+        infos = dg14 if isinstance(dg14, SecurityInfos) else parse_security_infos(dg14, source="DG14")
     except ParseError:
         return None
-    return infos[0] if infos else None
+    return infos.active_authentication[0] if infos.active_authentication else None
 
 
 def internal_authenticate(channel: Channel, challenge: bytes) -> bytes:

@@ -212,8 +212,11 @@ class CaOutcome:
     details: dict[str, str] | None = None
 
 
-def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng, confirm: bool = True) -> CaOutcome:
+def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng, confirm: bool = True,
+                        infos: SecurityInfos | None = None) -> CaOutcome:
     """Run CA over ``channel`` (a ``SecureMessaging`` session) with DG14's key.
+    ``infos``: DG14 already parsed by the caller (``agent.icao.read`` parses each file
+    once); parsed from ``dg14`` otherwise. ``dg14`` itself confirms the new keys.
 
     Returns valid (re-keyed channel confirmed), invalid (the chip refused or could not
     answer under the new keys: it does not hold the private key), not_supported (DG14
@@ -222,8 +225,7 @@ def chip_authentication(channel: Channel, dg14: bytes, *, rng: Rng, confirm: boo
     docstring). A transport failure (reader, card removed) propagates as its own
     exception."""
     try:
-        infos = securityinfo.parse_security_infos(dg14, source="DG14")
-        ca = select_parameters(infos)
+        ca = select_parameters(infos if infos is not None else securityinfo.parse_security_infos(dg14, source="DG14"))
     except (ParseError, SignatureError, ValueError) as exc:
         return CaOutcome(CheckResult(Status.ERROR, f"DG14 chip authentication key unusable: {exc}"), channel)
     if ca is None:
@@ -333,13 +335,13 @@ def ca_label(details: dict[str, str]) -> str:
 
 # -- PACE with Chip Authentication Mapping ------------------------------------------------
 
-def verify_pace_cam(ca_ic: bytes | None, chip_mapping_key: bytes | None, dg14: bytes) -> CheckResult:
+def verify_pace_cam(ca_ic: bytes | None, chip_mapping_key: bytes | None, dg14: bytes | SecurityInfos) -> CheckResult:
     """9303-11 §4.4 (Chip Authentication Mapping): with PACE-CAM the chip sends CA_IC = SK_map,IC · SK_IC⁻¹; the
     terminal checks CA_IC · PK_IC = PK_map,IC with PK_IC from DG14 (proven by PA).
     The key to use is the one EF.CardSecurity publishes for the PACE parameter id
     (``agent.icao.cardsecurity``); DG14's key is used when it is the same key."""
     try:
-        infos = securityinfo.parse_security_infos(dg14, source="DG14")
+        infos = dg14 if isinstance(dg14, SecurityInfos) else securityinfo.parse_security_infos(dg14, source="DG14")
         ca = select_parameters(infos)
     except (ParseError, SignatureError, ValueError) as exc:
         return CheckResult(Status.ERROR, f"DG14 chip authentication key unusable: {exc}")

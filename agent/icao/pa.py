@@ -83,15 +83,17 @@ class _Failure(Exception):
 
 
 def passive_authentication(files: Mapping[str, bytes] | Mapping[int, bytes], store: TrustStore, *,
-                           now: dt.datetime | None = None, check_crl: bool = True) -> PassiveResult:
+                           now: dt.datetime | None = None, check_crl: bool = True,
+                           sod: Sod | None = None) -> PassiveResult:
     """Run passive authentication over a read's files (keys ``"SOD"`` and ``"DG1"`` …
-    ``"DG16"``, or ints for data groups). ``now`` defaults to the current UTC time."""
+    ``"DG16"``, or ints for data groups). ``now`` defaults to the current UTC time.
+    ``sod``: ``files["SOD"]`` already parsed by the caller (parsed here otherwise)."""
     now = certs.aware(now or dt.datetime.now(dt.UTC))
     raw_sod, groups = split_files(files)
     if raw_sod is None:
         return PassiveResult(CheckResult.not_checked("EF.SOD was not read: the data cannot be verified"))
     try:
-        sod = parse_sod(raw_sod)
+        sod = sod if sod is not None else parse_sod(raw_sod)
     except ParseError as exc:
         return PassiveResult(CheckResult(Status.ERROR, f"EF.SOD is malformed ({exc.message}); the data is unverified"))
     if sod.hash_algorithm not in certs.HASHES:

@@ -82,7 +82,9 @@ from agent.icao.lds import (
 )
 from agent.icao.lds.files import CARD_SECURITY, COM, DATA_GROUPS, SOD, LdsFile
 from agent.icao.mrz import DEFAULT_NO_EXPIRY_YEAR
+from agent.icao.securityinfo import SecurityInfos
 from agent.icao.sm import SecureMessaging, SecureMessagingError
+from agent.icao.sod import Sod
 from agent.icao.trust import TrustStore
 from agent.icao.verify import Verification, VerificationStatus
 from agent.readers.apdu import ApduError, Channel, Command, Response
@@ -174,6 +176,18 @@ class ChipRead:
     read_again: str | None = None
 
     @property
+    def sod(self) -> Sod | None:
+        """EF.SOD as parsed during the read (None: not read, or malformed)."""
+        sod: Sod | None = self.records.get(SOD.name)
+        return sod
+
+    @property
+    def security_infos(self) -> SecurityInfos | None:
+        """DG14 as parsed during the read (None: not read, or malformed)."""
+        infos: SecurityInfos | None = self.records.get("DG14")
+        return infos
+
+    @property
     def errors(self) -> dict[str, IdAgentError]:
         return {name: o.error for name, o in self.outcomes.items() if o.error is not None}
 
@@ -237,8 +251,8 @@ Parser = Callable[[bytes], Any]
 
 
 def parsers(today: dt.date | None, no_expiry_year: int) -> dict[str, Parser]:
-    """File name → pure parser. DG14, DG15 and EF.SOD are parsed by their owners'
-    modules (securityinfo, sod) and checked again by verification."""
+    """File name → pure parser. DG14 and EF.SOD are parsed by their owners' modules
+    (securityinfo, sod), once: Chip Authentication and verification take these records."""
     from agent.icao.securityinfo import parse_security_infos
     from agent.icao.sod import parse_sod
 
@@ -376,7 +390,8 @@ class ChipAuthStep:
             return
 
         def run() -> None:
-            self.outcome = ca.chip_authentication(reader.channel, dg14, rng=self.rng, confirm=False)
+            self.outcome = ca.chip_authentication(reader.channel, dg14, rng=self.rng, confirm=False,
+                                                  infos=read.security_infos)
             if self.outcome.pending:
                 reader.rekey(self.outcome.channel)
                 return
@@ -507,7 +522,8 @@ def _verify(read: ChipRead, session: Channel | None, trust: TrustStore | None, r
     # it is a live session with the same chip on the same connection, and a genuine
     # card must not lose its verdict to a glitch (issue 14); an invalid CA keeps its own
     # "secure channel ended" reason in verify
-    result = verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam, chip=chip, **options)
+    result = verify(session, read.files, trust_store=trust, rng=rng, pace_cam=pace_cam, chip=chip,
+                    sod=read.sod, security_infos=read.security_infos, **options)
     if read.reopened:
         result.notes.append(f"{read.reopened}: the files after DG14 were read under the access keys")
     if read.read_again:
@@ -522,17 +538,11 @@ def _note_pace_downgrade(read: ChipRead) -> None:
     DG14 is signed: when it lists PACE (9303-11 §9.2.7: the PACE SecurityInfos are
     repeated in DG14) and passive authentication vouched for it, a BAC read is noted
     for the clerk and the log."""
-    from agent.icao.securityinfo import parse_security_infos
-
     result = read.verification
-    dg14 = read.files.get("DG14")
+    dg14 = read.security_infos
     if result is None or dg14 is None or read.access.protocol != "BAC" or not result.passive.ok:
         return
-    try:
-        offers_pace = bool(parse_security_infos(dg14, source="DG14").pace)
-    except ParseError:
-        return
-    if offers_pace:
+    if dg14.pace:
         why = read.access.pace_failure or "PACE was not tried"
         result.notes.append(f"the chip's signed DG14 lists PACE but this read used BAC ({why}): "
                             "EF.CardAccess may have been altered on the way, or PACE failed")
@@ -741,7 +751,7 @@ def _active_authentication_again(read: ChipRead, result: Verification, fresh: Ca
     try:
         session = fresh()
         active = aa.active_authentication(session, read.files["DG15"], rng=rng,
-                                          aa_info=aa.info_from_dg14(read.files.get("DG14")))
+                                          aa_info=aa.info_from_dg14(read.security_infos))
     except IdAgentError as exc:
         # the card left, or the fresh session failed: the read is complete, AA stays
         # without a verdict (CA, where it ran, still speaks for the chip)

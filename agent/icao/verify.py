@@ -56,7 +56,8 @@ from agent.icao import issuer as issuer_mod
 from agent.icao.certs import SignatureError
 from agent.icao.checks import CheckResult, Status
 from agent.icao.pa import PassiveResult, passive_authentication
-from agent.icao.securityinfo import ActiveAuthenticationInfo
+from agent.icao.securityinfo import SecurityInfos
+from agent.icao.sod import Sod
 from agent.icao.trust import TrustStore
 from agent.readers.apdu import Channel
 from agent.rng import Rng
@@ -124,19 +125,25 @@ class Verification:
 def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: TrustStore | None,
            rng: Rng = os.urandom, pace_cam: PaceCam | None = None, now: dt.datetime | None = None,
            check_crl: bool = True, require_chip_auth: bool = True,
-           chip: CheckResult | None = None, accepted_issuers: Sequence[str] | None = None) -> Verification:
+           chip: CheckResult | None = None, accepted_issuers: Sequence[str] | None = None,
+           sod: Sod | None = None, security_infos: SecurityInfos | None = None) -> Verification:
     """Verify a read (see the module docstring). ``chip``: the Chip Authentication
     result when the caller already ran CA (``channel`` is then the session after it).
     ``accepted_issuers``: the MRZ issuing states this desk takes (None: any); DG1's
-    issuing state is always compared with the signer's country (``agent.icao.issuer``)."""
+    issuing state is always compared with the signer's country (``agent.icao.issuer``).
+    ``sod`` / ``security_infos``: EF.SOD and DG14 as the caller already parsed them
+    (``agent.icao.read`` parses each file once); parsed here from ``files`` when not
+    given, once each."""
     notes: list[str] = []
     if trust_store is None:
         trust_store = TrustStore()
         notes.append("no trust store configured: no CSCA is trusted")
-    passive = _passive(files, trust_store, now, check_crl)
+    passive = _passive(files, trust_store, now, check_crl, sod)
     passive, issuer = _issuer(files, passive, accepted_issuers)
     dg14 = files.get("DG14")
     dg15 = files.get("DG15")
+    if security_infos is None and dg14 is not None:
+        security_infos = _parse_dg14(dg14)
     for number, content in ((14, dg14), (15, dg15)):
         if content is not None and passive.check.ok and number not in passive.verified_dgs:
             notes.append(f"DG{number} is not covered by passive authentication")
@@ -145,10 +152,10 @@ def verify(channel: Channel | None, files: Mapping[str, bytes], *, trust_store: 
     # never not_supported (which would pass as "no clone detection offered").
     signed = set(passive.sod.dg_hashes) if passive.sod is not None else set()
     if chip is None and pace_cam is not None and pace_cam.cam_ca_ic is not None:
-        chip = _pace_cam(files, pace_cam, trust_store, now, check_crl)
+        chip = _pace_cam(files, security_infos, pace_cam, trust_store, now, check_crl)
     if chip is None:
-        chip, channel = _chip(channel, dg14, rng, 14 in signed)
-    active = _active(channel, dg14, dg15, rng, chip, 15 in signed)
+        chip, channel = _chip(channel, dg14, security_infos, rng, 14 in signed)
+    active = _active(channel, security_infos, dg15, rng, chip, 15 in signed)
     status, reason = overall(passive.check, chip, active, require_chip_auth)
     if status == VerificationStatus.VERIFIED and issuer.status is Status.NOT_SUPPORTED:
         status, reason = VerificationStatus.NOT_VERIFIED, f"genuine, but not accepted here: {issuer.reason}"
@@ -173,9 +180,9 @@ def _issuer(files: Mapping[str, bytes], passive: PassiveResult,
 
 
 def _passive(files: Mapping[str, bytes], store: TrustStore, now: dt.datetime | None,
-             check_crl: bool) -> PassiveResult:
+             check_crl: bool, sod: Sod | None) -> PassiveResult:
     try:
-        return passive_authentication(files, store, now=now, check_crl=check_crl)
+        return passive_authentication(files, store, now=now, check_crl=check_crl, sod=sod)
     except (ParseError, SignatureError, ValueError, TypeError, KeyError) as exc:
         # asn1crypto parses lazily: a malformed certificate extension deep in EF.SOD
         # surfaces here. A damaged card is a result, not a crash.
@@ -183,7 +190,16 @@ def _passive(files: Mapping[str, bytes], store: TrustStore, now: dt.datetime | N
         return PassiveResult(CheckResult(Status.ERROR, f"EF.SOD could not be checked: {exc}"))
 
 
-def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng,
+def _parse_dg14(dg14: bytes) -> SecurityInfos | None:
+    """DG14 parsed once for CA, PACE-CAM and AA; None when malformed (CA then parses the
+    bytes itself to say why, ``ca.chip_authentication``)."""
+    try:
+        return securityinfo.parse_security_infos(dg14, source="DG14")
+    except ParseError:
+        return None
+
+
+def _chip(channel: Channel | None, dg14: bytes | None, infos: SecurityInfos | None, rng: Rng,
           signed: bool = False) -> tuple[CheckResult, Channel | None]:
     if dg14 is None and signed:
         return CheckResult.not_checked("EF.SOD lists DG14 but it was not read: Chip Authentication not run"), channel
@@ -192,14 +208,14 @@ def _chip(channel: Channel | None, dg14: bytes | None, rng: Rng,
     if channel is None:
         return CheckResult.not_checked("no live session with the chip: Chip Authentication not run"), channel
     try:
-        outcome = ca.chip_authentication(channel, dg14, rng=rng)
+        outcome = ca.chip_authentication(channel, dg14, rng=rng, infos=infos)
     except IdAgentError as exc:
         return CheckResult(Status.ERROR, f"Chip Authentication interrupted: {exc.message}"), channel
     return outcome.check, outcome.channel
 
 
-def _pace_cam(files: Mapping[str, bytes], pace_cam: PaceCam, store: TrustStore, now: dt.datetime | None,
-              check_crl: bool) -> CheckResult | None:
+def _pace_cam(files: Mapping[str, bytes], infos: SecurityInfos | None, pace_cam: PaceCam, store: TrustStore,
+              now: dt.datetime | None, check_crl: bool) -> CheckResult | None:
     """PACE-CAM replaces CA (9303-11 §4.4): its answer is checked with the key that
     EF.CardSecurity publishes for the PACE parameter id (``agent.icao.cardsecurity``).
     Without EF.CardSecurity, DG14's key (proven by passive authentication) is tried; a
@@ -212,24 +228,14 @@ def _pace_cam(files: Mapping[str, bytes], pace_cam: PaceCam, store: TrustStore, 
                                       now=now, check_crl=check_crl)
     dg14 = files.get("DG14")
     if dg14 is not None:
-        result = ca.verify_pace_cam(ca_ic, mapping_key, dg14)
+        result = ca.verify_pace_cam(ca_ic, mapping_key, infos if infos is not None else dg14)
         if result.status is not Status.INVALID:
             return result
     logger.info("PACE-CAM answer does not match DG14's key and EF.CardSecurity was not read: running CA")
     return None
 
 
-def _aa_info(dg14: bytes | None) -> ActiveAuthenticationInfo | None:
-    if dg14 is None:
-        return None
-    try:
-        infos = securityinfo.parse_security_infos(dg14, source="DG14").active_authentication
-    except ParseError:
-        return None
-    return infos[0] if infos else None
-
-
-def _active(channel: Channel | None, dg14: bytes | None, dg15: bytes | None, rng: Rng,
+def _active(channel: Channel | None, dg14: SecurityInfos | None, dg15: bytes | None, rng: Rng,
             chip: CheckResult, signed: bool = False) -> CheckResult:
     if dg15 is None and signed:
         return CheckResult.not_checked("EF.SOD lists DG15 but it was not read: Active Authentication not run")
@@ -240,7 +246,7 @@ def _active(channel: Channel | None, dg14: bytes | None, dg15: bytes | None, rng
     if chip.status is Status.INVALID and chip.details.get("protocol") != "PACE-CAM":
         return CheckResult.not_checked("not run: the secure channel ended when Chip Authentication failed")
     try:
-        return aa.active_authentication(channel, dg15, rng=rng, aa_info=_aa_info(dg14))
+        return aa.active_authentication(channel, dg15, rng=rng, aa_info=aa.info_from_dg14(dg14))
     except IdAgentError as exc:
         # the exchange broke (a MAC that does not verify, the card moved): no signature
         # was judged; agent.icao.read asks once more on a fresh session

@@ -7,7 +7,7 @@ from agent.icao import read as read_mod
 from agent.icao.access import AccessInfo
 from agent.icao.checks import CheckResult, Status
 from agent.icao.crypto import Cipher
-from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pace_oid
+from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pace_oid, parse_security_infos
 from agent.icao.verify import Verification, VerificationStatus
 
 
@@ -18,7 +18,8 @@ def _read(protocol: str, dg14_lists_pace: bool, passive: Status = Status.VALID) 
                         pace_failure="the chip has no EF.CardAccess" if protocol == "BAC" else None)
     ok = CheckResult(Status.VALID, "ok")
     verification = Verification(CheckResult(passive, "p"), ok, ok, VerificationStatus.VERIFIED, "ok")
-    return read_mod.ChipRead(access, files={"DG14": dg14}, verification=verification)
+    return read_mod.ChipRead(access, files={"DG14": dg14}, records={"DG14": parse_security_infos(dg14)},
+                             verification=verification)
 
 
 def test_bac_when_the_signed_dg14_lists_pace_is_noted() -> None:
