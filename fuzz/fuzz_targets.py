@@ -307,16 +307,16 @@ def _passive(data: bytes) -> None:
 
 
 def _api_body(data: bytes) -> None:
-    """A POST /read body as agent.api.server reads it (JSON object → access key); the
+    """A POST /read body as agent.api.request reads it (JSON object → access key); the
     HTTP layer itself is exercised by tests/robustness/test_robust_api.py."""
     import json
 
-    from agent.api.server import RequestError, key_from_body
+    from agent.api.request import RequestError, key_from_body
 
     try:
         body = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return  # _json_body answers 400 for these
+        return  # json_body answers 400 for these
     if not isinstance(body, dict):
         return
     try:

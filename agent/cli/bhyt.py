@@ -14,7 +14,8 @@ import json
 from typing import Any
 
 from agent.config import Config
-from agent.forward.bhyt import BhytClient, BhytResult, BhytSettings
+from agent.forward.bhyt import BhytClient, BhytSettings
+from agent.forward.bhyt_result import BhytResult
 
 UPSTREAM_EXIT = 7
 #: the gateway answered about the card, and the card cannot be used (idagent --help)

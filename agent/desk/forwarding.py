@@ -2,7 +2,7 @@
 show, off the readers' threads, so a gateway that is slow or down never delays the
 next read. Results are stored with the identity and announced to the counter page.
 
-Lookups run on a bounded pool (``agent.forward.bhyt.BhytLookups``): behind a gateway
+Lookups run on a bounded pool (``agent.forward.bhyt_lookups.BhytLookups``): behind a gateway
 that hangs, at most ``MAX_PENDING_LOOKUPS`` wait; the next one is answered at once with
 ``gateway_unavailable`` instead of queueing without bound."""
 
@@ -19,7 +19,8 @@ from agent.desk.intake_status import IntakeTracker
 from agent.desk.session import Current, IdentityStore
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
-from agent.forward.bhyt import BhytLookups, refused_result
+from agent.forward.bhyt_lookups import BhytLookups
+from agent.forward.bhyt_result import refused_result
 from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.metrics import Metrics

@@ -9,7 +9,8 @@ with a ``maKetQua`` code (table in :mod:`agent.forward.bhyt_codes`).
 The field problem this client solves: the insurance record's date of birth often
 differs from the ID card's, or holds only the year. When the gateway answers 070
 (wrong date of birth) to the full date, the client asks again with the year only and
-reports both values sent and which one matched.
+reports both values sent and which one matched (the policy and the inputs are in
+:mod:`agent.forward.bhyt_input`, the result in :mod:`agent.forward.bhyt_result`).
 
 Failure handling: a timeout on every socket read and a total deadline per lookup
 (``deadline``, retries and the year-only second query included: a gateway trickling
@@ -19,8 +20,9 @@ breaker that makes lookups fail fast (status ``gateway_unavailable``) while the 
 is down. An answer without a known ``maKetQua`` and any HTTP redirect are gateway
 errors too (counted by the breaker): redirects are never followed, because the check
 URL carries the token and the MD5 password (domain.md) and a redirect would hand
-them to whatever host the ``Location`` names. The client is thread-safe; :class:`BhytLookups` runs lookups on worker
-threads so a slow or dead gateway never holds up card reading.
+them to whatever host the ``Location`` names. The client is thread-safe;
+:class:`agent.forward.bhyt_lookups.BhytLookups` runs lookups on worker threads so a
+slow or dead gateway never holds up card reading.
 
 Names and ID numbers never reach the log (masked).
 """
@@ -32,20 +34,26 @@ import datetime as dt
 import hashlib
 import logging
 import random
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from agent.errors import ConfigError, IdAgentError
-from agent.forward.bhyt_codes import CODES, LOCAL, UPSTREAM_FAILURES, BhytStatus, CodeInfo, lookup
+from agent.errors import ConfigError
+from agent.forward.bhyt_codes import CODES, BhytStatus, lookup
+from agent.forward.bhyt_input import (
+    BhytInputError,
+    ask_year_only,
+    dob_matched,
+    normalize_card,
+    normalize_name,
+    parse_dob,
+)
+from agent.forward.bhyt_result import BhytResult, local_result, result_from_answer
 from agent.forward.bhyt_token import token_expiry
 from agent.forward.breaker import CircuitBreaker
 from agent.forward.http_deadline import DeadlineAdapter, abort_after
@@ -53,182 +61,21 @@ from agent.logs import mask, register_secret
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 TOKEN_PATH = "/api/token/take"
 CHECK_PATH = "/api/egw/KQNhanLichSuKCB2024"
 #: login answer code for success (domain.md)
 LOGIN_OK = "200"
 AUTH_FAILED = "401"
-WRONG_DOB = "070"
 #: gateway codes that mean "server trouble, try again"
 RETRYABLE_CODES = frozenset({"101", "500"})
 #: refresh the token this long before the gateway says it expires
 TOKEN_MARGIN_S = 30.0
-
-#: 12-digit citizen ID, or a 15-character BHYT card code: 2 letters (beneficiary
-#: group), 1 digit (benefit level 1–5), 2-digit province, 10 digits (public clients of
-#: the gateway validate it this way)
-ID_RE = re.compile(r"^\d{12}$")
-CARD_CODE_RE = re.compile(r"^[A-Z]{2}[1-5]\d{12}$")
-
-#: statuses for which the gateway found the person, so the date of birth sent matched
-IDENTIFIED = frozenset({
-    BhytStatus.VALID, BhytStatus.VALID_OTHER_MINISTRY, BhytStatus.REPLACED, BhytStatus.EXPIRED,
-    BhytStatus.WRONG_FACILITY, BhytStatus.REVOKED, BhytStatus.REPORTED_REDUCTION,
-})
 
 
 class BhytConfigError(ConfigError):
     code = "bhyt_config"
     exit_code = 3
     hint = "Set [bhyt] base_url, username and password (or password_file) in the config file."
-
-
-class BhytInputError(IdAgentError):
-    code = "bhyt_input"
-    exit_code = 3
-    hint = "Give the 12-digit ID number (or the 15-character BHYT card code), the full name and the date of birth."
-
-
-# --------------------------------------------------------------------------- inputs
-
-def normalize_name(name: str) -> str:
-    """NFC, collapsed spaces, upper case (Vietnamese letters keep their marks: the
-    gateway's register holds names in capitals with diacritics)."""
-    text = " ".join(unicodedata.normalize("NFC", name).split())
-    return unicodedata.normalize("NFC", text.upper())
-
-
-def normalize_card(card: str) -> str:
-    value = "".join(card.split()).upper()
-    if not (ID_RE.match(value) or CARD_CODE_RE.match(value)):
-        raise BhytInputError("the card number must be a 12-digit ID number or a 15-character BHYT card code")
-    return value
-
-
-@dataclass(frozen=True)
-class DobInput:
-    """The date of birth as the gateway takes it: ``full`` (dd/MM/yyyy) may be absent
-    when only the year is known."""
-
-    full: str | None
-    year: str
-
-
-def parse_dob(value: dt.date | str) -> DobInput:
-    """Accept a date, dd/MM/yyyy, d/M/yyyy, yyyy-MM-dd, ddMMyyyy (the card's QR) or yyyy."""
-    if isinstance(value, dt.date):
-        return DobInput(value.strftime("%d/%m/%Y"), f"{value.year:04d}")
-    text = value.strip()
-    if re.fullmatch(r"\d{4}", text):
-        return DobInput(None, text)
-    for pattern in ("%d/%m/%Y", "%Y-%m-%d", "%d%m%Y", "%d-%m-%Y", "%d.%m.%Y"):
-        try:
-            date = dt.datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-        return DobInput(date.strftime("%d/%m/%Y"), f"{date.year:04d}")
-    raise BhytInputError("the date of birth must be dd/MM/yyyy, yyyy-MM-dd or a 4-digit year")
-
-
-def gateway_date_to_iso(value: Any) -> str | None:
-    """dd/MM/yyyy (or yyyy) from the gateway → ISO; unknown shapes are kept as they came."""
-    if not value or not isinstance(value, str):
-        return None
-    text = value.strip()
-    try:
-        return dt.datetime.strptime(text, "%d/%m/%Y").date().isoformat()
-    except ValueError:
-        return text
-
-
-# --------------------------------------------------------------------------- result
-
-@dataclass(frozen=True)
-class BhytResult:
-    status: BhytStatus
-    code: str
-    message_vi: str
-    message_en: str
-    usable: bool
-    dob_sent: tuple[str, ...] = ()
-    #: "full", "year", or None when the gateway did not identify the person
-    dob_matched: str | None = None
-    card_code: str | None = None
-    card_valid_from: str | None = None
-    card_valid_to: str | None = None
-    facility_code: str | None = None
-    insurance_office: str | None = None
-    full_name: str | None = None
-    insurance_dob: str | None = None
-    gender: str | None = None
-    address: str | None = None
-    area_code: str | None = None
-    five_years_from: str | None = None
-    social_insurance_number: str | None = None
-    new_card: Mapping[str, str | None] | None = None
-    old_card_code: str | None = None
-    gateway_note: str | None = None
-    #: seconds spent, gateway time included
-    elapsed: float = 0.0
-    attempts: int = 0
-
-    @property
-    def upstream_failure(self) -> bool:
-        return self.status in UPSTREAM_FAILURES
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status.value, "code": self.code, "usable": self.usable,
-            "message_vi": self.message_vi, "message_en": self.message_en,
-            "dob_sent": list(self.dob_sent), "dob_matched": self.dob_matched,
-            "card_code": self.card_code, "card_valid_from": self.card_valid_from,
-            "card_valid_to": self.card_valid_to, "facility_code": self.facility_code,
-            "insurance_office": self.insurance_office, "full_name": self.full_name,
-            "insurance_dob": self.insurance_dob, "gender": self.gender, "address": self.address,
-            "area_code": self.area_code, "five_years_from": self.five_years_from,
-            "social_insurance_number": self.social_insurance_number,
-            "new_card": dict(self.new_card) if self.new_card else None,
-            "old_card_code": self.old_card_code, "gateway_note": self.gateway_note,
-            "elapsed_ms": round(self.elapsed * 1000, 1), "attempts": self.attempts,
-        }
-
-    def __repr__(self) -> str:
-        return (f"BhytResult(status={self.status.value!r}, code={self.code!r}, "
-                f"card={mask(self.card_code)!r}, dob_matched={self.dob_matched!r})")
-
-
-def _local_result(status: BhytStatus, *, dob_sent: tuple[str, ...] = (), elapsed: float = 0.0,
-                  attempts: int = 0, detail: str = "") -> BhytResult:
-    info = LOCAL[status]
-    en = f"{info.message_en} ({detail})" if detail else info.message_en
-    return BhytResult(status, info.code, info.message_vi, en, False, dob_sent=dob_sent,
-                      elapsed=elapsed, attempts=attempts)
-
-
-def _result_from_answer(answer: Mapping[str, Any], info: CodeInfo, dob_sent: tuple[str, ...],
-                        dob_matched: str | None) -> BhytResult:
-    def text(key: str) -> str | None:
-        value = answer.get(key)
-        return str(value) if value not in (None, "") else None
-
-    new_card = None
-    if text("maTheMoi"):
-        new_card = {"card_code": text("maTheMoi"),
-                    "valid_from": gateway_date_to_iso(answer.get("gtTheTuMoi")),
-                    "valid_to": gateway_date_to_iso(answer.get("gtTheDenMoi")),
-                    "facility_code": text("maDKBDMoi"), "facility_name": text("tenDKBDMoi")}
-    return BhytResult(
-        info.status, info.code, info.message_vi, info.message_en, info.usable,
-        dob_sent=dob_sent, dob_matched=dob_matched, card_code=text("maThe"),
-        card_valid_from=gateway_date_to_iso(answer.get("gtTheTu")),
-        card_valid_to=gateway_date_to_iso(answer.get("gtTheDen")),
-        facility_code=text("maDKBD"), insurance_office=text("cqBHXH"), full_name=text("hoTen"),
-        insurance_dob=text("ngaySinh"), gender=text("gioiTinh"), address=text("diaChi"),
-        area_code=text("maKV"), five_years_from=gateway_date_to_iso(answer.get("ngayDu5Nam")),
-        social_insurance_number=text("maSoBHXH"), new_card=new_card,
-        old_card_code=text("maTheCu"), gateway_note=text("ghiChu"))
 
 
 # --------------------------------------------------------------------------- settings
@@ -360,23 +207,20 @@ class BhytClient:
             answer, n = self._check_once(card_value, name, first, lookup_)
             attempts += n
             code = _code_of(answer)
-            if code == WRONG_DOB and dob_in.full is not None:
-                # the register often holds another date, or only the year: ask again
+            if ask_year_only(code, dob_in):
                 answer, n = self._check_once(card_value, name, dob_in.year, lookup_)
                 attempts += n
                 code = _code_of(answer)
         except _Unavailable as exc:
-            return _local_result(exc.status, dob_sent=tuple(sent), attempts=attempts + exc.attempts,
+            return local_result(exc.status, dob_sent=tuple(sent), attempts=attempts + exc.attempts,
                                  elapsed=self._clock() - started, detail=exc.detail)
         except _AuthFailed:
-            return _local_result(BhytStatus.AUTH_ERROR, dob_sent=tuple(sent), attempts=attempts,
+            return local_result(BhytStatus.AUTH_ERROR, dob_sent=tuple(sent), attempts=attempts,
                                  elapsed=self._clock() - started)
         info = lookup(code)
-        matched = None
-        if info.status in IDENTIFIED:
-            matched = "year" if (len(sent) == 2 or dob_in.full is None) else "full"
-        result = _result_from_answer(answer, info, tuple(sent), matched)
-        result = _with_timing(result, self._clock() - started, attempts)
+        matched = dob_matched(info.status, sent, dob_in)
+        result = result_from_answer(answer, info, tuple(sent), matched)
+        result = dataclasses.replace(result, elapsed=self._clock() - started, attempts=attempts)
         logger.info("BHYT check card=%s code=%s status=%s dob_matched=%s attempts=%d %.0f ms",
                     mask(card_value), info.code, info.status.value, matched, attempts,
                     result.elapsed * 1000)
@@ -545,10 +389,6 @@ class BhytClient:
         return ceiling / 2 + self._jitter() * ceiling / 2
 
 
-def _with_timing(result: BhytResult, elapsed: float, attempts: int) -> BhytResult:
-    return dataclasses.replace(result, elapsed=elapsed, attempts=attempts)
-
-
 def _code_of(answer: Mapping[str, Any]) -> str:
     code = answer.get("maKetQua")
     return str(code).zfill(3) if code is not None else ""
@@ -572,50 +412,3 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-# --------------------------------------------------------------------------- lookups
-
-def refused_result() -> BhytResult:
-    """What a lookup refused by :class:`BhytLookups` (too many waiting) answers."""
-    return _local_result(BhytStatus.GATEWAY_UNAVAILABLE, detail="too many lookups waiting")
-
-
-class BhytLookups:
-    """Runs lookups on a small thread pool so the caller (the daemon's card-reading
-    loop) never waits on the gateway. At most ``max_pending`` lookups wait or run;
-    beyond that a lookup is refused at once (``gateway_unavailable``,
-    :func:`refused_result`) rather than queueing without bound behind a dead gateway.
-
-    ``submit`` checks a card with ``client``; ``run`` runs any lookup job (the desk's
-    ``agent.desk.forwarding``, which also stores and announces each result)."""
-
-    def __init__(self, client: BhytClient | None = None, *, workers: int = 2, max_pending: int = 16) -> None:
-        self.client = client
-        self.max_pending = max_pending
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bhyt")
-        self._slots = threading.BoundedSemaphore(max_pending)
-
-    def submit(self, card: str, full_name: str, dob: dt.date | str) -> Future[BhytResult]:
-        client = self.client
-        if client is None:
-            raise BhytConfigError("BhytLookups.submit needs a client", hint="Pass the BhytClient to BhytLookups.")
-        future = self.run(lambda: client.check(card, full_name, dob))
-        if future is None:
-            done: Future[BhytResult] = Future()
-            done.set_result(refused_result())
-            return done
-        return future
-
-    def run(self, job: Callable[[], T]) -> Future[T] | None:
-        """``job`` on the pool; None, at once, when ``max_pending`` lookups already wait or run."""
-        if not self._slots.acquire(blocking=False):
-            return None
-        try:
-            future = self._pool.submit(job)
-        except BaseException:
-            self._slots.release()
-            raise
-        future.add_done_callback(lambda _f: self._slots.release())
-        return future
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -129,7 +129,7 @@ def test_websocket_header_token_and_origin(harness: Harness) -> None:
 
 
 def test_refusals_logged_without_secrets(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="agent.api.server")
+    caplog.set_level(logging.WARNING, logger="agent.api.middleware")
     requests.get(harness.base + "/identity?id=001099012345", headers={"Authorization": "Bearer s3cr3t-token-value"},
                  timeout=5)
     requests.get(harness.base + "/identity", headers={"Origin": "https://evil.example"}, timeout=5)

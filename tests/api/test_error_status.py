@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.api.server import NotFoundError, RequestError
+from agent.api.request import NoPhotoError, RequestError
 from agent.desk.errors import (
     AccessNeededError,
     AlteredDataRefusedError,
@@ -25,7 +25,7 @@ from agent.wedge.trigger import WedgeBusy, WedgeFailed
 from agent.wedge.x11 import WedgeFocusLost, WedgeUnavailable
 
 STATUS = [
-    (NoIdentityError, 404), (NoReaderError, 404), (NotFoundError, 404),
+    (NoIdentityError, 404), (NoReaderError, 404), (NoPhotoError, 404),
     (RequestError, 400), (ParseError, 400), (MrzError, 400), (NotCccdError, 400),
     (AccessNeededError, 409), (NotConfiguredError, 409), (NoCardError, 409), (CloneRefusedError, 409),
     (AlteredDataRefusedError, 409),

@@ -273,7 +273,7 @@ def test_identity_dropped_while_disconnected_leaves_the_screen(page: Any, desk_f
     desk.tap()
     page.wait_for_selector("#result:not([hidden])", timeout=TIMEOUT_MS)
     api = desk.daemon._api
-    for client in list(api._sockets):
+    for client in list(api.sockets.open):
         api._loop.call_soon_threadsafe(desk.daemon.hub.remove_client, client)
     page.wait_for_selector("#link.link-off", timeout=TIMEOUT_MS)
     assert desk.daemon.clear_identity("ttl")

@@ -12,8 +12,9 @@ import time
 import pytest
 from forward_helpers import FakeClock, make_settings
 
-from agent.forward.bhyt import BhytClient, BhytLookups
+from agent.forward.bhyt import BhytClient
 from agent.forward.bhyt_codes import CODES, BhytStatus, lookup
+from agent.forward.bhyt_lookups import BhytLookups
 from agent.forward.breaker import BreakerState, CircuitBreaker
 from agent.sim.services.bhyt import BhytTestService
 

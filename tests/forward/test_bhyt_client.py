@@ -15,16 +15,10 @@ import pytest
 import requests
 from forward_helpers import FakeClock, make_settings
 
-from agent.forward.bhyt import (
-    CHECK_PATH,
-    BhytClient,
-    BhytInputError,
-    BhytResult,
-    normalize_card,
-    normalize_name,
-    parse_dob,
-)
+from agent.forward.bhyt import CHECK_PATH, BhytClient
 from agent.forward.bhyt_codes import BhytStatus
+from agent.forward.bhyt_input import BhytInputError, normalize_card, normalize_name, parse_dob
+from agent.forward.bhyt_result import BhytResult
 from agent.sim.services.bhyt import BhytTestService
 
 # --------------------------------------------------------------------------- the field problem

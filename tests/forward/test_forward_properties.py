@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.forward.bhyt import normalize_name, parse_dob
+from agent.forward.bhyt_input import normalize_name, parse_dob
 from agent.forward.fhir import split_vietnamese_name
 from agent.forward.intake import sign, verify
 

@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from agent.forward.bhyt import CARD_CODE_RE, CHECK_PATH, ID_RE, TOKEN_PATH
+from agent.forward.bhyt import CHECK_PATH, TOKEN_PATH
+from agent.forward.bhyt_input import CARD_CODE_RE, ID_RE
 from agent.sim.services.httpserver import JsonHandler, QuietServer, ServerThread, serve_until_interrupted
 
 DEFAULT_REGISTER = Path(__file__).resolve().parents[3] / "fixtures" / "bhyt" / "register.json"
