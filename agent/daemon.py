@@ -9,8 +9,8 @@ calls (``agent.desk.service.DeskService``) to them.
 Threads, and why:
 
 * one monitor thread per reader backend and one worker thread per reader
-  (``agent.desk.readers``): a stuck reader blocks only itself;
-* one thread per QR source (``agent.desk.qr``); a QR seen just before a card
+  (``agent.desk.supervisor``): a stuck reader blocks only itself;
+* one thread per QR source (``agent.desk.qr_intake``); a QR seen just before a card
   supplies its access key;
 * a small executor runs forwards (``agent.desk.forwarding``: BHYT lookup, intake), so
   a gateway that is down never delays the next read;
@@ -39,11 +39,11 @@ from typing import Any
 from agent.config import Config
 from agent.desk.errors import AccessNeededError, NoIdentityError, NotConfiguredError
 from agent.desk.forwarding import ForwardOrchestrator
-from agent.desk.keys import KEY_WINDOW, KeyBroker
-from agent.desk.qr import QrIntake
-from agent.desk.readers import ReaderSupervisor
+from agent.desk.key_broker import KEY_WINDOW, KeyBroker
+from agent.desk.qr_intake import QrIntake
 from agent.desk.reading import CardReading
 from agent.desk.session import Current, IdentitySession, IdentityStore
+from agent.desk.supervisor import ReaderSupervisor
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
 from agent.icao.keys import AccessKey

@@ -198,7 +198,7 @@ class IcaoPipeline:
         return cls(ChipReader.from_config(config), config.agent.state_dir)
 
     def read(self, connection: CardConnection, key: AccessKey, on_progress: ProgressFn) -> ReadOutcome:
-        from agent.identity.chip import identity_of
+        from agent.identity.from_chip import identity_of
 
         started = time.monotonic()
         read = self.reader.read(connection, key, on_progress=on_progress)
@@ -220,8 +220,8 @@ class CccdQrDecoder:
         self.no_expiry_year = no_expiry_year
 
     def decode(self, text: str | bytes) -> QrScan:
-        from agent.identity.qr import identity_from_qr
-        from agent.qr.access import access_keys_from_qr
+        from agent.identity.from_qr import identity_from_qr
+        from agent.qr.access_keys import access_keys_from_qr
         from agent.qr.payload import read_payload
 
         result = read_payload(text)

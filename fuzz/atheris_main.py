@@ -27,7 +27,7 @@ INSTRUMENTED = ("agent.icao.tlv", "agent.icao.lds.com", "agent.icao.lds.dg1", "a
                 "agent.icao.lds.dg11", "agent.icao.lds.dg12", "agent.icao.lds.dg13", "agent.icao.lds.text",
                 "agent.icao.securityinfo", "agent.icao.sod", "agent.icao.aa", "agent.icao.mrz",
                 "agent.icao.sm", "agent.icao.ca", "agent.icao.pa", "agent.icao.verify", "agent.qr.payload",
-                "agent.qr.repair", "agent.qr.access", "agent.config", "agent.api.server")
+                "agent.qr.repair", "agent.qr.access_keys", "agent.config", "agent.api.request")
 
 
 def _save(name: str, data: bytes, exc: BaseException) -> None:

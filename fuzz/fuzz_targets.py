@@ -225,7 +225,7 @@ class _Fixed:
 
 
 def _qr_payload(data: bytes) -> None:
-    from agent.qr.access import access_keys_from_qr
+    from agent.qr.access_keys import access_keys_from_qr
     from agent.qr.payload import parse_cccd, read_payload
 
     # read_payload is documented never to raise for bad input

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.desk.keys import KeyBroker
+from agent.desk.key_broker import KeyBroker
 from agent.identity import Identity
 from agent.pipeline import QrScan
 

@@ -27,7 +27,7 @@ import cv2
 from agent.config import Config
 from agent.errors import ConfigError, IdAgentError
 from agent.icao.keys import yymmdd
-from agent.qr import access
+from agent.qr import access_keys
 from agent.qr.decode import DecodeResult, Trace, decode_frame
 from agent.qr.images import QrImageError, load_image
 from agent.qr.payload import PayloadResult, looks_like_cccd, printable, read_payload
@@ -195,7 +195,8 @@ def _access_dict(result: PayloadResult, no_expiry_year: int | None) -> dict[str,
         out["expiry_candidates"] = [
             {"yymmdd": c.yymmdd, "date": c.date.isoformat() if isinstance(c.date, dt.date) else None,
              "reason": c.reason}
-            for c in access.expiry_candidates(card.date_of_birth, card.date_of_issue, no_expiry_year=no_expiry_year)]
+            for c in access_keys.expiry_candidates(card.date_of_birth, card.date_of_issue,
+                                                   no_expiry_year=no_expiry_year)]
     return out
 
 

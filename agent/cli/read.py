@@ -126,7 +126,7 @@ def access_keys(args: argparse.Namespace, config: Config, fallback: list[AccessK
                 raise UsageError("--document-number needs --birth-date and --expiry-date (YYMMDD)")
             return [MrzKey(args.document_number.strip().upper(), args.birth_date, args.expiry_date)]
         if args.qr:
-            from agent.qr.access import access_keys_from_qr
+            from agent.qr.access_keys import access_keys_from_qr
 
             return list(access_keys_from_qr(args.qr, no_expiry_year=config.card.no_expiry_year))
     except ValueError as exc:
@@ -226,7 +226,7 @@ def run_read(args: argparse.Namespace, config: Config) -> int:
     from agent.icao import signer_record
 
     signer_record.record(config.agent.state_dir, read.verification)  # for 'idagent trust last-read'
-    from agent.identity.chip import identity_of, read_json
+    from agent.identity.from_chip import identity_of, read_json
 
     identity = identity_of(read)
     photo_path = None
@@ -263,7 +263,7 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def print_human(read: ChipRead, photo_path: str | None, out: Any = None) -> None:
     stream = out or sys.stdout
-    from agent.identity.chip import identity_of, read_json
+    from agent.identity.from_chip import identity_of, read_json
 
     ident = identity_of(read)
     data = read_json(read, ident)

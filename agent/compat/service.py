@@ -14,7 +14,7 @@ desk software written for a kit works unchanged.
   handshake; a program sends no Origin); at most ``MAX_CLIENTS`` connections; the data
   of a card that failed verification are not sent unless ``send_unverified``.
 * The webcam (``camera``) streams ``/image`` on ``camera_port`` only while a client is
-  connected there (``agent.compat.camera``).
+  connected there (``agent.compat.webcam``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from aiohttp import web
 
 from agent import __version__
 from agent.compat import kit
-from agent.compat.card import keys_of, sign_challenge
+from agent.compat.active_auth import keys_of, sign_challenge
 from agent.config import CompatSection, ConfigValueError
 from agent.errors import IdAgentError
 
@@ -291,7 +291,7 @@ class CompatService:
         self.sio.attach(app)
         self.port = await self._listen(app, self.port)
         if self.config.camera:
-            from agent.compat.camera import CameraStream
+            from agent.compat.webcam import CameraStream
 
             self.camera = CameraStream(self.config, origin_check(self.config.allowed_origins),
                                        max_clients=MAX_CLIENTS)

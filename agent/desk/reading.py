@@ -1,7 +1,7 @@
 """A card read at the desk: open the chip with the keys in order, report progress,
 merge the QR seen just before, put the identity on show and start the BHYT lookup.
 
-Runs on the reader's worker thread (``agent.desk.readers``). Errors are announced on
+Runs on the reader's worker thread (``agent.desk.supervisor``). Errors are announced on
 the event hub with the clerk's hint; a refused key asks for another one.
 """
 
@@ -16,7 +16,7 @@ from typing import Protocol
 from agent.compat.kit import card_fields
 from agent.desk.errors import AccessNeededError
 from agent.desk.forwarding import ForwardOrchestrator
-from agent.desk.keys import KeyBroker
+from agent.desk.key_broker import KeyBroker
 from agent.desk.session import Current, IdentitySession
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType

@@ -41,7 +41,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import requests
 
-from agent.errors import ConfigError, UpstreamError
+from agent.errors import ConfigError
 from agent.forward.keyfile import read_secret
 from agent.forward.opencps_regions import RegionTable
 from agent.forward.outbox import Outbox, OutboxItem, Outcome
@@ -62,14 +62,6 @@ class OpenCpsConfigError(ConfigError):
     exit_code = 3
     hint = ("Set [opencps] portal, group_id, username, password_file, service_code, gov_agency_code and "
             "dossier_template_no (check them with: idagent intake test).")
-
-
-class OpenCpsCheckError(UpstreamError):
-    """``idagent intake test`` found a problem (credentials, procedure codes, portal)."""
-
-    code = "opencps_check"
-    exit_code = 7
-    hint = "Fix [opencps] in the config and run: idagent intake test"
 
 
 # --------------------------------------------------------------------------- settings

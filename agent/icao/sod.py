@@ -79,11 +79,6 @@ class Sod:
     certificates: tuple[x509.Certificate, ...] = field(repr=False)
     lds_version: str | None = None
 
-    @property
-    def digest_algorithm(self) -> str:
-        """The hash used for the signed attributes' message digest."""
-        return str(self.signer_info["digest_algorithm"]["algorithm"].native)
-
 
 def unwrap_tag77(raw: bytes) -> bytes:
     """The ContentInfo inside the tag-77 wrapper of EF.SOD."""

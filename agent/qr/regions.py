@@ -23,7 +23,6 @@ spend the budget on (a frame with none gives up at once).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -166,7 +165,3 @@ def worth_the_ladder(scored: Scored) -> bool:
     if scored.finders >= 2 or scored.geometry:
         return True
     return plausible(scored) and min(scored.region.w, scored.region.h) >= MIN_TEXTURE_SIDE
-
-
-def with_region(scored: Scored, region: Region) -> Scored:
-    return dataclasses.replace(scored, region=region)

@@ -7,7 +7,7 @@ build a consistent ATR. Pure functions, no device library.
 
 from __future__ import annotations
 
-from agent.errors import ParseError
+from agent.errors import ConfigError, ParseError
 
 #: TS byte for direct convention (7816-3 §8.1)
 TS_DIRECT = 0x3B
@@ -107,3 +107,19 @@ def capabilities_historical(extended_length: bool, command_chaining: bool = Fals
     table2 = 0x01
     table3 = (CAP3_EXTENDED_LENGTH if extended_length else 0) | (CAP3_COMMAND_CHAINING if command_chaining else 0)
     return bytes((CATEGORY_COMPACT_TLV, (TAG_CARD_CAPABILITIES << 4) | 3, table1, table2, table3))
+
+
+#: the values of ``[readers] extended_length``
+EXTENDED_LENGTH_OPTIONS = ("auto", "on", "off")
+
+
+def resolve_extended_length(option: str, atr: bytes) -> bool:
+    """``extended_length`` config: "on"/"off" force it, "auto" reads the ATR's card
+    capabilities (:func:`atr_says_extended_length`)."""
+    if option not in EXTENDED_LENGTH_OPTIONS:
+        raise ConfigError(f"readers.extended_length must be 'auto', 'on' or 'off', not {option!r}")
+    if option == "on":
+        return True
+    if option == "off":
+        return False
+    return atr_says_extended_length(atr)

@@ -17,6 +17,8 @@ import contextlib
 import enum
 from dataclasses import dataclass, field
 
+from agent.readers.errors import ResponseTooShortError
+
 
 class CardConnection(abc.ABC):
     """A connection to one card in one reader."""
@@ -144,3 +146,12 @@ class ReaderBackend(abc.ABC):
 
     def close(self) -> None:  # noqa: B027
         """Free backend resources."""
+
+
+def check_response(raw: bytes, reader: str) -> bytes:
+    """Enforce the ``CardConnection.transmit`` contract: at least SW1 SW2."""
+    if len(raw) < 2:
+        raise ResponseTooShortError(
+            f"reader {reader!r} returned a {len(raw)}-byte response; every response ends with a 2-byte status word"
+        )
+    return bytes(raw)

@@ -27,7 +27,7 @@ from typing import Any
 
 from agent.errors import NoCardError, NoReaderError, ParseError, ProtocolError
 from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo, WrappedConnection
-from agent.readers.events import SlotState, diff_states
+from agent.readers.slots import SlotState, diff_states
 from agent.rng import Rng
 
 FORMAT = "idagent-apdu/1"

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agent.errors import CardRemovedError, NoCardError, NoReaderError, ReaderError
-from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo
+from agent.readers.atr import resolve_extended_length
+from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo, check_response
 from agent.readers.errors import ReaderGoneError
-from agent.readers.events import SlotState, check_response, diff_states, resolve_extended_length
+from agent.readers.slots import SlotState, diff_states
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from asn1crypto import core
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -37,21 +37,12 @@ from agent.icao.params import DhGroup, EcGroup, Element
 from agent.icao.sm import SessionKeys
 from agent.readers.apdu import SW, Command, Ins, Response
 from agent.rng import Rng
+from agent.sim.chip import ChipState
 from agent.sim.chip_access import CardSession
 from agent.sim.signing import DhPrivateKey
 
 logger = logging.getLogger(__name__)
 
-
-
-class ChipState(Protocol):
-    """What the handler uses of agent.sim.chip.ChipState."""
-
-    profile: Any
-    rng: Rng
-    extra: dict[str, object]
-
-    def set_session_after_response(self, new_session: Any) -> None: ...
 
 
 #: key of the pending CA cipher in ``state.extra`` between MSE:Set AT and GENERAL AUTHENTICATE

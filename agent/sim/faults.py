@@ -23,7 +23,7 @@ from agent.errors import IdAgentError
 from agent.icao.keys import AccessKey, CanKey
 from agent.icao.read import ChipRead, read_chip
 from agent.icao.trust import TrustStore
-from agent.identity.chip import identity_of
+from agent.identity.from_chip import identity_of
 from agent.readers.apdu import ApduChannel
 from agent.readers.base import CardConnection, WrappedConnection
 from agent.readers.sim import DEFAULT_READER, SimBackend

@@ -15,7 +15,6 @@ from agent.desk.errors import (
     NotConfiguredError,
 )
 from agent.errors import IdAgentError, NoCardError, NoReaderError, ParseError, UpstreamError
-from agent.forward.opencps import OpenCpsCheckError
 from agent.icao.mrz import MrzError
 from agent.qr.images import QrImageError
 from agent.qr.payload import NotCccdError
@@ -29,7 +28,7 @@ STATUS = [
     (RequestError, 400), (ParseError, 400), (MrzError, 400), (NotCccdError, 400),
     (AccessNeededError, 409), (NotConfiguredError, 409), (NoCardError, 409), (CloneRefusedError, 409),
     (AlteredDataRefusedError, 409),
-    (OpenCpsCheckError, 502), (UpstreamError, 502),
+    (UpstreamError, 502),
     (QrImageError, 422),
     (InternalError, 500), (IdAgentError, 500),
     (WedgeRefused, 409), (WedgeUnverified, 409), (WedgeNotFromChip, 409), (WedgeNoWindow, 409),

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from agent.compat import kit
-from agent.compat.card import keys_of
+from agent.compat.active_auth import keys_of
 from agent.icao.checks import CheckResult, Status
 from agent.icao.keys import CanKey, MrzKey
 from agent.icao.verify import Verification, VerificationStatus

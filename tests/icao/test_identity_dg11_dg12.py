@@ -11,7 +11,7 @@ from agent.icao import tlv
 from agent.icao.lds import parse_dg1, parse_dg11, parse_dg12, parse_dg13
 from agent.icao.lds.dg1 import build_dg1
 from agent.icao.lds.dg13 import build_dg13
-from agent.identity.chip import identity_from_chip, identity_of
+from agent.identity.from_chip import identity_from_chip, identity_of
 
 TODAY = dt.date(2026, 11, 26)
 VN_TD1 = ("IDVNM0990123459001099012345<<0", "9903159M3903157VNM<<<<<<<<<<<0",

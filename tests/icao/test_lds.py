@@ -25,7 +25,7 @@ from agent.icao.lds.com import build_com
 from agent.icao.lds.dg1 import build_dg1
 from agent.icao.lds.dg2 import build_dg2
 from agent.icao.lds.dg13 import OID_UTF8, build_dg13
-from agent.identity.chip import identity_from_chip
+from agent.identity.from_chip import identity_from_chip
 from agent.sim.face import synthetic_face
 
 TODAY = dt.date(2026, 11, 26)

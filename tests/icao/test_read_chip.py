@@ -16,7 +16,7 @@ from agent.icao.lds.dg13 import build_dg13
 from agent.icao.lds.files import DATA_GROUPS
 from agent.icao.read import ChipRead, read_chip
 from agent.icao.trust import TrustStore
-from agent.identity.chip import identity_of, read_json
+from agent.identity.from_chip import identity_of, read_json
 from agent.readers.apdu import ApduChannel
 from agent.readers.sim import DEFAULT_READER, SimBackend
 from agent.sim.chip import ChipProfile

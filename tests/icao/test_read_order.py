@@ -20,7 +20,7 @@ import pytest
 from agent.icao.keys import AccessKey, CanKey
 from agent.icao.read import ChipRead, read_chip
 from agent.icao.trust import TrustStore
-from agent.identity.chip import identity_of
+from agent.identity.from_chip import identity_of
 from agent.readers.apdu import ApduChannel, Ins
 from agent.readers.sim import DEFAULT_READER, SimBackend
 from agent.sim.chip import ChipProfile, ChipQuirks, VirtualChip

@@ -11,7 +11,7 @@ import pytest
 from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.icao.read import read_chip
 from agent.icao.trust import TrustStore
-from agent.identity.chip import identity_of
+from agent.identity.from_chip import identity_of
 from agent.readers.apdu import ApduChannel
 from agent.readers.replay import ReplayConnection, ReplayMismatchError, ReplayRandom, load_fixture
 

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from agent.icao.keys import CanKey, MrzKey
-from agent.qr.access import VALIDITY_RULES, access_keys_from_qr, expiry_candidates
+from agent.qr.access_keys import VALIDITY_RULES, access_keys_from_qr, expiry_candidates
 from agent.qr.payload import QrPayloadError, parse_cccd
 
 AN = "001099012345|123456789|Nguyễn Văn An|15031999|Nam|Số 12 Ngõ 34, Hà Nội|20042021"

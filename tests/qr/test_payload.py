@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from agent.errors import ParseError
-from agent.identity.qr import identity_from_qr
+from agent.identity.from_qr import identity_from_qr
 from agent.qr.payload import CccdQr, NotCccdError, QrPayloadError, parse_cccd, printable, read_payload
 
 # synthetic: Hà Nội (001), male born 1999 (digit 0 = 1900s male), year digits 99

@@ -12,7 +12,7 @@ from agent.icao.keys import CanKey
 from agent.icao.pa import passive_authentication
 from agent.icao.read import read_chip
 from agent.icao.verify import verify
-from agent.identity.chip import identity_of
+from agent.identity.from_chip import identity_of
 from agent.readers.apdu import ApduChannel
 from agent.sim.profile import load_profile, load_spec, virtual_chip
 

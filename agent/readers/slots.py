@@ -1,4 +1,4 @@
-"""Turning two snapshots of reader state into ``ReaderEvent``s.
+"""Reader slots: a snapshot of each slot's state, and two snapshots turned into ``ReaderEvent``s.
 
 Every backend polls or waits in its own way (PC/SC status change, nfcpy sense loop,
 in-process slots) but reports changes the same way: compare what it saw last time with
@@ -11,12 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.errors import ConfigError
-from agent.readers.atr import atr_says_extended_length
 from agent.readers.base import EventKind, ReaderEvent
-from agent.readers.errors import ResponseTooShortError
-
-EXTENDED_LENGTH_OPTIONS = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -48,24 +43,3 @@ def diff_states(old: Mapping[str, SlotState], new: Mapping[str, SlotState]) -> l
 def _same_card(state: SlotState, other: SlotState | None) -> bool:
     """Whether ``other`` still shows the card of ``state`` (present, same insertion)."""
     return other is not None and other.card_present and other.generation == state.generation
-
-
-def check_response(raw: bytes, reader: str) -> bytes:
-    """Enforce the ``CardConnection.transmit`` contract: at least SW1 SW2."""
-    if len(raw) < 2:
-        raise ResponseTooShortError(
-            f"reader {reader!r} returned a {len(raw)}-byte response; every response ends with a 2-byte status word"
-        )
-    return bytes(raw)
-
-
-def resolve_extended_length(option: str, atr: bytes) -> bool:
-    """``extended_length`` config: "on"/"off" force it, "auto" reads the ATR's card
-    capabilities (see agent.readers.atr.atr_says_extended_length)."""
-    if option not in EXTENDED_LENGTH_OPTIONS:
-        raise ConfigError(f"readers.extended_length must be 'auto', 'on' or 'off', not {option!r}")
-    if option == "on":
-        return True
-    if option == "off":
-        return False
-    return atr_says_extended_length(atr)

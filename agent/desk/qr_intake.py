@@ -1,6 +1,6 @@
 """QR payloads in (``POST /qr``, USB-CDC scanners, cameras, keyboard wedges): parsed
 into access keys and a QR identity, handed to a reader whose card waits for a key,
-else kept for the next card (``agent.desk.keys``).
+else kept for the next card (``agent.desk.key_broker``).
 
 One thread per QR source; a source that fails (unplugged, a decoder bug) is reported
 and retried, so one bad frame never ends QR scanning.
@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agent.desk.keys import KeyBroker
-from agent.desk.readers import ReaderSupervisor
+from agent.desk.key_broker import KeyBroker
+from agent.desk.supervisor import ReaderSupervisor
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
 from agent.metrics import Metrics
