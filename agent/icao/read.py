@@ -231,7 +231,7 @@ class ChipRead:
         return f"ChipRead(files={sorted(self.files)}, complete={self.complete})"
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``idagent read --json`` contract but its identity (``agent.identity.chip.read_json``
+        """The ``idagent read --json`` contract but its identity (``agent.identity.from_chip.read_json``
         adds that: the record is built above this layer)."""
         return {
             "complete": self.complete,
