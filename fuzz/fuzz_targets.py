@@ -368,3 +368,22 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("passive", _passive, _seeds_of("SOD"), "EF.SOD through passive authentication, never raises (pa.py)"),
     Target("api_body", _api_body, _api_seeds, "local API POST /read body → access key (api/server.py)"),
 ]}
+
+
+def long_texts(length: int) -> list[tuple[str, str]]:
+    """Long texts of about ``length`` characters for the text targets, (target name,
+    text): the shapes that would make a regular expression or a repair loop work
+    super-linearly. tests/robustness/test_robust_parsers.py bounds their work;
+    bench/bench_long_inputs.py prints their times."""
+    return [
+        ("qr_payload", ("0" * 12 + "|") * (length // 13)),
+        ("qr_payload", "001099012345|" + "Nguyễn " * (length // 8)),
+        ("qr_payload", "|" * length),
+        ("qr_repair", "Ã¡»" * (length // 3)),
+        ("qr_repair", "Nguyá»…n " * (length // 10)),
+        ("qr_repair", "\u0300" * length),
+        ("mrz", "<" * length),
+        ("mrz", ("A" * 30 + "\n") * (length // 31)),
+        ("config", "[agent]\n" + "# x\n" * (length // 4)),
+        ("config", "a = [" * 2000),
+    ]
