@@ -163,8 +163,13 @@ class FakeQrDecoder:
 
 
 class FakeForwards:
-    def __init__(self, bhyt: bool = True, intake: bool = True, delay: float = 0.0, fail: bool = False) -> None:
+    def __init__(self, bhyt: bool = True, intake: bool = True, delay: float = 0.0, fail: bool = False,
+                 gate: threading.Event | None = None) -> None:
         self._bhyt, self._intake, self.delay, self.fail = bhyt, intake, delay, fail
+        #: when given, a lookup waits for it to be set (a gateway that answers only when
+        #: the test says so); ``lookup_entered`` is set once a lookup is waiting
+        self.gate = gate
+        self.lookup_entered = threading.Event()
         self.intakes: list[str] = []
         self.lookups = 0
         self.intake_listeners: list[Callable[[Any], None]] = []
@@ -175,6 +180,9 @@ class FakeForwards:
 
     def bhyt(self, identity: Identity) -> dict[str, Any]:
         self.lookups += 1
+        if self.gate is not None:
+            self.lookup_entered.set()
+            self.gate.wait(60)
         if self.delay:
             time.sleep(self.delay)
         if self.fail:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 
 import pytest
@@ -169,13 +170,20 @@ def test_stuck_reader_does_not_block_the_other(harness: Harness) -> None:
 
 
 def test_bhyt_down_does_not_block_reading(harness_factory) -> None:  # type: ignore[no-untyped-def]
-    h = harness_factory(forwards=FakeForwards(fail=True, delay=0.5))
+    # the gateway holds the lookup until the test lets it answer: the identity event
+    # must arrive while the lookup is still held (it runs beside the read, not before
+    # the event); judged by that order, not by a time the event took
+    gate = threading.Event()
+    forwards = FakeForwards(fail=True, gate=gate)
+    h = harness_factory(forwards=forwards)
     conn = h.ws()
     h.post("/read", {"can": "012345"})
-    t0 = time.monotonic()
-    h.backend.insert("Reader A")
-    wait_for(conn, _type("identity_ready"))
-    assert time.monotonic() - t0 < 0.5  # the lookup runs beside the read, not before the event
+    try:
+        h.backend.insert("Reader A")
+        wait_for(conn, _type("identity_ready"))
+        assert forwards.lookup_entered.wait(10), "no BHYT lookup was started for the read"
+    finally:
+        gate.set()
     lookup = wait_for(conn, _type("lookup_result"), timeout=3)
     assert lookup["status"] == "error" and lookup["error"]["code"] == "bhyt_unavailable"
     resp = h.post("/bhyt/lookup")
@@ -409,8 +417,6 @@ def test_every_qr_key_is_tried_in_order(harness: Harness) -> None:
 def test_a_bug_in_a_qr_source_does_not_stop_qr_scanning(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Like the reader monitor: an unexpected exception out of a scanner or camera
     (a decoder bug on an odd frame) must not end that source's thread for good."""
-    import threading
-
     from api_fakes import FakeBackend, FakeQrDecoder
 
     from agent.config import Config

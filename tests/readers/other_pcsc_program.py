@@ -4,8 +4,10 @@ process with its own pcscd connection, as a browser plug-in or a vendor tool wou
     python other_pcsc_program.py READER STOPFILE
 
 Connects shared to READER, prints {"ready": true}, then sends GET CHALLENGE (plain,
-00 84 00 00 08) every few milliseconds until STOPFILE exists, and prints one JSON line:
-{"answers": [[sent, answered, sw], ...], "errors": {code: count}} (wall-clock times).
+00 84 00 00 08) every few milliseconds, prints {"working": true} after its first answer,
+and goes on until STOPFILE exists and one more exchange, sent after that, was answered;
+then prints one JSON line: {"answers": [[sent, answered, sw], ...], "errors": {code:
+count}} (wall-clock times).
 After a reset of the card (another connection closing with SCARD_RESET_CARD) it
 reconnects, as a well-behaved program does.
 """
@@ -35,12 +37,19 @@ def main(reader: str, stop_file: str) -> int:
     print(json.dumps({"ready": True}), flush=True)
     answers: list[list[object]] = []
     errors: dict[str, int] = {}
-    while not os.path.exists(stop_file):
+    tries_after_stop = 0
+    while tries_after_stop < 1000:
+        stopping = os.path.exists(stop_file)
+        tries_after_stop += stopping
         sent = time.time()
         hresult, response = scard.SCardTransmit(hcard, protocol, GET_CHALLENGE)
         answered = time.time()
         if hresult == scard.SCARD_S_SUCCESS:
             answers.append([sent, answered, bytes(response[-2:]).hex().upper()])
+            if len(answers) == 1:
+                print(json.dumps({"working": True}), flush=True)
+            if stopping:
+                break  # an exchange sent once the stop file existed: the last one
         else:
             key = f"{hresult & 0xFFFFFFFF:08X}"
             errors[key] = errors.get(key, 0) + 1

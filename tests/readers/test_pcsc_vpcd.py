@@ -178,17 +178,31 @@ def test_pcscd_not_running_is_a_typed_error(tmp_path: Path) -> None:
     assert "(False, " in probe.stdout and "systemctl start pcscd" in probe.stdout
 
 
-def test_no_delayed_ack_stall_per_command(vpcd_card) -> None:  # type: ignore[no-untyped-def]
+def test_no_delayed_ack_stall_per_command(vpcd_card, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """vpcd sends length and payload separately; without TCP_QUICKACK on the card side
-    every APDU waited ~40 ms for a delayed ACK (measured: median 44 ms, now < 1 ms)."""
+    every APDU waited ~40 ms for a delayed ACK (measured: median 44 ms, now < 1 ms;
+    bench/bench_readers.py prints the round trip). Judged by structure, not by time:
+    the card side turns quick ACKs on before every read from vpcd (Linux clears the
+    option again after a while, so once per connection would not do)."""
+    import socket
+
+    from agent.sim import vpcd
+
+    if not hasattr(socket, "TCP_QUICKACK"):
+        pytest.skip("no TCP_QUICKACK on this platform")
+    acks: list[int] = []
+    original = vpcd._quickack
+
+    def counting(sock: socket.socket) -> None:
+        original(sock)
+        acks.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK))
+
     reader = vpcd_card(make_card()).reader
     with PcscBackend().connect(reader) as conn:
         ch = ApduChannel(conn)
         read_small(ch, 1)
-        times = []
+        monkeypatch.setattr(vpcd, "_quickack", counting)
         for _ in range(40):
-            started = time.perf_counter()
             ch.send(Command(0, Ins.READ_BINARY, 0, 0, le=256))
-            times.append(time.perf_counter() - started)
-    times.sort()
-    assert times[len(times) // 2] < 0.020, f"median {times[len(times) // 2] * 1000:.1f} ms per APDU"
+    # each command is two reads (length, then payload), each after a quick ACK that took
+    assert len(acks) >= 2 * 40 and all(acks), acks
