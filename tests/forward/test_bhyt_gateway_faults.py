@@ -60,7 +60,11 @@ def test_trickling_gateway_is_cut_at_the_lookup_deadline(gateway: BhytTestServic
     elapsed = time.monotonic() - started
     assert result.status is BhytStatus.GATEWAY_ERROR and result.upstream_failure
     assert "deadline" in result.message_en
-    assert elapsed < 2.5, f"lookup took {elapsed:.1f} s past its 1.5 s deadline"
+    # not a speed bound: a lookup that does not stop at its deadline reads the whole
+    # trickled answer, 15 s an attempt; 10 s leaves a loaded machine 8.5 s beyond the
+    # deadline (bench/bench_forward.py measures the lookups' own times)
+    assert elapsed < 10, f"lookup took {elapsed:.1f} s past its 1.5 s deadline"
+    assert elapsed >= 1.5
 
 
 def test_retries_stop_at_the_lookup_deadline(gateway: BhytTestService, clock: FakeClock) -> None:

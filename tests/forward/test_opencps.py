@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -161,10 +162,16 @@ def test_timeout_waits_then_looks_up_before_resending(tmp_path: Path, portal: Op
     (item,) = box.claim(1)
     outcome = sender(item)
     assert not outcome.ok and "did not answer" in outcome.error and outcome.retry_after == 5.0
+    recorded = box._clock()
     box.record([(item, outcome)])
-    assert box.next_due() is not None and box.next_due() >= box._clock() + 4.9  # type: ignore[operator]
+    assert box.next_due() is not None and box.next_due() >= recorded + 5.0  # type: ignore[operator]
     portal.state.control({"delay_ms": 0})
-    threading.Event().wait(0.6)  # the slow POST finishes on the portal
+    # the slow POST finishes on the portal (waited for, not slept on: a loaded machine
+    # may take longer than the 0.7 s delay)
+    deadline = time.monotonic() + 30
+    while portal.state.references() != {key: 1} and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert portal.state.references() == {key: 1}
     item2 = dataclasses.replace(item, attempts=2)
     assert sender(item2).ok
     stats = portal.state.stats()

@@ -51,12 +51,16 @@ class _Pty:
 
 def test_serial_scanner_raw_bytes_unplug_replug(tmp_path: Path) -> None:
     link = tmp_path / "ttyQR"
-    opens: list[float] = []
+    failed_opens: list[float] = []
     from agent.readers import serial_scanner
 
     def opener(port: str, baud: int, timeout: float):  # type: ignore[no-untyped-def]
-        opens.append(time.monotonic())
-        return serial_scanner._open_serial(port, baud, timeout)
+        started = time.monotonic()
+        try:
+            return serial_scanner._open_serial(port, baud, timeout)
+        except Exception:
+            failed_opens.append(started)
+            raise
 
     device = _Pty(link)
     scanner = SerialScanner(str(link), baud=115200, terminator="CRLF", read_timeout=0.05,
@@ -81,10 +85,12 @@ def test_serial_scanner_raw_bytes_unplug_replug(tmp_path: Path) -> None:
 
         device.unplug()
         assert _wait(lambda: scanner.reconnects == 1)
-        opens_before = len(opens)
-        time.sleep(0.6)
-        # backoff 0.05 → 0.2 s: a handful of attempts, not a busy loop
-        assert 1 <= len(opens) - opens_before <= 8
+        # backoff 0.05 → 0.2 s, not a busy loop: judged by the pause before each new
+        # attempt (a lower bound, which a busy machine only lengthens), not by how
+        # many attempts fit in some time
+        assert _wait(lambda: len(failed_opens) >= 5, timeout=30)
+        gaps = [b - a for a, b in zip(failed_opens, failed_opens[1:], strict=False)][:4]
+        assert all(gap >= 0.9 * min(0.05 * 2 ** i, 0.2) for i, gap in enumerate(gaps)), gaps
 
         device = _Pty(link)
         assert _wait(lambda: scanner.connected)
@@ -181,19 +187,27 @@ class _FastCamera(FrameSource):
 
 def test_live_loop_decodes_latest_and_drops_stale() -> None:
     seen: list[int] = []
+    stalled: list[bool] = []
+    camera = _FastCamera(100)
 
     def slow_decoder(frame: np.ndarray) -> DecodeResult:
+        # slower than the camera by construction, not by timing: each decode lasts
+        # until the camera has produced 5 more frames (or has none left). A loop that
+        # stopped grabbing while decoding would keep the camera still: the wait's
+        # generous deadline only ends that case, which the counts below then catch
         seen.append(int(frame[0, 0]))
-        time.sleep(0.02)  # 10x slower than the camera
+        target = min(int(frame[0, 0]) + 5, 100)
+        if not stalled and not _wait(lambda: camera.produced >= target, timeout=10):
+            stalled.append(True)  # the camera is not read while decoding: wait no more
         return DecodeResult(None)
 
-    camera = _FastCamera(100)
     loop = FrameLoop(camera, slow_decoder)
     assert list(loop.scans()) == []
     assert camera.produced == 100
     assert loop.frames_dropped > 50
     assert len(seen) < 40
     assert seen == sorted(seen)  # always newer frames, never a backlog
+    assert not stalled
 
 
 def _type(text: str) -> list[tuple[int, int, int]]:
