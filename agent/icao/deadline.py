@@ -6,7 +6,8 @@ command of a read goes through :class:`DeadlineChannel`: it runs on a worker thr
 the read waits at most ``apdu_timeout`` for it, and never past ``read_timeout`` from
 the start of the read. A command that does not come back in time fails the read with
 ``ReaderTimeoutError`` (exit 6); the stuck worker is abandoned (a daemon thread that
-ends when the driver finally returns) and the connection is not used again.
+ends when the driver finally returns) and the connection is not used again. The read
+closes its channel when it ends, which ends the worker.
 """
 
 from __future__ import annotations
@@ -42,21 +43,30 @@ class ReadDeadlineError(ReaderTimeoutError):
 
 
 class _Worker:
-    """One daemon thread running the commands of one read, one at a time."""
+    """One daemon thread running the commands of one read, one at a time. ``close()``
+    ends it once the command in hand (if any) has returned; between commands it holds
+    nothing of the read (a finished job's answer or error, whose traceback reaches
+    every frame of the read and of its caller, goes with the job)."""
 
     def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any], threading.Event]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any], threading.Event] | None] = \
+            queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="chip-read-apdu", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while True:
-            job, box, done = self._jobs.get()
+            item = self._jobs.get()
+            if item is None:
+                return
+            job, box, done = item
             try:
                 box["value"] = job()
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting read
                 box["error"] = exc
             done.set()
+            # the waiting read has the box: keep no reference to it, nor to the job
+            del item, job, box, done
 
     def run(self, job: Callable[[], Any], timeout: float) -> tuple[bool, Any]:
         """(finished, value); re-raises what ``job`` raised."""
@@ -66,8 +76,16 @@ class _Worker:
         if not done.wait(timeout):
             return False, None
         if "error" in box:
-            raise box["error"]
+            error = box.pop("error")
+            try:
+                raise error
+            finally:
+                del error  # no cycle through this frame (the traceback holds it)
         return True, box.get("value")
+
+    def close(self) -> None:
+        """No more commands: the thread ends (after the one in hand, if it is stuck)."""
+        self._jobs.put(None)
 
 
 class DeadlineChannel:
@@ -108,3 +126,7 @@ class DeadlineChannel:
                                     f"([card] read_timeout), waiting for the answer to {command.header()}")
         raise ReaderTimeoutError(f"the reader did not answer {command.header()} within {self.apdu_timeout:g} s "
                                  "([card] apdu_timeout)")
+
+    def close(self) -> None:
+        """The read is over: its worker thread ends (a stuck one when the driver returns)."""
+        self._worker.close()

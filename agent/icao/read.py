@@ -793,15 +793,21 @@ def read_chip(channel: Channel, key: AccessKey, *, rng: Rng = os.urandom, trust:
     hold = connection.exclusive() if connection is not None and hasattr(connection, "exclusive") \
         else contextlib.nullcontext()
     counters, atr = _Counters(channel), _atr_of(channel)
+    deadlines = None
     if apdu_timeout is not None and read_timeout is not None and getattr(connection, "can_stall", True):
-        channel = DeadlineChannel(channel, apdu_timeout=apdu_timeout, read_timeout=read_timeout)
-    # the card is ours for the whole read: access control, files, CA/AA and any retry
-    with hold:
-        return _read_chip(channel, key, rng=rng, trust=trust, skip=skip, on_progress=on_progress, prefer=prefer,
-                          extended=extended, chunk=chunk, today=today, no_expiry_year=no_expiry_year,
-                          verify=verify, check_crl=check_crl, require_chip_auth=require_chip_auth, now=now,
-                          clock=clock, memory=memory, accepted_issuers=accepted_issuers,
-                          send_parameter_id=send_parameter_id, counters=counters, atr=atr)
+        channel = deadlines = DeadlineChannel(channel, apdu_timeout=apdu_timeout, read_timeout=read_timeout)
+    try:
+        # the card is ours for the whole read: access control, files, CA/AA and any retry
+        with hold:
+            return _read_chip(channel, key, rng=rng, trust=trust, skip=skip, on_progress=on_progress,
+                              prefer=prefer, extended=extended, chunk=chunk, today=today,
+                              no_expiry_year=no_expiry_year, verify=verify, check_crl=check_crl,
+                              require_chip_auth=require_chip_auth, now=now, clock=clock, memory=memory,
+                              accepted_issuers=accepted_issuers, send_parameter_id=send_parameter_id,
+                              counters=counters, atr=atr)
+    finally:
+        if deadlines is not None:
+            deadlines.close()  # its worker thread ends with the read
 
 
 def _read_chip(channel: Channel, key: AccessKey, *, rng: Rng, trust: TrustStore | None,

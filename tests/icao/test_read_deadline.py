@@ -151,3 +151,60 @@ def test_config_bounds(tmp_path: Path) -> None:
     path.write_text("[card]\napdu_timeout = 0\n", encoding="utf-8")
     with pytest.raises(ConfigValueError):
         load_config(path, env={})
+
+
+class _PulledAt(WrappedConnection):
+    """The card leaves the reader at APDU ``at`` (1-based): CardRemovedError."""
+
+    def __init__(self, inner: CardConnection, at: int) -> None:
+        super().__init__(inner)
+        self.can_stall = True  # so that the read runs its commands on the deadline worker
+        self.at = at
+        self.count = 0
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.count += 1
+        if self.count >= self.at:
+            from agent.errors import CardRemovedError
+
+            raise CardRemovedError("the card left the reader")
+        return self.inner.transmit(apdu)
+
+
+def _apdu_workers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "chip-read-apdu" and t.is_alive()}
+
+
+def test_a_finished_read_leaves_no_worker_and_no_reference_behind(backend: SimBackend) -> None:
+    """The deadline worker of a read ends with the read and keeps nothing of it. It used
+    to live on (one idle thread per read, for good) holding its last job: after a read
+    that failed, the error's traceback, so every frame of the failed read and of its
+    caller, with whatever they held (the identity of an earlier read, in the tests)."""
+    import gc
+    import weakref
+
+    from agent.errors import IdAgentError
+
+    class Held:
+        """Stands for what the caller of a read holds (an identity)."""
+
+    def failed_read() -> weakref.ref[Held]:
+        held = Held()
+        with pytest.raises(IdAgentError):
+            read_chip(ApduChannel(_PulledAt(backend.connect(DEFAULT_READER), at=30)), CanKey("012345"),
+                      apdu_timeout=5, read_timeout=20)
+        return weakref.ref(held)
+
+    before = _apdu_workers()
+    held = failed_read()
+    read = read_chip(ApduChannel(Stalling(backend.connect(DEFAULT_READER))), CanKey("012345"),
+                     apdu_timeout=5, read_timeout=20)
+    assert read.identity is not None and read.identity.id_number
+    del read
+    # the workers of both reads end (a generous deadline: they end at once)
+    deadline = time.monotonic() + HANG_SECONDS
+    while _apdu_workers() - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _apdu_workers() - before, "a read's deadline worker outlived the read"
+    gc.collect()
+    assert held() is None, "something of the failed read still holds its caller's frame"

@@ -220,21 +220,20 @@ def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     return predicate()
 
 
-def _live_identities() -> dict[int, object]:
-    """Live Identity objects that still carry a personal field, by id()."""
+def lingering_identities() -> list[str]:
+    """Live Identity objects that still carry a personal field, whatever made them:
+    after the flow, none may be left, in this process, by anything (an earlier test's
+    identity kept alive is a leak of the agent, such as the deadline workers that held
+    a failed read's frames, or of that test, and fails this check as well)."""
     from agent.identity import Identity
 
     gc.collect()
-    return {id(obj): obj for obj in gc.get_objects()
-            if issubclass(type(obj), Identity) and any(getattr(obj, f, None) for f in
-                                                     ("id_number", "full_name", "document_number", "photo_jpeg"))}
-
-
-def lingering_identities(ignore: frozenset[int] = frozenset()) -> list[str]:
-    """Live Identity objects holding personal data, except those alive before the flow
-    under test began (``ignore``): this test judges its own desk flow; an identity some
-    earlier test in the same process left alive is that test's defect, not this one's."""
-    return [repr(obj) for key, obj in _live_identities().items() if key not in ignore]
+    out = []
+    for obj in gc.get_objects():
+        if issubclass(type(obj), Identity) and any(getattr(obj, f, None) for f in
+                                             ("id_number", "full_name", "document_number", "photo_jpeg")):
+            out.append(repr(obj))
+    return out
 
 
 def reachable_personal_strings(root: object, stop: tuple[type, ...]) -> list[str]:
@@ -276,7 +275,6 @@ def test_desk_flow_leaves_nothing_behind_and_forgets_the_identity(debug_log: Pat
     from agent.demo import desk_stack
 
     state = tmp_path / "state"
-    before = frozenset(_live_identities())
     with desk_stack(backend="sim", state_dir=state) as stack:
         ok, seen = FM_check_once(stack)
         assert ok, seen
@@ -293,7 +291,7 @@ def test_desk_flow_leaves_nothing_behind_and_forgets_the_identity(debug_log: Pat
         stack.lift()
         assert _wait(lambda: _get(stack, "/identity").status_code == 404, 5.0)
         assert stack.daemon.store.get() is None
-        assert lingering_identities(before) == []
+        assert lingering_identities() == []
         stop = _stop_types(stack)
         assert reachable_personal_strings(stack.daemon, stop) == []
 
@@ -303,7 +301,7 @@ def test_desk_flow_leaves_nothing_behind_and_forgets_the_identity(debug_log: Pat
         assert _wait(lambda: _get(stack, "/identity").status_code == 200, 10.0)
         assert _wait(lambda: _get(stack, "/identity").status_code == 404, 10.0)
         assert stack.daemon.store.get() is None
-        assert lingering_identities(before) == []
+        assert lingering_identities() == []
         assert reachable_personal_strings(stack.daemon, stop) == []
         stack.lift()
         # the intake delivered through the outbox (so the outbox file saw the payload)
