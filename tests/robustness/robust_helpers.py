@@ -1,13 +1,14 @@
 """Shared helpers of the robustness suite (issue 8): the fuzz target table
 (fuzz/fuzz_targets.py, loaded from its file so that fuzz/ need not be a package), a
-per-input time limit (the fault library's watchdog, ``agent.sim.faults``) and a memory
-meter."""
+per-input work limit (CPU time of the thread, with the fault library's watchdog,
+``agent.sim.faults``, for hangs) and a memory meter."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
 import sys
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,20 @@ def time_limit(seconds: float) -> contextlib.AbstractContextManager[None]:
     """Interrupt the block after ``seconds`` (SIGALRM; main thread only): the fault
     matrix's watchdog, whose ``Hang`` counts as a hang in the parser contract too."""
     return faults.watchdog(seconds)
+
+
+@contextlib.contextmanager
+def work_limit(cpu_seconds: float, wall_seconds: float = 60.0) -> Iterator[None]:
+    """The block may use at most ``cpu_seconds`` of CPU time of this thread (checked
+    when it ends) and is interrupted as a hang after ``wall_seconds``. Work is counted
+    in this thread's CPU time, which other processes on a busy machine do not inflate
+    (its wall-clock time measures them too); the wall-clock bound only ends a block
+    that never would."""
+    with time_limit(wall_seconds):
+        started = time.thread_time()
+        yield
+        used = time.thread_time() - started
+    assert used < cpu_seconds, f"{used:.2f} s of CPU time (bound {cpu_seconds} s)"
 
 
 @contextlib.contextmanager
