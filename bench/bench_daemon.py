@@ -18,14 +18,26 @@ their fragmentation shows as slow RSS creep; run with ``MALLOC_ARENA_MAX=1`` to 
 the agent's own growth without it (``--pipeline canned`` isolates the daemon and API
 layers from the chip crypto).
 
-Run: ``.venv/bin/python bench/bench_daemon.py [--reads 1000] [--json]``
+API under load (``--api``, after the reads; tests/api check these by structure, not time):
+
+* ``/health`` latency (p50/p95/max over 50 requests) while ``--idle`` connections
+  (default 1,100, from 20 loopback addresses) are open and never send a byte;
+* WebSocket fan-out with one client that never reads: 3,000 events of 20 KB published,
+  the time until a client that reads gets all of them (MB/s), and whether the stalled
+  one was dropped.
+
+Run: ``.venv/bin/python bench/bench_daemon.py [--reads 1000] [--api] [--idle 1100] [--json]``
 """
 
 from __future__ import annotations
 
 import argparse
 import array
+import base64
 import json
+import os
+import resource
+import socket
 import statistics
 import sys
 import time
@@ -93,6 +105,82 @@ class CannedPipeline:
         return outcome
 
 
+def bench_idle_flood(stack: Any, idle: int, peers: int = 20, requests_n: int = 50) -> dict[str, Any]:
+    """/health latency while ``idle`` connections that never send a byte are open."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, idle * 2 + 512)), hard))
+    sockets: list[socket.socket] = []
+    failed = 0
+    try:
+        for i in range(idle):
+            sock = socket.socket()
+            sock.settimeout(3.0)
+            try:
+                sock.bind((f"127.0.0.{2 + i % peers}", 0))
+                sock.connect(("127.0.0.1", stack.daemon.port))
+            except OSError:
+                failed += 1
+                sock.close()
+                continue
+            sockets.append(sock)
+        headers = {"Authorization": f"Bearer {stack.token}"}
+        times = []
+        with requests.Session() as session:
+            for _ in range(requests_n):
+                started = time.perf_counter()
+                session.get(stack.base + "/health", headers=headers, timeout=30).raise_for_status()
+                times.append(time.perf_counter() - started)
+    finally:
+        for sock in sockets:
+            sock.close()
+    return {"idle_connections": len(sockets), "connects_failed": failed, "health": summary(times)}
+
+
+def _ws_that_never_reads(stack: Any) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", stack.daemon.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{stack.daemon.port}\r\n"
+                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  f"Sec-WebSocket-Version: 13\r\nOrigin: {stack.base}\r\n"
+                  f"Authorization: Bearer {stack.token}\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"WebSocket handshake refused: {head[:60]!r}")
+    return sock
+
+
+def bench_stalled_client(stack: Any, events: int = 3000, size: int = 20_000, burst: int = 100) -> dict[str, Any]:
+    """Fan-out to a reading client while another never reads (it gets dropped)."""
+    from agent.eventhub import EventType
+
+    hub = stack.daemon.hub
+    dropped_before = stack.daemon.metrics.ws_dropped.value()
+    stalled = _ws_that_never_reads(stack)
+    url = f"ws://127.0.0.1:{stack.daemon.port}/events"
+    filler = "x" * size
+    try:
+        with ws_client.connect(url, additional_headers={"Authorization": f"Bearer {stack.token}"},
+                               open_timeout=5, max_size=None) as conn:
+            wait_type(conn, "hello")
+            received = 0
+            started = time.perf_counter()
+            for first in range(0, events, burst):
+                for i in range(first, first + burst):
+                    hub.publish(EventType.READ_PROGRESS, {"file": "DG2", "done": i, "total": events, "pad": filler})
+                while received < first + burst:
+                    received += json.loads(conn.recv(timeout=60)).get("type") == "read_progress"
+            seconds = time.perf_counter() - started
+    finally:
+        stalled.close()
+    megabytes = events * size / 1e6
+    return {"events": events, "event_bytes": size, "seconds": round(seconds, 2),
+            "mb_per_s": round(megabytes / seconds, 1),
+            "stalled_dropped": stack.daemon.metrics.ws_dropped.value() - dropped_before}
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(percentile(values, 50) * 1000, 2), "p95_ms": round(percentile(values, 95) * 1000, 2),
             "max_ms": round(max(values) * 1000, 2), "mean_ms": round(statistics.fmean(values) * 1000, 2)}
@@ -105,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline", choices=("real", "canned"), default="real",
                         help="canned: replay one real read's outcome (daemon + API layers alone)")
     parser.add_argument("--no-bhyt", action="store_true", help="no BHYT lookups after each read")
+    parser.add_argument("--api", action="store_true",
+                        help="also: /health with idle connections open, WS fan-out with a stalled client")
+    parser.add_argument("--idle", type=int, default=1100, help="idle connections for --api")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     can = load_spec(PROFILE).person.can
@@ -132,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             run = memory_over(args.reads, one)
             rest, after, rss_marks, wall = run.rest, run.after, run.marks, run.wall_s
             objects_rest, objects_after = run.objects_rest, run.objects_after
+        api = {"idle_flood": bench_idle_flood(stack, args.idle), "stalled_client": bench_stalled_client(stack)} \
+            if args.api else None
         metrics = stack.daemon.metrics
     agent = [t - r for t, r in zip(totals, reads, strict=True)]
     totals_list, reads_list = list(totals), list(reads)
@@ -141,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_kib": {"at_rest": rest, "after": after, "growth": after - rest, "marks": rss_marks},
         "gc_objects": {"at_rest": objects_rest, "after": objects_after},
         "overhead_hist_count": metrics.overhead_seconds.count(),
+        "api": api,
     }
     if args.json:
         print(json.dumps(result))
@@ -154,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"RSS at rest {rest} KiB, after {args.reads} reads {after} KiB (growth {after - rest:+d} KiB); "
               f"marks {rss_marks}")
         print(f"Python objects tracked by gc: at rest {objects_rest}, after {objects_after}")
+        if api is not None:
+            flood, fan = api["idle_flood"], api["stalled_client"]
+            h = flood["health"]
+            print(f"/health with {flood['idle_connections']} idle connections open "
+                  f"({flood['connects_failed']} connects refused): p50 {h['p50_ms']} ms, p95 {h['p95_ms']} ms, "
+                  f"max {h['max_ms']} ms")
+            print(f"WS fan-out with a client that never reads: {fan['events']} events of {fan['event_bytes']} B "
+                  f"in {fan['seconds']} s ({fan['mb_per_s']} MB/s) to the reading client; "
+                  f"stalled client dropped: {fan['stalled_dropped']:g}")
     ok = result["agent_added"]["p95_ms"] < 100  # type: ignore[index]
     return 0 if ok else 1
 

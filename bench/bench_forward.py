@@ -14,6 +14,9 @@
    lookup takes to answer ``gateway_unavailable`` without touching the network
    (p50/p95 over N lookups; target under 5 ms, which tests/forward/test_bhyt_breaker.py
    checks by structure, not by time).
+4. A gateway that trickles its answer (one byte every 50 ms, so every socket read
+   succeeds): how long a lookup takes to give up at its 1.5 s deadline, retries
+   included (tests/forward/test_bhyt_gateway_faults.py only bounds it far above).
 
 Run: ``.venv/bin/python bench/bench_forward.py [--dossiers 7000] [--lookups 300] [--json]``.
 """
@@ -176,6 +179,26 @@ def bench_breaker_open(n: int) -> dict[str, Any]:
         proc.wait()
 
 
+def bench_trickle(n: int, deadline: float = 1.5) -> dict[str, Any]:
+    proc, base = _start("agent.sim.services.bhyt")
+    try:
+        requests.post(base + "/_control", json={"trickle_ms": 50}, timeout=5)
+        client = BhytClient(BhytSettings(base_url=base, username="79001_BV", password="matkhau-thu-nghiem",
+                                         officer_name="Trần Thị Thu", officer_id="079190001111",
+                                         timeout=2.0, deadline=deadline, retries=2, breaker_threshold=100))
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            result = client.check("001099012345", "Nguyễn Văn An", "15/03/1999")
+            times.append(time.perf_counter() - t0)
+            assert result.status.value == "gateway_error", result
+        return {"lookups": n, "deadline_s": deadline, "p50_s": round(percentile(times, 50), 3),
+                "max_s": round(max(times), 3)}
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dossiers", type=int, default=7000)
@@ -188,8 +211,10 @@ def main() -> int:
                       bench_throughput(args.dossiers, Path(tmp), args.concurrency, 0.05)]
     lookups = bench_lookup(args.lookups, 0) + bench_lookup(args.lookups, 20)
     breaker = bench_breaker_open(args.lookups)
+    trickle = bench_trickle(5)
     if args.json:
-        print(json.dumps({"throughput": throughput, "lookup": lookups, "breaker_open": breaker}, indent=2))
+        print(json.dumps({"throughput": throughput, "lookup": lookups, "breaker_open": breaker,
+                          "trickle": trickle}, indent=2))
         return 0
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print("\nthroughput through the outbox (queue one by one, durable; worker thread; receiver process)")
@@ -203,6 +228,9 @@ def main() -> int:
               f"p95 {r['added_p95_ms']} ms (total p50 {r['total_p50_ms']} ms, n={r['lookups']})")
     print(f"\nBHYT lookup with the gateway down and the breaker open: p50 {breaker['p50_ms']} ms, "
           f"p95 {breaker['p95_ms']} ms (n={breaker['lookups']}; target < 5 ms)")
+    print(f"BHYT lookup against a gateway trickling its answer (1 byte / 50 ms): ends after p50 "
+          f"{trickle['p50_s']} s, max {trickle['max_s']} s "
+          f"(deadline {trickle['deadline_s']} s, n={trickle['lookups']})")
     return 0
 
 
