@@ -12,7 +12,9 @@ stand-in portal, with injected failures and random restarts of the delivering wo
   the portal holds more than once; the time from the first put to the last delivery.
 
 Run: ``.venv/bin/python bench/bench_opencps.py [--dossiers 7000] [--json]``;
-the CI variant: ``--dossiers 300 --restart-min 0.5 --restart-max 1.5``.
+the CI variant: ``--dossiers 300 --restart-min 0.5 --restart-max 1.5``;
+tests/forward/test_opencps_restarts.py kills by count instead (``--restart-posts 20,60``:
+after 20..60 filings per worker, so every kill lands mid-delivery on any machine).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def main() -> int:
     parser.add_argument("--restart-min", type=float, default=1.0)
     parser.add_argument("--restart-max", type=float, default=4.0)
     parser.add_argument("--max-restarts", type=int, default=1000)
+    parser.add_argument("--restart-posts", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
+                        metavar="LO,HI", help="kill after LO..HI filings reached the portal (instead of by time)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

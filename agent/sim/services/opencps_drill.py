@@ -103,6 +103,10 @@ def start_worker(config: Path) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+#: with kills by count of filings: no filing for this long means the workers are stuck
+STALL_SECONDS = 120.0
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     portal, url = start_portal(args.fail, args.race_window_ms, args.seed)
@@ -113,8 +117,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     restarts = 0
     keys: list[str] = []
     started = time.monotonic()
+    # kills at random moments: after a random time (restart_min..restart_max s), or, with
+    # restart_posts = (lo, hi), after a random number of filings the portal received
+    # since the last kill: the tests' variant, whose kills land mid-delivery however fast
+    # or slow the machine is (a timed kill can come after the last delivery)
+    by_posts: tuple[int, int] | None = getattr(args, "restart_posts", None)
+    posts = progress_at = 0
+    last_progress = time.monotonic()
+
+    def next_trigger() -> float:
+        if by_posts is not None:
+            return posts + rng.randint(*by_posts)
+        return time.monotonic() + rng.uniform(args.restart_min, args.restart_max)
+
     worker = start_worker(config)
-    next_kill = time.monotonic() + rng.uniform(args.restart_min, args.restart_max)
+    next_kill = next_trigger()
     try:
         while True:
             if len(keys) < args.dossiers:
@@ -124,12 +141,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 time.sleep(0.05)
             now = time.monotonic()
-            if now >= next_kill and restarts < args.max_restarts:
+            if by_posts is not None:
+                posts = requests.get(url + "/_stats", timeout=10).json()["posts"]
+                if posts != progress_at:
+                    progress_at, last_progress = posts, now
+                elif now - last_progress > STALL_SECONDS:
+                    raise RuntimeError(f"no filing reached the portal for {STALL_SECONDS:g} s")
+            if (posts if by_posts is not None else now) >= next_kill and restarts < args.max_restarts:
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
                 restarts += 1
                 worker = start_worker(config)
-                next_kill = now + rng.uniform(args.restart_min, args.restart_max)
+                next_kill = next_trigger()
             if worker.poll() is not None:
                 if len(keys) == args.dossiers and box.counts()["pending"] == 0:
                     break
