@@ -17,8 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import settings
 
 from agent.sim.card import VirtualCard
+
+# No per-example wall-clock deadline for property tests (Hypothesis's default is 200 ms):
+# on a loaded machine, or during a garbage collection of a full run's heap, a fast
+# example can take longer and fail the test as "flaky" for no fault of the code. Speed
+# is measured in bench/, not asserted here. (Tests setting their own ``deadline`` keep it.)
+settings.register_profile("idagent", deadline=None)
+settings.load_profile("idagent")
 
 #: how long pcscd may take to notice a virtual card coming or going (vpcd polls ~0.4 s)
 CARD_WAIT = 10.0
