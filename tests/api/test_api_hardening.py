@@ -59,7 +59,7 @@ def _raw(port: int, data: bytes, timeout: float = 5.0) -> bytes:
         return out
 
 
-def _wait_for_log(stream: io.StringIO, text: str, timeout: float = 3.0) -> str:
+def _wait_for_log(stream: io.StringIO, text: str, timeout: float = 15.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if text in stream.getvalue():
