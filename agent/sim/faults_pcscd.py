@@ -75,10 +75,16 @@ class PrivatePcscd:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         import random
+        from concurrent.futures import ThreadPoolExecutor
 
         # a random start: two test runs on one machine rarely pick the same ports
         self.port = PRIVATE_PORT + 2 * random.randrange(128) - 2
         self.proc: Any = None
+        #: the thread that starts every pcscd of ours. The process dies with the thread
+        #: that started it (_die_with_parent: PR_SET_PDEATHSIG acts on the parent
+        #: *thread*), and a restart mid-read is asked for from whichever thread sends
+        #: the read's commands, which ends with the read (agent.icao.deadline)
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="private-pcscd")
 
     def start(self, timeout: float = 10.0, attempts: int = 5) -> None:
         """Start on the next free pair of ports (another test run may use some: TCP
@@ -102,9 +108,9 @@ class PrivatePcscd:
         (conf / "vpcd").write_text(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME   /dev/null:0x{self.port:X}\n'
                                    f"LIBPATH      {VPCD_DRIVER}\nCHANNELID    0x{self.port:X}\n")
         log = open(self.workdir / "pcscd.log", "ab")  # noqa: SIM115 - kept open for the daemon's life
-        self.proc = subprocess.Popen([str(self._binary()), "--foreground", "-c", str(conf)],
-                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     preexec_fn=_die_with_parent)
+        self.proc = self._spawner.submit(
+            subprocess.Popen, [str(self._binary()), "--foreground", "-c", str(conf)], stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent).result()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -142,7 +148,9 @@ class PrivatePcscd:
 
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the worker dies, so no private pcscd is
-    ever left behind (prctl PR_SET_PDEATHSIG)."""
+    ever left behind (prctl PR_SET_PDEATHSIG). Linux sends it when the thread that
+    started the child ends, not only the process: PrivatePcscd starts it from a thread
+    of its own."""
     import ctypes
     import signal as signals
 
