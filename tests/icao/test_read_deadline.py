@@ -184,6 +184,7 @@ def test_a_finished_read_leaves_no_worker_and_no_reference_behind(backend: SimBa
     import weakref
 
     from agent.errors import IdAgentError
+    from agent.identity.chip import identity_of
 
     class Held:
         """Stands for what the caller of a read holds (an identity)."""
@@ -199,7 +200,7 @@ def test_a_finished_read_leaves_no_worker_and_no_reference_behind(backend: SimBa
     held = failed_read()
     read = read_chip(ApduChannel(Stalling(backend.connect(DEFAULT_READER))), CanKey("012345"),
                      apdu_timeout=5, read_timeout=20)
-    assert read.identity is not None and read.identity.id_number
+    assert identity_of(read).id_number
     del read
     # the workers of both reads end (a generous deadline: they end at once)
     deadline = time.monotonic() + HANG_SECONDS
