@@ -184,7 +184,7 @@ def test_a_finished_read_leaves_no_worker_and_no_reference_behind(backend: SimBa
     import weakref
 
     from agent.errors import IdAgentError
-    from agent.identity.chip import identity_of
+    from agent.identity.from_chip import identity_of
 
     class Held:
         """Stands for what the caller of a read holds (an identity)."""
