@@ -254,7 +254,7 @@ class RepeatFilter(logging.Filter):
         name, level, template = key
         record = logging.LogRecord(name, level, __file__, 0, "%d more lines like %r suppressed in %.0f s",
                                    (suppressed, template[:120], self.window), None)
-        record._idagent_summary = True  # type: ignore[attr-defined]
+        record._idagent_summary = True
         return record
 
 

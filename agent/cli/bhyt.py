@@ -22,7 +22,7 @@ UPSTREAM_EXIT = 7
 NOT_USABLE_EXIT = 9
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("bhyt", help="BHYT health-insurance card check")
     sub = parser.add_subparsers(dest="bhyt_command", metavar="ACTION")
     sub.required = True

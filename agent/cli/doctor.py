@@ -276,7 +276,7 @@ def _handle(args: argparse.Namespace, config: Config) -> int:
     return 1 if any(r.status == "fail" for r in results) else 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("doctor", help="check pcscd, readers, permissions, config, trust store, services",
                                    description="Checks what the agent needs and says how to fix what is wrong. "
                                                "Exit 0 when nothing failed.")

@@ -19,7 +19,7 @@ from agent.config import Config
 UPSTREAM_EXIT = 7
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("intake", help="dossier intake: check the target (OpenCPS portal)")
     sub = parser.add_subparsers(dest="intake_command", metavar="ACTION")
     sub.required = True

@@ -13,7 +13,7 @@ from agent.config import Config
 from agent.forward.outbox import Outbox, State
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("outbox", help="the forwarding outbox: list, retry, purge, run")
     sub = parser.add_subparsers(dest="outbox_command", metavar="ACTION")
     parser.set_defaults(handler=run_list, all_states=False)

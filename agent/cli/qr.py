@@ -41,7 +41,7 @@ class QrConfigError(ConfigError):
     exit_code = 3
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("qr", help="decode and parse the card's QR code")
     sub = parser.add_subparsers(dest="qr_command", metavar="ACTION")
     sub.required = True

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from agent.config import Config
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "readers", help="list card readers and whether a card is present",
         description="Lists the readers of the configured backends (readers.backends) with card presence "

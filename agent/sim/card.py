@@ -198,7 +198,8 @@ class FileSystemCard(VirtualCard):
         handler = handlers.get(command.ins)  # type: ignore[call-overload]
         if handler is None:
             return sw_bytes(SW.INS_NOT_SUPPORTED)
-        return handler(command)
+        answer: bytes = handler(command)
+        return answer
 
     # -- answering with data (where chaining switches apply) --
     def answer(self, data: bytes, le: int | None, short_read: bool = False) -> bytes:

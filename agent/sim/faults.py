@@ -162,7 +162,8 @@ class Card:
 def key_for(protocol: str, profile: Any) -> AccessKey:
     if protocol == "PACE":
         return CanKey(profile.can)
-    return profile.mrz_key
+    key: AccessKey = profile.mrz_key  # a profile (untyped here) holds an MrzKey
+    return key
 
 
 def load_store() -> TrustStore:

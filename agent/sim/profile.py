@@ -272,7 +272,7 @@ def build_card(name: str, variant: str = "", directory: Path | None = None) -> B
     builders: dict[int, Callable[[], bytes]] = {
         1: lambda: build_dg1_for(person), 2: lambda: build_dg2_for(person, card),
         13: lambda: build_dg13(_dg13_fields(person)),
-        14: lambda: build_dg14(keys.ca_key.public_key(), **_aa_info(card)),  # type: ignore[arg-type]
+        14: lambda: build_dg14(keys.ca_key.public_key(), **_aa_info(card)),
         15: lambda: build_dg15(keys.aa_key.public_key()),
     }
     for number in card.data_groups:

@@ -194,10 +194,10 @@ def explicit_spki_der(public_key: ec.EllipticCurvePublicKey) -> bytes:
         "order": curve.n,
         "cofactor": curve.h,
     })
-    return keys.PublicKeyInfo({
+    return bytes(keys.PublicKeyInfo({
         "algorithm": {"algorithm": "ec", "parameters": keys.ECDomainParameters(name="specified", value=domain)},
         "public_key": point,
-    }).dump()
+    }).dump())
 
 
 @dataclass(frozen=True, repr=False)
@@ -222,10 +222,10 @@ class DhPublicKey:
 
     def spki_der(self) -> bytes:
         """X9.42 dhpublicnumber SubjectPublicKeyInfo (RFC 3279 §2.3.3), as DG14 carries it."""
-        return keys.PublicKeyInfo({
+        return bytes(keys.PublicKeyInfo({
             "algorithm": {"algorithm": "dh", "parameters": {"p": self.group.p, "g": self.group.g, "q": self.group.q}},
             "public_key": core.Integer(self.y),
-        }).dump()
+        }).dump())
 
 
 def derive_dh_key(seed: bytes, parameter_id: int = 2) -> DhPrivateKey:
@@ -308,14 +308,14 @@ def build_signed_data(content_type: str, econtent: bytes, signer_cert: cx509.Cer
 
 def build_lds_security_object(dg_bytes: Mapping[int, bytes], hash_name: str = "sha256") -> bytes:
     """The LDSSecurityObject (version 0) listing the hash of every data group given."""
-    return LdsSecurityObject({
+    return bytes(LdsSecurityObject({
         "version": 0,
         "hash_algorithm": {"algorithm": hash_name},
         "data_group_hash_values": [
             {"data_group_number": n, "data_group_hash_value": hashlib.new(hash_name, dg_bytes[n]).digest()}
             for n in sorted(dg_bytes)
         ],
-    }).dump()
+    }).dump())
 
 
 def build_sod(dg_bytes: Mapping[int, bytes], dsc_cert: cx509.Certificate | x509.Certificate | bytes,
