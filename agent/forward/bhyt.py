@@ -57,6 +57,7 @@ from agent.forward.bhyt_result import BhytResult, local_result, result_from_answ
 from agent.forward.bhyt_token import token_expiry
 from agent.forward.breaker import CircuitBreaker
 from agent.forward.http_deadline import DeadlineAdapter, abort_after
+from agent.forward.settings import ForwardConfig
 from agent.logs import mask, register_secret
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class BhytSettings:
     backoff_max: float = 2.0
 
     @classmethod
-    def from_config(cls, config: Any) -> BhytSettings:
+    def from_config(cls, config: ForwardConfig) -> BhytSettings:
         """From ``agent.config.Config`` (``[bhyt]`` section, password or password_file)."""
         section = config.bhyt
         if not section.base_url:

@@ -41,6 +41,7 @@ from agent.errors import ConfigError
 from agent.forward.fhir import DEFAULT_CCCD_SYSTEM, FHIR_CONTENT_TYPE, identity_to_patient
 from agent.forward.keyfile import read_secret
 from agent.forward.outbox import Outbox, OutboxItem, Outcome
+from agent.forward.settings import ForwardConfig
 from agent.identity import FIELDS, Identity
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class IntakeSettings:
     fhir_identifier_system: str = DEFAULT_CCCD_SYSTEM
 
     @classmethod
-    def from_config(cls, config: Any) -> IntakeSettings:
+    def from_config(cls, config: ForwardConfig) -> IntakeSettings:
         section = config.intake
         if not section.url:
             raise IntakeConfigError("[intake] url is not set")

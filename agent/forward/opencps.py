@@ -45,6 +45,7 @@ from agent.errors import ConfigError
 from agent.forward.keyfile import read_secret
 from agent.forward.opencps_regions import RegionTable
 from agent.forward.outbox import Outbox, OutboxItem, Outcome
+from agent.forward.settings import ForwardConfig
 from agent.identity import Identity
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class OpenCpsSettings:
     regions: RegionTable | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_config(cls, config: Any) -> OpenCpsSettings:
+    def from_config(cls, config: ForwardConfig) -> OpenCpsSettings:
         s = config.opencps
         missing = [k for k in ("portal", "group_id", "username", "password_file", "service_code",
                                "gov_agency_code", "dossier_template_no") if not getattr(s, k)]

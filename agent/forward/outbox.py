@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from agent.errors import IdAgentError
 from agent.forward.keyfile import load_or_create_key
+from agent.forward.settings import ForwardConfig, OutboxConfig
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class Policy:
     retention_days: float = 7.0
 
     @classmethod
-    def from_config(cls, section: Any) -> Policy:
+    def from_config(cls, section: OutboxConfig) -> Policy:
         return cls(max_attempts=section.max_attempts, base_backoff=section.base_backoff,
                    max_backoff=section.max_backoff, retention_days=section.retention_days)
 
@@ -212,7 +213,7 @@ class Outbox:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @classmethod
-    def from_config(cls, config: Any, **kwargs: Any) -> Outbox:
+    def from_config(cls, config: ForwardConfig, **kwargs: Any) -> Outbox:
         key = load_or_create_key(config.outbox.key_file)
         return cls(config.outbox.path, key, policy=Policy.from_config(config.outbox), **kwargs)
 

@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent.forward.intake import KIND, IntakeSender, IntakeSettings, enqueue_dossier
 from agent.forward.outbox import Outbox, OutboxError, OutboxItem, OutboxItemNotFound, Outcome
+from agent.forward.settings import ForwardConfig
 from agent.identity import Identity
 
 logger = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class IntakeTarget:
     settle: float = 0.0
 
 
-def intake_target(config: Any) -> IntakeTarget:
+def intake_target(config: ForwardConfig) -> IntakeTarget:
     """The configured target (settings first: without a receiver the worker would fail
     every item for good)."""
     if config.intake.target == "opencps":
@@ -262,7 +262,7 @@ def intake_target(config: Any) -> IntakeTarget:
                         lambda outbox, identity: enqueue_dossier(outbox, identity, settings), settings.format)
 
 
-def build_worker(config: Any, *, concurrency: int = 4, target: IntakeTarget | None = None) -> OutboxWorker:
+def build_worker(config: ForwardConfig, *, concurrency: int = 4, target: IntakeTarget | None = None) -> OutboxWorker:
     """A worker for the configured outbox, delivering intake dossiers."""
     target = target or intake_target(config)
     return OutboxWorker(Outbox.from_config(config), {target.kind: target.sender}, concurrency=concurrency,
@@ -273,7 +273,7 @@ class ForwardingService:
     """What the daemon holds for dossier intake: the outbox, its worker thread, and
     ``forward(identity)``, which queues durably and returns at once."""
 
-    def __init__(self, config: Any, *, concurrency: int = 4) -> None:
+    def __init__(self, config: ForwardConfig, *, concurrency: int = 4) -> None:
         self.target = intake_target(config)
         self.format = self.target.format
         self.worker = build_worker(config, concurrency=concurrency, target=self.target)
