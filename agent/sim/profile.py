@@ -362,7 +362,7 @@ def virtual_chip(profile: ChipProfile, *, rng: Callable[[int], bytes] = os.urand
     # RSA AA signs with the ISO/IEC 9796-2 SHA-1 trailer; ECDSA AA with the hash DG14's
     # ActiveAuthenticationInfo names (SHA-256 here, see _aa_info)
     aa_hash = "sha1" if isinstance(profile.aa_private_key, rsa.RSAPrivateKey) else "sha256"
-    chip.add_handler(ChipAuthHandler(aa_hash=aa_hash))  # type: ignore[arg-type]  # parameter named command, not cmd
+    chip.add_handler(ChipAuthHandler(aa_hash=aa_hash))
     return chip
 
 
