@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError
-from agent.icao.files import ProgressCallback
+from agent.icao.chip_read import ChipRead
+from agent.icao.file_reader import ProgressCallback
 from agent.icao.keys import AccessKey
-from agent.icao.read import ChipRead, read_chip
+from agent.icao.read import read_chip
 from agent.icao.sm import AccessDeniedError
 from agent.icao.trust import TrustStore
 from agent.readers.apdu import ApduChannel

@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from agent.icao.chip_read import ChipRead  # noqa: E402
 from agent.icao.keys import AccessKey, CanKey  # noqa: E402
-from agent.icao.read import ChipRead, read_chip  # noqa: E402
+from agent.icao.read import read_chip  # noqa: E402
 from agent.icao.trust import TrustStore  # noqa: E402
 from agent.readers.apdu import ApduChannel  # noqa: E402
 from agent.readers.sim import DEFAULT_READER, SimBackend  # noqa: E402

@@ -29,7 +29,7 @@ from agent.identity import FIELDS
 
 if TYPE_CHECKING:
     from agent.config import Config
-    from agent.icao.read import ChipRead
+    from agent.icao.chip_read import ChipRead
     from agent.readers.base import CardConnection
 
 class UsageError(ConfigError):

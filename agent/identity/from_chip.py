@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.icao.chip_read import ChipRead
 from agent.icao.lds.dg1 import Dg1
 from agent.icao.lds.dg2 import Dg2
 from agent.icao.lds.dg11 import Dg11
 from agent.icao.lds.dg12 import Dg12
 from agent.icao.lds.dg13 import Dg13
-from agent.icao.read import ChipRead
 from agent.identity import FIELDS, Identity
 
 SOURCE_CHIP = "chip"

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import IdAgentError
-from agent.icao.read import ChipRead, read_chip
+from agent.icao.chip_read import ChipRead
+from agent.icao.read import read_chip
 from agent.icao.trust import TrustStore
 from agent.identity.from_chip import identity_of
 from agent.readers.apdu import ApduChannel

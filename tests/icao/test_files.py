@@ -10,7 +10,7 @@ import pytest
 
 from agent.errors import CardRemovedError, ParseError
 from agent.icao import tlv
-from agent.icao.files import (
+from agent.icao.file_reader import (
     FileAbsentError,
     FileAccessDeniedError,
     FileReader,

@@ -6,19 +6,20 @@ from __future__ import annotations
 from agent.icao import read as read_mod
 from agent.icao.access import AccessInfo
 from agent.icao.checks import CheckResult, Status
+from agent.icao.chip_read import ChipRead
 from agent.icao.crypto import Cipher
 from agent.icao.securityinfo import Mapping, PaceInfo, encode_security_infos, pace_oid, parse_security_infos
 from agent.icao.verify import Verification, VerificationStatus
 
 
-def _read(protocol: str, dg14_lists_pace: bool, passive: Status = Status.VALID) -> read_mod.ChipRead:
+def _read(protocol: str, dg14_lists_pace: bool, passive: Status = Status.VALID) -> ChipRead:
     infos = [PaceInfo(pace_oid(Mapping.ECDH_GM, Cipher.AES128), 2, 13)] if dg14_lists_pace else []
     dg14 = b"\x6e" + bytes([len(body := encode_security_infos(infos))]) + body
     access = AccessInfo(protocol, "3DES" if protocol == "BAC" else "AES-128", "MRZ",
                         pace_failure="the chip has no EF.CardAccess" if protocol == "BAC" else None)
     ok = CheckResult(Status.VALID, "ok")
     verification = Verification(CheckResult(passive, "p"), ok, ok, VerificationStatus.VERIFIED, "ok")
-    return read_mod.ChipRead(access, files={"DG14": dg14}, records={"DG14": parse_security_infos(dg14)},
+    return ChipRead(access, files={"DG14": dg14}, records={"DG14": parse_security_infos(dg14)},
                              verification=verification)
 
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from agent.icao import tlv
+from agent.icao.chip_read import ChipRead
 from agent.icao.keys import AccessKey, CanKey
 from agent.icao.lds.dg13 import build_dg13
 from agent.icao.lds.files import DATA_GROUPS
-from agent.icao.read import ChipRead, read_chip
+from agent.icao.read import read_chip
 from agent.icao.trust import TrustStore
 from agent.identity.from_chip import identity_of, read_json
 from agent.readers.apdu import ApduChannel
@@ -170,7 +171,7 @@ def test_chip_refusing_extended_length_the_reader_announced(store: TrustStore) -
     # the connection claims extended length, the chip answers 6700 to it: under SM
     # that desynchronises the counters, so the read starts again with short APDUs,
     # and the chip's ATR is remembered: its next read goes short from the start
-    from agent.icao.read import ExtendedLengthMemory
+    from agent.icao.extended_length import ExtendedLengthMemory
 
     memory = ExtendedLengthMemory()
     profile = dataclasses.replace(load_profile("nguyen-van-an"), extended_length=False)

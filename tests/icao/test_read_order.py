@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.icao.chip_read import ChipRead
 from agent.icao.keys import AccessKey, CanKey
-from agent.icao.read import ChipRead, read_chip
+from agent.icao.read import read_chip
 from agent.icao.trust import TrustStore
 from agent.identity.from_chip import identity_of
 from agent.readers.apdu import ApduChannel, Ins

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.icao.files import ReadInterruptedError
+from agent.icao.chip_read import ChipRead
+from agent.icao.file_reader import ReadInterruptedError
 from agent.icao.keys import CanKey
-from agent.icao.read import ChipRead, read_chip
+from agent.icao.read import read_chip
 from agent.icao.sm import AccessDeniedError
 from agent.icao.trust import TrustStore
 from agent.identity.from_chip import identity_of
