@@ -38,6 +38,7 @@ from agent.config import Config
 from agent.errors import IdAgentError
 from agent.eventhub import Shape
 from agent.logs import flush_repeats
+from agent.loopthread import stop_loop_thread
 
 if TYPE_CHECKING:
     from agent.desk.service import DeskService
@@ -201,17 +202,7 @@ class ApiServer:
         self._sweeper = loop.call_later(1.0, tick)
 
     def stop(self, timeout: float = 5.0) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-        try:
-            future.result(timeout)
-        except TimeoutError:
-            logger.warning("API shutdown timed out")
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        stop_loop_thread(self._loop, self._thread, self._shutdown, timeout, "API")
 
     async def _shutdown(self) -> None:
         if self._sweeper is not None:

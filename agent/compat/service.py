@@ -37,6 +37,7 @@ from agent.compat import kit
 from agent.compat.active_auth import keys_of, sign_challenge
 from agent.config import CompatSection, ConfigValueError
 from agent.errors import IdAgentError
+from agent.loopthread import stop_loop_thread
 
 logger = logging.getLogger(__name__)
 
@@ -311,17 +312,7 @@ class CompatService:
     def stop(self, timeout: float = 5.0) -> None:
         if self.on_event in self.desk.hub.listeners:
             self.desk.hub.listeners.remove(self.on_event)
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        future = asyncio.run_coroutine_threadsafe(self._cleanup(), loop)
-        try:
-            future.result(timeout)
-        except TimeoutError:
-            logger.warning("reader-kit service shutdown timed out")
-        loop.call_soon_threadsafe(loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        stop_loop_thread(self._loop, self._thread, self._cleanup, timeout, "reader-kit service")
         self._loop = None
 
 

@@ -113,24 +113,24 @@ def _des3_cbc(key: bytes, data: bytes, iv: bytes, encrypt: bool) -> bytes:
     return _tdes(_des3_key(key), modes.CBC(iv), data, encrypt)
 
 
-def encrypt(cipher: Cipher, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
-    """CBC-encrypt ``data`` (already a block multiple); zero IV by default."""
+def _cbc(cipher: Cipher, key: bytes, data: bytes, iv: bytes | None, encrypt: bool) -> bytes:
     if len(data) % cipher.block:
         raise ValueError("data is not a multiple of the block size")
     iv = iv if iv is not None else b"\x00" * cipher.block
     if cipher is Cipher.DES3:
-        return _des3_cbc(key, data, iv, True)
-    return AES.new(key, AES.MODE_CBC, iv=iv).encrypt(data)
+        return _des3_cbc(key, data, iv, encrypt)
+    aes = AES.new(key, AES.MODE_CBC, iv=iv)
+    return aes.encrypt(data) if encrypt else aes.decrypt(data)
+
+
+def encrypt(cipher: Cipher, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
+    """CBC-encrypt ``data`` (already a block multiple); zero IV by default."""
+    return _cbc(cipher, key, data, iv, True)
 
 
 def decrypt(cipher: Cipher, key: bytes, data: bytes, iv: bytes | None = None) -> bytes:
     """CBC-decrypt ``data`` (a block multiple); zero IV by default."""
-    if len(data) % cipher.block:
-        raise ValueError("data is not a multiple of the block size")
-    iv = iv if iv is not None else b"\x00" * cipher.block
-    if cipher is Cipher.DES3:
-        return _des3_cbc(key, data, iv, False)
-    return AES.new(key, AES.MODE_CBC, iv=iv).decrypt(data)
+    return _cbc(cipher, key, data, iv, False)
 
 
 def retail_mac(key: bytes, data: bytes) -> bytes:

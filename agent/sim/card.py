@@ -177,15 +177,23 @@ class FileSystemCard(VirtualCard):
     # -- dispatch --
     def process(self, apdu: bytes) -> bytes:
         self.log.append(bytes(apdu))
-        try:
-            command, extended = parse_command(apdu)
-        except (CommandFormatError, ValueError):
-            return sw_bytes(SW.WRONG_LENGTH)
-        if extended and not self.extended_length:
+        command = self.decode(apdu)
+        if command is None:
             return sw_bytes(SW.WRONG_LENGTH)
         if command.ins != Ins.GET_RESPONSE:
             self._pending = b""
         return self.dispatch(command)
+
+    def decode(self, apdu: bytes) -> Command | None:
+        """The command in ``apdu``; None (answered 6700) when it is malformed, or
+        extended on a card without extended length."""
+        try:
+            command, extended = parse_command(apdu)
+        except (CommandFormatError, ValueError):
+            return None
+        if extended and not self.extended_length:
+            return None
+        return command
 
     def dispatch(self, command: Command) -> bytes:
         """Answer a decoded command. Subclasses add instructions and fall back here."""

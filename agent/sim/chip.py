@@ -66,11 +66,9 @@ from agent.readers.apdu import LE_MAX, SHORT_LE_MAX, SW, Command, Ins, Response
 from agent.rng import Rng
 from agent.sim.card import (
     MF_FID,
-    CommandFormatError,
     DedicatedFile,
     ElementaryFile,
     FileSystemCard,
-    parse_command,
     sw_bytes,
 )
 from agent.sim.chip_access import CardSession, ChipPace, SmFault, bac_answer
@@ -241,11 +239,8 @@ class VirtualChip(FileSystemCard):
 
     # -- dispatch --
     def process(self, apdu: bytes) -> bytes:
-        try:
-            command, extended = parse_command(apdu)
-        except (CommandFormatError, ValueError):
-            return sw_bytes(SW.WRONG_LENGTH)
-        if extended and not self.extended_length:
+        command = self.decode(apdu)
+        if command is None:
             return sw_bytes(SW.WRONG_LENGTH)
         if self._chain_open and self._pace is None:
             refusal = self._broken_chain(command)

@@ -58,6 +58,19 @@ async def _collect(url: str, until: int, *, action: Any = None, headers: dict[st
     return seen
 
 
+async def _first_event(url: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Connect, emit ``name`` with ``data``, return the first ``/event`` that comes back."""
+    client = socketio.AsyncClient(reconnection=False)
+    answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    client.on("/event", lambda event: answer.done() or answer.set_result(event))
+    await client.connect(url, wait_timeout=10)
+    await client.emit(name, data)
+    try:
+        return await asyncio.wait_for(answer, 10)  # type: ignore[no-any-return]
+    finally:
+        await client.disconnect()
+
+
 def test_python_client_gets_the_read(kit_desk) -> None:  # type: ignore[no-untyped-def]
     desk = kit_desk(send_photo=False)
 
@@ -98,19 +111,8 @@ def test_send_unverified_sends_the_clone_with_its_verdict(kit_desk) -> None:  # 
 def test_bad_input_data_is_a_clear_failure(kit_desk) -> None:  # type: ignore[no-untyped-def]
     desk = kit_desk()
 
-    async def run() -> dict[str, Any]:
-        client = socketio.AsyncClient(reconnection=False)
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        client.on("/event", lambda data: answer.done() or answer.set_result(data))
-        await client.connect(desk.url, wait_timeout=10)
-        await client.emit("/input_data", {"idCode": "0010990123", "dateOfBirth": "15031999",
-                                          "expiryDate": "15032039"})
-        try:
-            return await asyncio.wait_for(answer, 10)  # type: ignore[no-any-return]
-        finally:
-            await client.disconnect()
-
-    answer = asyncio.run(run())
+    answer = asyncio.run(_first_event(desk.url, "/input_data", {"idCode": "0010990123", "dateOfBirth": "15031999",
+                                                                "expiryDate": "15032039"}))
     assert answer["id"] == 3 and answer["message"] == "Yêu cầu không hợp lệ."
 
 
@@ -183,18 +185,8 @@ def test_compat_config_defaults_and_validation() -> None:
 def test_get_aa_without_a_card_is_a_failure_event(kit_desk) -> None:  # type: ignore[no-untyped-def]
     desk = kit_desk()
 
-    async def run() -> dict[str, Any]:
-        client = socketio.AsyncClient(reconnection=False)
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        client.on("/event", lambda data: answer.done() or answer.set_result(data))
-        await client.connect(desk.url, wait_timeout=10)
-        await client.emit("/get_aa", {"clientId": "x", "challenge": base64.b64encode(b"12345678").decode()})
-        try:
-            return await asyncio.wait_for(answer, 10)  # type: ignore[no-any-return]
-        finally:
-            await client.disconnect()
-
-    answer = asyncio.run(run())
+    answer = asyncio.run(_first_event(desk.url, "/get_aa",
+                                      {"clientId": "x", "challenge": base64.b64encode(b"12345678").decode()}))
     assert answer["id"] == 3 and "CCCD" in answer["message"]
 
 
