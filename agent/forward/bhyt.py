@@ -25,6 +25,11 @@ them to whatever host the ``Location`` names. The client is thread-safe;
 slow or dead gateway never holds up card reading.
 
 Names and ID numbers never reach the log (masked).
+
+Why one module of ~410 lines: login, the token's refresh, retries, the lookup deadline
+and the breaker act together on one lookup (``_Lookup``, the shared token and its
+lock); splitting them would pass that state between modules. The inputs and the DOB
+fallback, the result, and the lookup pool are in their own modules.
 """
 
 from __future__ import annotations
