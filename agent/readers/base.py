@@ -67,6 +67,23 @@ class CardConnection(abc.ABC):
         self.close()
 
 
+class OpenedConnection(CardConnection):
+    """A connection that learnt, when it opened, the card's ATR and whether extended
+    length works (resolved by the backend: ``agent.readers.atr.resolve_extended_length``)."""
+
+    def __init__(self, atr: bytes, extended: bool) -> None:
+        self._atr = atr
+        self._extended = extended
+
+    @property
+    def extended_length(self) -> bool:
+        return self._extended
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr
+
+
 class WrappedConnection(CardConnection):
     """A connection that wraps another (recording, fault injection, metering): it
     passes everything through; subclasses override ``transmit``."""

@@ -27,7 +27,13 @@ from typing import Any, TypeVar
 
 from agent.errors import CardRemovedError, IdAgentError, NoCardError, NoReaderError, PcscUnavailableError, ReaderError
 from agent.readers.atr import resolve_extended_length
-from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo, check_response
+from agent.readers.base import (
+    OpenedConnection,
+    ReaderBackend,
+    ReaderEvent,
+    ReaderInfo,
+    check_response,
+)
 from agent.readers.errors import ReaderGoneError, ResponseTooShortError
 from agent.readers.slots import SlotState, diff_states
 
@@ -305,24 +311,15 @@ def _release_contexts(contexts: list[int]) -> None:
     contexts.clear()
 
 
-class PcscConnection(CardConnection):
+class PcscConnection(OpenedConnection):
     def __init__(self, backend: PcscBackend, hcard: int, reader: str, protocol: int, atr: bytes,
                  extended: bool) -> None:
+        super().__init__(atr, extended)
         self.backend = backend
         self.hcard: int | None = hcard
         self.reader = reader
         self.protocol = protocol
-        self._atr = atr
-        self._extended = extended
         self._abandoned = False
-
-    @property
-    def extended_length(self) -> bool:
-        return self._extended
-
-    @property
-    def atr(self) -> bytes:
-        return self._atr
 
     def transmit(self, apdu: bytes) -> bytes:
         s = _scard()

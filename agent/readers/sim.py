@@ -15,7 +15,13 @@ from typing import Protocol
 
 from agent.errors import CardRemovedError, NoCardError, NoReaderError, ReaderError
 from agent.readers.atr import resolve_extended_length
-from agent.readers.base import CardConnection, ReaderBackend, ReaderEvent, ReaderInfo, check_response
+from agent.readers.base import (
+    OpenedConnection,
+    ReaderBackend,
+    ReaderEvent,
+    ReaderInfo,
+    check_response,
+)
 from agent.readers.errors import ReaderGoneError
 from agent.readers.slots import SlotState, diff_states
 
@@ -143,27 +149,18 @@ class SimBackend(ReaderBackend):
             return slot.card
 
 
-class SimConnection(CardConnection):
+class SimConnection(OpenedConnection):
     """Calls ``card.process`` in process; fails once the card it was opened on left."""
     can_stall = False  # the virtual chip answers in-process
 
     def __init__(self, backend: SimBackend, reader: str, card: VirtualCard, generation: int, atr: bytes,
                  extended: bool) -> None:
+        super().__init__(atr, extended)
         self.backend = backend
         self.reader = reader
         self.card = card
         self.generation = generation
-        self._atr = atr
-        self._extended = extended
         self._closed = False
-
-    @property
-    def extended_length(self) -> bool:
-        return self._extended
-
-    @property
-    def atr(self) -> bytes:
-        return self._atr
 
     def transmit(self, apdu: bytes) -> bytes:
         if self._closed:
