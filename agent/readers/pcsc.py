@@ -27,13 +27,7 @@ from typing import Any, TypeVar
 
 from agent.errors import CardRemovedError, IdAgentError, NoCardError, NoReaderError, PcscUnavailableError, ReaderError
 from agent.readers.atr import resolve_extended_length
-from agent.readers.base import (
-    OpenedConnection,
-    ReaderBackend,
-    ReaderEvent,
-    ReaderInfo,
-    check_response,
-)
+from agent.readers.base import OpenedConnection, ReaderBackend, ReaderEvent, ReaderInfo, check_response
 from agent.readers.errors import ReaderGoneError, ResponseTooShortError
 from agent.readers.slots import SlotState, diff_states
 

@@ -15,13 +15,7 @@ from typing import Protocol
 
 from agent.errors import CardRemovedError, NoCardError, NoReaderError, ReaderError
 from agent.readers.atr import resolve_extended_length
-from agent.readers.base import (
-    OpenedConnection,
-    ReaderBackend,
-    ReaderEvent,
-    ReaderInfo,
-    check_response,
-)
+from agent.readers.base import OpenedConnection, ReaderBackend, ReaderEvent, ReaderInfo, check_response
 from agent.readers.errors import ReaderGoneError
 from agent.readers.slots import SlotState, diff_states
 
