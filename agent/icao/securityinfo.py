@@ -13,6 +13,11 @@ Public API:
 * ``parse_security_infos(data, source="EF.CardAccess")``: bytes → ``SecurityInfos``;
   DG14's 6E wrapper is accepted. Malformed input raises ``ParseError(source, offset)``.
 * ``encode_security_infos(infos) -> bytes``: DER SET (for the virtual chip and fixtures).
+
+The structures are declared with asn1crypto (``_SecurityInfos`` and the typed
+SecurityInfos) and both parsing and encoding go through them. Elements are held to the
+limits of the LDS reader (tlv.py: definite lengths, at most 4 tag and length bytes), and
+an error names the offset of the element that failed.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from asn1crypto import core
+from asn1crypto import core, parser
 
 from agent.errors import ParseError
 from agent.icao import tlv as ber
+from agent.icao.asn1 import ASN1_ERRORS
 from agent.icao.crypto import Cipher
 from agent.icao.lds.files import DATA_GROUPS
 
@@ -42,9 +48,6 @@ ID_PACE = BSI_DE + ".2.2.4"
 ID_AA = "2.23.136.1.1.5"
 #: DG14 is wrapped in application tag 14 (9303-10 §4.7.14)
 DG14_TAG = DATA_GROUPS[14].tag
-#: ASN.1 universal tags used by the hand-built encoder
-_TAG_SEQUENCE = 0x30
-_TAG_SET = 0x31
 
 #: the cipher arc that ends PACE and CA protocol OIDs (TR-03110-3 §A.1.1.1/A.1.1.2)
 CIPHER_ARCS: dict[int, Cipher] = {1: Cipher.DES3, 2: Cipher.AES128, 3: Cipher.AES192, 4: Cipher.AES256}
@@ -205,112 +208,238 @@ class SecurityInfos:
         return self._of(TerminalAuthenticationInfo)
 
 
+# --- ASN.1 declarations (9303-11 §9.2, TR-03110-3 §A.1.1) ---
+# Each SecurityInfo is read as the generic SecurityInfo of 9303-11 §9.2, then as the
+# type its protocol OID names. Fields the spec types as AlgorithmIdentifier,
+# SubjectPublicKeyInfo or FileID are ``core.Any``: the records keep their DER (ca.group_of_der
+# reads the keys). Fields after the declared ones are ignored (asn1crypto keeps them aside).
+
+class _SecurityInfo(core.Sequence):
+    """SecurityInfo ::= SEQUENCE { protocol OBJECT IDENTIFIER,
+    requiredData ANY DEFINED BY protocol, optionalData ANY DEFINED BY protocol OPTIONAL }"""
+
+    _fields = [
+        ("protocol", core.ObjectIdentifier),
+        ("required_data", core.Any),
+        ("optional_data", core.Any, {"optional": True}),
+    ]
+
+
+class _SecurityInfos(core.SetOf):
+    """SecurityInfos ::= SET OF SecurityInfo (EF.CardAccess, DG14, EF.CardSecurity)."""
+
+    _child_spec = _SecurityInfo
+
+
+class _PaceInfo(core.Sequence):
+    _fields = [
+        ("protocol", core.ObjectIdentifier),
+        ("version", core.Integer),
+        ("parameter_id", core.Integer, {"optional": True}),
+    ]
+
+
+class _PaceDomainParameterInfo(core.Sequence):
+    _fields = [
+        ("protocol", core.ObjectIdentifier),
+        ("domain_parameter", core.Any),  # AlgorithmIdentifier
+        ("parameter_id", core.Integer, {"optional": True}),
+    ]
+
+
+class _ChipAuthenticationInfo(core.Sequence):
+    _fields = [
+        ("protocol", core.ObjectIdentifier),
+        ("version", core.Integer),
+        ("key_id", core.Integer, {"optional": True}),
+    ]
+
+
+class _ChipAuthenticationPublicKeyInfo(core.Sequence):
+    """DG14's CA keys, and the PACE-CAM key of EF.CardSecurity (9303-11 §9.2.5/§9.2.6)."""
+
+    _fields = [
+        ("protocol", core.ObjectIdentifier),
+        ("chip_authentication_public_key", core.Any),  # SubjectPublicKeyInfo
+        ("key_id", core.Integer, {"optional": True}),
+    ]
+
+
+class _ActiveAuthenticationInfo(core.Sequence):
+    _fields = [
+        ("protocol", core.ObjectIdentifier),
+        ("version", core.Integer),
+        ("signature_algorithm", core.ObjectIdentifier),
+    ]
+
+
+class _TerminalAuthenticationInfo(core.Sequence):
+    _fields = [
+        ("protocol", core.ObjectIdentifier),
+        ("version", core.Integer),
+        ("ef_cvca", core.Any, {"optional": True}),  # FileID
+    ]
+
+
+def _spec_of(protocol: str) -> type[core.Sequence] | None:
+    """The declared SecurityInfo type of a protocol OID; None: kept as unknown."""
+    if pace_protocol(protocol) is not None:
+        return _PaceInfo
+    if protocol.startswith(ID_PACE + ".") and protocol.count(".") == ID_PACE.count(".") + 1:
+        return _PaceDomainParameterInfo  # id-PACE-DH-GM … (TR-03110-3 §A.1.1.1): no cipher arc
+    if ca_protocol(protocol) is not None:
+        return _ChipAuthenticationInfo
+    if protocol in (ID_PK_DH, ID_PK_ECDH):
+        return _ChipAuthenticationPublicKeyInfo
+    if protocol == ID_AA:
+        return _ActiveAuthenticationInfo
+    if protocol == ID_TA:
+        return _TerminalAuthenticationInfo
+    return None
+
+
 # --- parsing ---
 
-def _header(data: bytes, pos: int, source: str) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the DER element at ``pos``."""
-    header = ber.read_header(data, pos, source=source, check_bounds=False)
-    if header.end > len(data):
-        raise ParseError(f"element of {header.length} bytes runs past the end", source=source, offset=pos)
-    return header.tag, header.value_offset, header.end
+@dataclass(frozen=True)
+class _Element:
+    """One DER element of the input: where it starts (for ParseError) and its exact bytes
+    (records keep fields as read, not as re-encoded)."""
+
+    offset: int
+    der: bytes
+    contents: bytes
+    content_offset: int
 
 
-def _elements(data: bytes, start: int, end: int, source: str) -> list[tuple[int, int, int, int]]:
-    """(offset, tag, content start, content end) of each element in data[start:end]."""
+def _element(data: bytes, offset: int, source: str, base: int = 0) -> _Element:
+    """The element at ``data[offset]`` (``base``: where ``data`` starts in the file),
+    within the limits the LDS reader (tlv.py) sets: definite length (DER), at most 4 tag
+    and 4 length bytes."""
+    at = base + offset
+    try:
+        _class, _method, _tag, header, contents, trailer = parser.parse(data[offset:], strict=False)
+    except ValueError as exc:
+        raise ParseError(f"malformed DER element: {exc}", source=source, offset=at) from exc
+    tag_len = 1
+    if header[0] & ber.MULTI_BYTE_TAG_MASK == ber.MULTI_BYTE_TAG_MASK:
+        tag_len += next(i for i, byte in enumerate(header[1:], 1) if not byte & ber.TAG_MORE_BIT)
+    if tag_len > ber.MAX_TAG_BYTES:
+        raise ParseError(f"tag longer than {ber.MAX_TAG_BYTES} bytes", source=source, offset=at)
+    if trailer:
+        raise ParseError("indefinite length is not allowed here", source=source, offset=at + tag_len)
+    if len(header) - tag_len - 1 > ber.MAX_LENGTH_BYTES:
+        raise ParseError(f"length field of {len(header) - tag_len - 1} bytes (at most {ber.MAX_LENGTH_BYTES} allowed)",
+                         source=source, offset=at + tag_len)
+    size = len(header) + len(contents)
+    return _Element(at, data[offset:offset + size], contents, at + len(header))
+
+
+def _members(parent: _Element, source: str) -> list[_Element]:
+    """The elements inside a constructed element, with their absolute offsets."""
     out = []
-    pos = start
-    while pos < end:
-        tag, cstart, cend = _header(data, pos, source)
-        if cend > end:
-            raise ParseError("element runs past its parent", source=source, offset=pos)
-        out.append((pos, tag, cstart, cend))
-        pos = cend
+    pos = 0
+    while pos < len(parent.contents):
+        member = _element(parent.contents, pos, source, parent.content_offset)
+        out.append(member)
+        pos += len(member.der)
     return out
 
 
-def _oid(raw: bytes) -> str:
-    value = core.ObjectIdentifier.load(raw, strict=True).dotted
-    return str(value)
+def _optional_int(value: core.Sequence, name: str, present: bool) -> int | None:
+    """The optional INTEGER ``name`` when the SecurityInfo has a third field: asn1crypto
+    reads a third field of another type as "optional field absent, one extra field", and
+    the spec allows nothing but the INTEGER there."""
+    if not present:
+        return None
+    field = value[name]
+    if isinstance(field, core.Void):
+        raise ValueError(f"{name} is not an INTEGER")
+    return int(field.native)
 
 
-def _int(raw: bytes) -> int:
-    value = core.Integer.load(raw, strict=True).native
-    if not isinstance(value, int):
-        raise ValueError("not an INTEGER")
-    return value
+def _record(element: _Element, generic: _SecurityInfo, source: str) -> SecurityInfo:
+    """The record of one SecurityInfo (``element``, read as ``generic``), through its
+    declared type."""
+    fields = _members(element, source)  # exact DER of the fields kept raw
+    protocol = str(generic["protocol"].dotted)
+    generic["required_data"]  # noqa: B018 - a SecurityInfo without its required data is malformed
+    spec = _spec_of(protocol)
+    if spec is None:
+        return UnknownSecurityInfo(protocol, element.der)
+    value = spec.load(element.der, strict=True)
+    optional = len(fields) > 2
+    if spec is _PaceInfo:
+        return PaceInfo(protocol, int(value["version"].native), _optional_int(value, "parameter_id", optional))
+    if spec is _PaceDomainParameterInfo:
+        return PaceDomainParameterInfo(protocol, fields[1].der, _optional_int(value, "parameter_id", optional))
+    if spec is _ChipAuthenticationInfo:
+        return ChipAuthenticationInfo(protocol, int(value["version"].native), _optional_int(value, "key_id", optional))
+    if spec is _ChipAuthenticationPublicKeyInfo:
+        return ChipAuthenticationPublicKeyInfo(protocol, fields[1].der, _optional_int(value, "key_id", optional))
+    if spec is _ActiveAuthenticationInfo:
+        return ActiveAuthenticationInfo(protocol, int(value["version"].native),
+                                        str(value["signature_algorithm"].dotted))
+    return TerminalAuthenticationInfo(protocol, int(value["version"].native), fields[2].der if optional else None)
 
 
-def _interpret(protocol: str, fields: list[bytes], whole: bytes) -> SecurityInfo:
-    """Build the record for one SecurityInfo; ``fields`` are the DER elements after the OID."""
-    optional = fields[1] if len(fields) > 1 else None
-    if pace_protocol(protocol) is not None:
-        return PaceInfo(protocol, _int(fields[0]), _int(optional) if optional else None)
-    if protocol.startswith(ID_PACE + ".") and protocol.count(".") == ID_PACE.count(".") + 1:
-        return PaceDomainParameterInfo(protocol, fields[0], _int(optional) if optional else None)
-    if ca_protocol(protocol) is not None:
-        return ChipAuthenticationInfo(protocol, _int(fields[0]), _int(optional) if optional else None)
-    if protocol in (ID_PK_DH, ID_PK_ECDH):
-        return ChipAuthenticationPublicKeyInfo(protocol, fields[0], _int(optional) if optional else None)
-    if protocol == ID_AA:
-        if optional is None:
-            raise ValueError("ActiveAuthenticationInfo lacks its signature algorithm")
-        return ActiveAuthenticationInfo(protocol, _int(fields[0]), _oid(optional))
-    if protocol == ID_TA:
-        return TerminalAuthenticationInfo(protocol, _int(fields[0]), optional)
-    return UnknownSecurityInfo(protocol, whole)
+def _security_infos_element(data: bytes, source: str) -> _Element:
+    """The SET OF SecurityInfo, inside DG14's 6E wrapper if there is one. Bytes after
+    it are ignored, as for every LDS file (tlv.parse_file)."""
+    outer = _element(data, 0, source)
+    if data[0] != DG14_TAG:
+        return outer
+    return _element(outer.contents, 0, source, outer.content_offset)
 
 
 def parse_security_infos(data: bytes, source: str = "EF.CardAccess") -> SecurityInfos:
     """Parse a DER ``SET OF SecurityInfo`` (EF.CardAccess), or DG14 (6E-wrapped)."""
-    tag, start, end = _header(data, 0, source)
-    if tag == DG14_TAG:
-        tag, start, end = _header(data, start, source)
-        outer_start = start
-    else:
-        outer_start = start
-    if tag != _TAG_SET:
-        raise ParseError(f"expected a SET (31), found tag {tag:02X}", source=source, offset=outer_start - 2)
+    whole = _security_infos_element(data, source)
+    try:
+        declared = _SecurityInfos.load(whole.der, strict=True)
+    except ASN1_ERRORS as exc:
+        raise ParseError(f"expected a SET OF SecurityInfo: {exc}", source=source, offset=whole.offset) from exc
     infos: list[SecurityInfo] = []
-    for offset, itag, istart, iend in _elements(data, start, end, source):
-        if itag != _TAG_SEQUENCE:
-            raise ParseError(f"SecurityInfo must be a SEQUENCE, found {itag:02X}", source=source, offset=offset)
-        parts = _elements(data, istart, iend, source)
-        if len(parts) < 2 or parts[0][1] != 0x06:
-            raise ParseError("SecurityInfo needs a protocol OID and required data", source=source, offset=offset)
-        raw = [data[p[0]:p[3]] for p in parts]
+    for index, element in enumerate(_members(whole, source)):
         try:
-            protocol = _oid(raw[0])
-            infos.append(_interpret(protocol, raw[1:], data[offset:iend]))
-        except (ValueError, TypeError) as exc:
-            raise ParseError(f"malformed SecurityInfo: {exc}", source=source, offset=offset) from exc
+            infos.append(_record(element, declared[index], source))
+        except ParseError:
+            raise
+        except ASN1_ERRORS as exc:
+            raise ParseError(f"malformed SecurityInfo: {exc}", source=source, offset=element.offset) from exc
     return SecurityInfos(tuple(infos))
 
 
 # --- encoding (DER) ---
 
+def _any(der: bytes) -> core.Any:
+    return core.Any.load(der, strict=True)
+
+
 def _encode_one(info: SecurityInfo) -> bytes:
     if isinstance(info, UnknownSecurityInfo):
         return info.raw
-    parts = [core.ObjectIdentifier(info.protocol).dump()]
-    if isinstance(info, PaceInfo | ChipAuthenticationInfo):
-        parts.append(core.Integer(info.version).dump())
-        extra = info.parameter_id if isinstance(info, PaceInfo) else info.key_id
-        if extra is not None:
-            parts.append(core.Integer(extra).dump())
-    elif isinstance(info, PaceDomainParameterInfo | ChipAuthenticationPublicKeyInfo):
-        parts.append(info.domain_parameter if isinstance(info, PaceDomainParameterInfo) else info.public_key_info)
-        extra = info.parameter_id if isinstance(info, PaceDomainParameterInfo) else info.key_id
-        if extra is not None:
-            parts.append(core.Integer(extra).dump())
+    value: core.Sequence
+    if isinstance(info, PaceInfo):
+        value = _PaceInfo({"protocol": info.protocol, "version": info.version, "parameter_id": info.parameter_id})
+    elif isinstance(info, ChipAuthenticationInfo):
+        value = _ChipAuthenticationInfo({"protocol": info.protocol, "version": info.version, "key_id": info.key_id})
+    elif isinstance(info, PaceDomainParameterInfo):
+        value = _PaceDomainParameterInfo({"protocol": info.protocol, "domain_parameter": _any(info.domain_parameter),
+                                          "parameter_id": info.parameter_id})
+    elif isinstance(info, ChipAuthenticationPublicKeyInfo):
+        value = _ChipAuthenticationPublicKeyInfo({
+            "protocol": info.protocol, "chip_authentication_public_key": _any(info.public_key_info),
+            "key_id": info.key_id})
     elif isinstance(info, ActiveAuthenticationInfo):
-        parts += [core.Integer(info.version).dump(), core.ObjectIdentifier(info.signature_algorithm).dump()]
+        value = _ActiveAuthenticationInfo({"protocol": info.protocol, "version": info.version,
+                                           "signature_algorithm": info.signature_algorithm})
     else:
-        parts.append(core.Integer(info.version).dump())
-        if info.ef_cvca is not None:
-            parts.append(info.ef_cvca)
-    return ber.encode(_TAG_SEQUENCE, b"".join(parts))
+        value = _TerminalAuthenticationInfo({"protocol": info.protocol, "version": info.version,
+                                             "ef_cvca": None if info.ef_cvca is None else _any(info.ef_cvca)})
+    return bytes(value.dump())
 
 
 def encode_security_infos(infos: Iterable[SecurityInfo]) -> bytes:
     """DER ``SET OF SecurityInfo`` (elements sorted, as DER requires)."""
-    return ber.encode(_TAG_SET, b"".join(sorted(_encode_one(info) for info in infos)))
+    members = sorted(_encode_one(info) for info in infos)
+    return bytes(_SecurityInfos([_SecurityInfo.load(der, strict=True) for der in members]).dump())
