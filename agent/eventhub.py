@@ -6,6 +6,13 @@ client has a bounded queue: a client that does not keep up is disconnected (it c
 reconnect and ask ``GET /identity`` for the current state) so one slow browser tab
 never slows the others nor grows the agent's memory.
 
+The desk publishes typed payloads for a read (``agent.desk.events``: the identity on
+show, the verdict, the BHYT lookup) and plain dicts for the small events. The hub does
+not know how to write the typed ones: the local API binds it with its renderer
+(``agent.api.render.frame``), which writes each event's frames when it is published, on
+the publishing thread (a snapshot: the identity may be wiped a moment later). Listeners
+(the reader-kit service) get the same typed event.
+
 Two shapes go on the wire:
 
 * ``native``: ``{"type": "identity_ready", "seq": 12, "ts": 1764133200.123, ...}``
@@ -71,31 +78,49 @@ class Shape(enum.StrEnum):
 @dataclass(frozen=True)
 class Event:
     type: EventType
-    data: dict[str, Any] = field(default_factory=dict)
+    #: a dict for the small events; a typed payload (``agent.desk.events``) for a read's
+    data: Any = field(default_factory=dict)
     #: compat-shape payload, when it differs from a rename of ``data`` (identity)
     compat: dict[str, Any] | None = None
     ts: float = field(default_factory=time.time)
     seq: int = 0
 
-    def native(self) -> dict[str, Any]:
-        return {"type": self.type.value, "seq": self.seq, "ts": round(self.ts, 3), **self.data}
+    @property
+    def plain(self) -> bool:
+        """The payload is plain data (a dict): ``native``/``encode`` write it as it is;
+        a typed payload is written by ``agent.api.render``, which passes the data here."""
+        return isinstance(self.data, dict)
 
-    def compat_shape(self) -> dict[str, Any] | None:
+    def native_data(self) -> dict[str, Any]:
+        if not self.plain:
+            raise TypeError(f"{self.type.value}: a typed payload is written by agent.api.render")
+        return dict(self.data)
+
+    def native(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        body = self.native_data() if data is None else data
+        return {"type": self.type.value, "seq": self.seq, "ts": round(self.ts, 3), **body}
+
+    def compat_shape(self, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The reader-kit shape, or None for events those kits have no name for."""
-        name = _COMPAT_NAMES.get(self.type)
+        name = COMPAT_NAMES.get(self.type)
         if name is None:
             return None
-        payload = self.compat if self.compat is not None else self.data
-        return {"event": name, "data": payload}
+        if data is None:
+            data = self.compat if self.compat is not None else self.native_data()
+        return {"event": name, "data": data}
 
     def encode(self, shape: Shape) -> str | None:
-        body = self.native() if shape is Shape.NATIVE else self.compat_shape()
-        if body is None:
-            return None
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=json_plain)
+        return to_frame(self.native() if shape is Shape.NATIVE else self.compat_shape())
 
     def __repr__(self) -> str:  # data may hold personal data
         return f"Event(type={self.type.value}, seq={self.seq})"
+
+
+def to_frame(body: dict[str, Any] | None) -> str | None:
+    """One event's body as the text of its WebSocket frame."""
+    if body is None:
+        return None
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=json_plain)
 
 
 def json_plain(value: Any) -> Any:
@@ -112,7 +137,7 @@ def json_plain(value: Any) -> Any:
     return str(value)
 
 
-_COMPAT_NAMES: dict[EventType, str] = {
+COMPAT_NAMES: dict[EventType, str] = {
     EventType.READER_ATTACHED: "reader_connected",
     EventType.READER_DETACHED: "reader_disconnected",
     EventType.CARD_PRESENT: "new_card",
@@ -123,6 +148,15 @@ _COMPAT_NAMES: dict[EventType, str] = {
     EventType.LOOKUP_RESULT: "bhyt_result",
     EventType.ERROR: "error",
 }
+
+
+#: writes one event in one shape (None: nothing for that shape); the API's is
+#: ``agent.api.render.frame``, the default writes plain events only
+Renderer = Callable[[Event, Shape], "str | None"]
+
+
+def encode_plain(event: Event, shape: Shape) -> str | None:
+    return event.encode(shape)
 
 
 class Client:
@@ -149,6 +183,7 @@ class EventHub:
     def __init__(self, *, on_drop: Callable[[Client], None] | None = None,
                  max_clients: int = MAX_CLIENTS, queue_max: int = CLIENT_QUEUE_MAX) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._render: Renderer = encode_plain
         self._clients: set[Client] = set()
         self._seq = itertools.count(1)
         self._last_seq = 0
@@ -160,8 +195,11 @@ class EventHub:
         self.queue_max = queue_max
         self.listeners: list[Callable[[Event], None]] = []
 
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+    def bind(self, loop: asyncio.AbstractEventLoop, render: Renderer | None = None) -> None:
+        """Deliver on ``loop``, each event written by ``render`` (the API's renderer)."""
         self._loop = loop
+        if render is not None:
+            self._render = render
 
     @property
     def last_seq(self) -> int:
@@ -186,17 +224,24 @@ class EventHub:
         self._clients.discard(client)
         client.closed.set()
 
-    def publish(self, type_: EventType, data: dict[str, Any] | None = None, *,
+    def publish(self, type_: EventType, data: object = None, *,
                 compat: dict[str, Any] | None = None) -> Event:
         """Called from any thread. Sequence numbers are assigned here, in call order,
-        and the events reach the loop (so every client) in that order."""
+        and the events reach the loop (so every client) in that order. ``data``: a dict,
+        or a typed payload (``agent.desk.events``), written now, for the shapes the
+        clients connected at this moment take."""
         with self._publish_lock:
-            event = Event(type_, data or {}, compat, time.time(), next(self._seq))
+            event = Event(type_, {} if data is None else data, compat, time.time(), next(self._seq))
             self._last_seq = event.seq
             loop = self._loop
             if loop is not None and not loop.is_closed():
+                frames: dict[Shape, str | None] = {}
+                if not event.plain:
+                    # a typed payload is written now (a snapshot), not when the loop gets to it
+                    for shape in {client.shape for client in list(self._clients)}:
+                        frames[shape] = self._render(event, shape)
                 try:
-                    loop.call_soon_threadsafe(self._fanout, event)
+                    loop.call_soon_threadsafe(self._fanout, event, frames)
                 except RuntimeError:  # loop closed between the check and the call (shutdown)
                     logger.debug("event %s dropped: loop closed", event.type.value)
         for listener in list(self.listeners):
@@ -208,13 +253,12 @@ class EventHub:
         return self.publish(EventType.ERROR, {"reader": reader, **err.to_dict()},
                             compat={"code": err.code, "message": err.message})
 
-    def _fanout(self, event: Event) -> None:
-        frames: dict[Shape, str | None] = {}
+    def _fanout(self, event: Event, frames: dict[Shape, str | None]) -> None:
         for client in list(self._clients):
             if client.dropped:
                 continue
             if client.shape not in frames:
-                frames[client.shape] = event.encode(client.shape)
+                frames[client.shape] = self._render(event, client.shape)
             frame = frames[client.shape]
             if frame is None:
                 continue

@@ -74,7 +74,7 @@ class Cleared:
             self.present_at = time.time() * 1000
         elif str(event.type) == "identity_ready":
             self.ready_at = time.time() * 1000
-            self.read_ms = float(event.data["timings"]["read_ms"])
+            self.read_ms = float(event.data.current.timings["read_ms"])
 
     def wait(self) -> None:
         if not self.event.wait(10):

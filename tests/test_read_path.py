@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from agent.api import render
 from agent.cli import main
 from agent.config import Config
 from agent.daemon import Daemon
@@ -94,7 +95,7 @@ class _Desk:
 
     def _note(self, event: Any) -> None:
         with self._seen:
-            self.events.append(event.native())
+            self.events.append(render.native(event))
             self._seen.notify_all()
 
     def wait_event(self, kind: str, timeout: float = 20.0) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web, web_response
 from aiohttp.http_exceptions import HttpProcessingError
 
+from agent.api import render
 from agent.api.auth import OriginPolicy, bearer, load_or_create_token, token_matches
 from agent.api.fleet import register as register_fleet
 from agent.api.guard import ConnectionGuard, parse_host
@@ -146,7 +147,7 @@ class ApiServer:
             self._ready.set()
             loop.close()
             return
-        self.service.hub.bind(loop)
+        self.service.hub.bind(loop, render.frame)
         self._ready.set()
         try:
             loop.run_forever()
@@ -287,7 +288,7 @@ class ApiServer:
         current = self.service.current_or_raise()
         photo = request.query.get("photo", "0") in ("1", "true")
         compat = request.query.get("compat", "0") in ("1", "true")
-        return web.json_response(current.to_dict(photo=photo, compat=compat), dumps=dumps)
+        return web.json_response(render.identity_body(current, photo=photo, compat=compat), dumps=dumps)
 
     async def delete_identity(self, request: web.Request) -> web.StreamResponse:
         cleared = self.service.clear_identity("api")

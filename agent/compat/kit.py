@@ -4,7 +4,7 @@ payloads their Socket.IO service emits, and from their client events to our keys
 
 This is the one mapping from an ``Identity`` to the kits' field names: the Socket.IO
 service (``agent.compat.service``) and the native API's ``?compat=1`` /
-``[api] compat_events`` shape both use ``card_fields``.
+``[api] compat_events`` shape (``agent.api.render``) both use ``card_fields``.
 
 Event ids (the kits' integration documents): 1 new card, 2 text fields, 3 failure,
 4 raw files and face image, 5 security (CA, AA, PA), 7 answer to ``/get_aa``. Our
@@ -95,6 +95,12 @@ def card_fields(identity: Identity) -> dict[str, Any]:
         out[kit_name] = "" if value is None else value
     out["qr"] = identity.qr_text or ""
     return out
+
+
+def card_data(identity: Identity) -> dict[str, Any]:
+    """The native API's compat shape of ``identity_ready`` (``card_data``): the id-2
+    fields and ``faceImage``, the face as base64 JPEG (null without one)."""
+    return {**card_fields(identity), "faceImage": _b64(identity.photo_jpeg) or None}
 
 
 def verdict(verification: Verdict) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from agent import __version__
 from agent.compat import kit
 from agent.compat.active_auth import keys_of, sign_challenge
 from agent.config import CompatSection, ConfigValueError
+from agent.desk.events import IdentityShown
+from agent.desk.session import Current
 from agent.errors import IdAgentError
 from agent.loopthread import stop_loop_thread
 
@@ -206,18 +208,20 @@ class CompatService:
             self._serial_nfc = kit.reader_serial(str(event.data.get("reader", "")),
                                                  bytes.fromhex(str(event.data.get("atr", ""))))
             return [kit.new_card()]
-        if kind == "identity_ready":
-            return self._read_messages(event.data.get("read_id"))
+        if kind == "identity_ready" and isinstance(event.data, IdentityShown):
+            return self._read_messages(event.data.current)
         if kind == "error":
             return [kit.failure(str(event.data.get("code", "")))]
         if kind == "need_access":
             return [kit.failure("access_denied" if event.data.get("reason") == "key_refused" else "need_access")]
         return []
 
-    def _read_messages(self, read_id: Any) -> list[dict[str, Any]]:
-        current = self.desk.store.get()
-        if current is None or current.read_id != read_id:
+    def _read_messages(self, current: Current) -> list[dict[str, Any]]:
+        """Ids 2, 4, 5 (or 3) for the identity just put on show (the typed record the
+        ``identity_ready`` event carries), unless another one replaced it already."""
+        if self.desk.store.get() is not current:
             return []
+        read_id = current.read_id
         verification = current.verification
         if not verification.verified and not self.config.send_unverified:
             logger.info("reader-kit service: read %s not verified (%s): its data are not sent", read_id,

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from agent.desk.errors import AlteredDataRefusedError, CloneRefusedError, NotConfiguredError
+from agent.desk.events import LookupDone
 from agent.desk.intake_status import IntakeTracker
 from agent.desk.session import Current, IdentityStore
 from agent.errors import IdAgentError
@@ -110,8 +111,7 @@ class ForwardOrchestrator:
             self._metrics.lookup_seconds.observe(seconds)
         self._metrics.count_lookup(result)
         if self._store.update(read_id, lookup=result) is not None:
-            self._hub.publish(EventType.LOOKUP_RESULT, {"read_id": read_id, "kind": "bhyt", **result},
-                              compat=result)
+            self._hub.publish(EventType.LOOKUP_RESULT, LookupDone(read_id, result))
         return result
 
     # ---------------------------------------------------------------- intake

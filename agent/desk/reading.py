@@ -7,14 +7,13 @@ the event hub with the clerk's hint; a refused key asks for another one.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from agent.compat.kit import card_fields
 from agent.desk.errors import AccessNeededError
+from agent.desk.events import IdentityShown, VerdictReached
 from agent.desk.forwarding import ForwardOrchestrator
 from agent.desk.key_broker import KeyBroker
 from agent.desk.session import Current, IdentitySession
@@ -146,16 +145,9 @@ class CardReading:
         overhead = max(0.0, total - outcome.read_seconds)
         current.timings = {"read_ms": round(outcome.read_seconds * 1000, 2), "total_ms": round(total * 1000, 2)}
         lookup_pending = self._forwarding.lookup_wanted(outcome.verification)
-        payload = current.to_dict()
-        payload["timings"] = current.timings
-        payload["lookup_pending"] = lookup_pending
-        compat = {**card_fields(identity), "faceImage": None}
-        if identity.photo_jpeg:
-            compat["faceImage"] = base64.b64encode(identity.photo_jpeg).decode("ascii")
-        self._hub.publish(EventType.IDENTITY_READY, payload, compat=compat)
+        self._hub.publish(EventType.IDENTITY_READY, IdentityShown(current, lookup_pending))
         self._metrics.overhead_seconds.observe(overhead)
-        self._hub.publish(EventType.VERIFICATION, {"reader": reader, "read_id": current.read_id,
-                                                   **outcome.verification.to_dict()})
+        self._hub.publish(EventType.VERIFICATION, VerdictReached(reader, current.read_id, outcome.verification))
         logger.info("card read on %s: %s (%.0f ms read, %.1f ms agent)", reader,
                     "probable clone" if status == VerificationStatus.PROBABLE_CLONE else status,
                     outcome.read_seconds * 1000, overhead * 1000)

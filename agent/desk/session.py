@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.compat.kit import card_fields
 from agent.eventhub import EventHub, EventType
 from agent.identity import Identity
 from agent.logs import forget_sensitive, register_sensitive
@@ -25,7 +24,8 @@ from agent.pipeline import Verdict
 
 @dataclass
 class Current:
-    """The identity on show, with what happened to it since it was read."""
+    """The identity on show, with what happened to it since it was read (its JSON:
+    ``agent.api.render.identity_body``)."""
 
     read_id: int
     reader: str
@@ -38,20 +38,6 @@ class Current:
     timings: dict[str, float] = field(default_factory=dict)
     #: the chip's files as read (raw; for the reader-kit service), dropped with the identity
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
-
-    def to_dict(self, *, photo: bool = False, compat: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "read_id": self.read_id, "reader": self.reader,
-            "identity": self.identity.to_dict(photo=photo),
-            "has_photo": self.identity.photo_jpeg is not None,
-            "photo_url": "/identity/photo.jpg" if self.identity.photo_jpeg else None,
-            "verification": self.verification.to_dict(), "lookup": self.lookup, "intake": self.intake,
-            "access": self.access,
-        }
-        if compat:
-            out["compat"] = card_fields(self.identity)
-        return out
-
 
 def _sensitive_values(identity: Identity) -> list[str | None]:
     return [identity.id_number, identity.old_id_number, identity.document_number, identity.full_name,

@@ -1,0 +1,77 @@
+"""The desk's typed records written as the API's JSON: the one place where the identity
+on show, its verdict and its BHYT lookup become the bytes a client receives.
+
+* ``frame``: an event as a WebSocket frame, native or compat shape; the event hub calls
+  it (``EventHub.bind``) when a typed event is published and, for plain events, when
+  the loop fans them out;
+* ``identity_body``: ``GET /identity``, and the ``identity_ready`` event's body.
+
+The compat shape of a card (the reader kits' field names) is ``agent.compat.kit``'s one
+mapping (``card_fields``, ``card_data``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.compat.kit import card_data, card_fields
+from agent.desk.events import IdentityShown, LookupDone, VerdictReached
+from agent.desk.session import Current
+from agent.eventhub import Event, Shape, to_frame
+
+
+def identity_body(current: Current, *, photo: bool = False, compat: bool = False) -> dict[str, Any]:
+    """The identity on show with what happened to it since (``GET /identity``)."""
+    out: dict[str, Any] = {
+        "read_id": current.read_id, "reader": current.reader,
+        "identity": current.identity.to_dict(photo=photo),
+        "has_photo": current.identity.photo_jpeg is not None,
+        "photo_url": "/identity/photo.jpg" if current.identity.photo_jpeg else None,
+        "verification": current.verification.to_dict(), "lookup": current.lookup, "intake": current.intake,
+        "access": current.access,
+    }
+    if compat:
+        out["compat"] = card_fields(current.identity)
+    return out
+
+
+def _native_data(event: Event) -> dict[str, Any]:
+    data = event.data
+    if isinstance(data, IdentityShown):
+        body = identity_body(data.current)
+        body["timings"] = data.current.timings
+        body["lookup_pending"] = data.lookup_pending
+        return body
+    if isinstance(data, VerdictReached):
+        return {"reader": data.reader, "read_id": data.read_id, **data.verdict.to_dict()}
+    if isinstance(data, LookupDone):
+        return {"read_id": data.read_id, "kind": data.kind, **data.result}
+    return event.native_data()
+
+
+def _compat_data(event: Event) -> dict[str, Any]:
+    data = event.data
+    if event.compat is not None:
+        return event.compat
+    if isinstance(data, IdentityShown):
+        return card_data(data.current.identity)
+    if isinstance(data, LookupDone):
+        return dict(data.result)
+    return _native_data(event)
+
+
+def native(event: Event) -> dict[str, Any]:
+    """The native shape: ``{"type": …, "seq": …, "ts": …, …}``."""
+    return event.native(_native_data(event))
+
+
+def compat(event: Event) -> dict[str, Any] | None:
+    """The compat shape ``{"event": kit name, "data": …}``; None for events the kits have no name for."""
+    return event.compat_shape(_compat_data(event))
+
+
+def frame(event: Event, shape: Shape) -> str | None:
+    """The event's WebSocket frame in ``shape`` (None: nothing to send in that shape)."""
+    if event.plain:
+        return event.encode(shape)
+    return to_frame(native(event) if shape is Shape.NATIVE else compat(event))
