@@ -48,9 +48,9 @@ class Verdict:
     the checks (``agent.icao.verify.Verification``; None when none could run), whether
     every required data group was read (a partial read never passes as verified:
     ``agent.icao.read`` already made its status not_verified), and the clerk's sentence.
-    The desk, the reader-kit service and the wedge decide on these typed fields; ``to_dict``
-    is its JSON (the ``verification`` of the API, the counter page and the events), made
-    only where it is handed to them (``Current.to_dict``, the events the desk publishes)."""
+    The desk, the reader-kit service and the wedge decide on these typed fields; its JSON
+    (the ``verification`` of the API, the counter page and the events) is written only
+    in the API (``agent.api.render.verdict_body``)."""
 
     checks: Verification | None
     complete: bool = True
@@ -82,12 +82,6 @@ class Verdict:
         (or DG1 names another country than the signer's, ``agent.icao.issuer``)."""
         return self.checks is not None and self.checks.passive.status is Status.INVALID
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = self.checks.to_dict() if self.checks is not None else \
-            {"status": VerificationStatus.ERROR, "reason": "not verified"}
-        out["plain"] = self.plain
-        out["complete"] = self.complete
-        return out
 
 
 @dataclass

@@ -4,7 +4,8 @@ on show, its verdict and its BHYT lookup become the bytes a client receives.
 * ``frame``: an event as a WebSocket frame, native or compat shape; the event hub calls
   it (``EventHub.bind``) when a typed event is published and, for plain events, when
   the loop fans them out;
-* ``identity_body``: ``GET /identity``, and the ``identity_ready`` event's body.
+* ``identity_body``: ``GET /identity``, and the ``identity_ready`` event's body;
+* ``verdict_body``: a read's ``verification`` (in both, and the ``verification`` event).
 
 The compat shape of a card (the reader kits' field names) is ``agent.compat.kit``'s one
 mapping (``card_fields``, ``card_data``).
@@ -18,6 +19,17 @@ from agent.compat.kit import card_data, card_fields
 from agent.desk.events import IdentityShown, LookupDone, VerdictReached
 from agent.desk.session import Current
 from agent.eventhub import Event, Shape, to_frame
+from agent.icao.verify import VerificationStatus
+from agent.pipeline import Verdict
+
+
+def verdict_body(verdict: Verdict) -> dict[str, Any]:
+    """A read's ``verification``: the checks' JSON, the clerk's sentence, whether complete."""
+    out: dict[str, Any] = verdict.checks.to_dict() if verdict.checks is not None else \
+        {"status": VerificationStatus.ERROR, "reason": "not verified"}
+    out["plain"] = verdict.plain
+    out["complete"] = verdict.complete
+    return out
 
 
 def identity_body(current: Current, *, photo: bool = False, compat: bool = False) -> dict[str, Any]:
@@ -27,7 +39,7 @@ def identity_body(current: Current, *, photo: bool = False, compat: bool = False
         "identity": current.identity.to_dict(photo=photo),
         "has_photo": current.identity.photo_jpeg is not None,
         "photo_url": "/identity/photo.jpg" if current.identity.photo_jpeg else None,
-        "verification": current.verification.to_dict(), "lookup": current.lookup, "intake": current.intake,
+        "verification": verdict_body(current.verification), "lookup": current.lookup, "intake": current.intake,
         "access": current.access,
     }
     if compat:
@@ -43,7 +55,7 @@ def _native_data(event: Event) -> dict[str, Any]:
         body["lookup_pending"] = data.lookup_pending
         return body
     if isinstance(data, VerdictReached):
-        return {"reader": data.reader, "read_id": data.read_id, **data.verdict.to_dict()}
+        return {"reader": data.reader, "read_id": data.read_id, **verdict_body(data.verdict)}
     if isinstance(data, LookupDone):
         return {"read_id": data.read_id, "kind": data.kind, **data.result}
     return event.native_data()

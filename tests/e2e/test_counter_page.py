@@ -18,6 +18,7 @@ from desk_browser import JARGON, TIMEOUT_MS, assert_plain_vietnamese, open_count
 from PIL import Image
 
 from agent.daemon import Current
+from agent.desk.events import IdentityShown
 from agent.eventhub import EventType
 from agent.icao.checks import CheckResult, Status
 from agent.icao.verify import Verification, VerificationStatus
@@ -199,7 +200,7 @@ def _show_identity(desk: Any, identity: Identity, status: VerificationStatus, pl
     current = Current(read_id=daemon.store.next_id(), reader="x", identity=identity,
                       verification=verification, created=daemon.clock())
     daemon.store.put(current)
-    daemon.hub.publish(EventType.IDENTITY_READY, {**current.to_dict(), "lookup_pending": False})
+    daemon.hub.publish(EventType.IDENTITY_READY, IdentityShown(current, lookup_pending=False))
     return current.read_id
 
 
