@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import argparse
 import array
-import base64
 import json
-import os
 import resource
 import socket
 import statistics
@@ -51,6 +49,7 @@ import websockets.sync.client as ws_client  # noqa: E402
 
 from agent.demo import SIM_READER, desk_stack  # noqa: E402
 from agent.sim.profile import load_profile, load_spec, virtual_chip  # noqa: E402
+from agent.sim.stalled_ws import stalled_websocket  # noqa: E402
 from bench.measure import memory_over, percentile  # noqa: E402
 
 PROFILE = "nguyen-van-an"
@@ -136,29 +135,13 @@ def bench_idle_flood(stack: Any, idle: int, peers: int = 20, requests_n: int = 5
     return {"idle_connections": len(sockets), "connects_failed": failed, "health": summary(times)}
 
 
-def _ws_that_never_reads(stack: Any) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", stack.daemon.port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{stack.daemon.port}\r\n"
-                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nOrigin: {stack.base}\r\n"
-                  f"Authorization: Bearer {stack.token}\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise RuntimeError(f"WebSocket handshake refused: {head[:60]!r}")
-    return sock
-
-
 def bench_stalled_client(stack: Any, events: int = 3000, size: int = 20_000, burst: int = 100) -> dict[str, Any]:
     """Fan-out to a reading client while another never reads (it gets dropped)."""
     from agent.eventhub import EventType
 
     hub = stack.daemon.hub
     dropped_before = stack.daemon.metrics.ws_dropped.value()
-    stalled = _ws_that_never_reads(stack)
+    stalled = stalled_websocket(stack.daemon.port, stack.base, stack.token)
     url = f"ws://127.0.0.1:{stack.daemon.port}/events"
     filler = "x" * size
     try:

@@ -3,36 +3,18 @@ document is valid OpenAPI 3."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
 import time
 
 from api_fakes import Harness, wait_for
 from openapi_spec_validator import validate
 
 from agent.eventhub import EventType
-
-
-def _raw_ws_that_never_reads(harness: Harness) -> socket.socket:
-    """A WebSocket handshake by hand, then a tiny receive buffer and no reads."""
-    sock = socket.create_connection(("127.0.0.1", harness.daemon.port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{harness.daemon.port}\r\n"
-                  f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nOrigin: {harness.base}\r\n"
-                  f"Authorization: Bearer {harness.token}\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101")
-    return sock
+from agent.sim.stalled_ws import stalled_websocket
 
 
 def test_slow_client_is_dropped_and_others_keep_up(harness: Harness) -> None:
-    slow = _raw_ws_that_never_reads(harness)
+    slow = stalled_websocket(harness.daemon.port, harness.base, harness.token)
     fast = harness.ws()
     deadline = time.monotonic() + 5
     while harness.daemon.hub.client_count < 2 and time.monotonic() < deadline:
