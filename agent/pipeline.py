@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import IdAgentError
+from agent.icao.access import AccessInfo
 from agent.icao.checks import Status
-from agent.icao.keys import AccessKey
+from agent.icao.keys import AccessKey, CanKey, MrzKey
 from agent.icao.verify import Verification, VerificationStatus
 from agent.identity import Identity
 from agent.readers.base import CardConnection
@@ -84,14 +85,31 @@ class Verdict:
 
 
 
+@dataclass(frozen=True)
+class KeyUsed:
+    """All the desk knows of how a chip was opened when its pipeline did not say (a
+    stand-in pipeline leaves ``ReadOutcome.access`` None): the kind of key that opened
+    it. Its JSON is ``agent.api.render.access_body``'s."""
+
+    #: "can" or "mrz"
+    kind: str
+
+    @classmethod
+    def of(cls, key: AccessKey) -> KeyUsed:
+        return cls("can" if isinstance(key, CanKey) else "mrz" if isinstance(key, MrzKey) else "")
+
+
 @dataclass
 class ReadOutcome:
     identity: Identity
     verification: Verdict
     #: wall time of the card I/O and parsing
     read_seconds: float = 0.0
-    #: which access key opened the chip ("can" or "mrz") and how ("pace" or "bac")
-    access: dict[str, str] = field(default_factory=dict)
+    #: how the chip was opened: the chip read's own record (protocol, cipher, key type,
+    #: PACE mapping …); None when the pipeline does not say, and the desk then records
+    #: the kind of key it gave (``KeyUsed``). Written as JSON only where it is emitted
+    #: (``agent.api.render.access_body``).
+    access: AccessInfo | KeyUsed | None = None
     #: the files as read ("SOD", "DG1" ...), raw: the reader-kit protocol sends them
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
@@ -202,9 +220,8 @@ class IcaoPipeline:
 
             signer_record.record(self.state_dir, read.verification)  # for 'idagent trust last-read'
         verification = Verdict.of(read.verification, read.complete)
-        access = {k: str(v) for k, v in read.access.to_dict().items() if isinstance(v, (str, int, bool))}
-        return ReadOutcome(identity=identity_of(read), verification=verification, read_seconds=elapsed, access=access,
-                           files=dict(read.files))
+        return ReadOutcome(identity=identity_of(read), verification=verification, read_seconds=elapsed,
+                           access=read.access, files=dict(read.files))
 
 
 class CccdQrDecoder:

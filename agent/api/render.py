@@ -5,7 +5,8 @@ on show, its verdict and its BHYT lookup become the bytes a client receives.
   it (``EventHub.bind``) when a typed event is published and, for plain events, when
   the loop fans them out;
 * ``identity_body``: ``GET /identity``, and the ``identity_ready`` event's body;
-* ``verdict_body``: a read's ``verification`` (in both, and the ``verification`` event).
+* ``verdict_body``: a read's ``verification`` (in both, and the ``verification`` event);
+* ``access_body``: how the chip was opened (the identity's ``access``).
 
 The compat shape of a card (the reader kits' field names) is ``agent.compat.kit``'s one
 mapping (``card_fields``, ``card_data``).
@@ -19,8 +20,9 @@ from agent.compat.kit import card_data, card_fields
 from agent.desk.events import IdentityShown, LookupDone, VerdictReached
 from agent.desk.session import Current
 from agent.eventhub import Event, Shape, to_frame
+from agent.icao.access import AccessInfo
 from agent.icao.verify import VerificationStatus
-from agent.pipeline import Verdict
+from agent.pipeline import KeyUsed, Verdict
 
 
 def verdict_body(verdict: Verdict) -> dict[str, Any]:
@@ -32,6 +34,17 @@ def verdict_body(verdict: Verdict) -> dict[str, Any]:
     return out
 
 
+def access_body(access: AccessInfo | KeyUsed | None) -> dict[str, str]:
+    """How the chip was opened: the chip read's record (``AccessInfo.to_dict``, the
+    ``read --json`` one) with its values as text and the absent ones left out; only
+    ``{"key": "can"}`` or ``"mrz"`` when the pipeline did not say (``KeyUsed``)."""
+    if access is None:
+        return {}
+    if isinstance(access, KeyUsed):
+        return {"key": access.kind}
+    return {k: str(v) for k, v in access.to_dict().items() if isinstance(v, (str, int, bool))}
+
+
 def identity_body(current: Current, *, photo: bool = False, compat: bool = False) -> dict[str, Any]:
     """The identity on show with what happened to it since (``GET /identity``)."""
     out: dict[str, Any] = {
@@ -40,7 +53,7 @@ def identity_body(current: Current, *, photo: bool = False, compat: bool = False
         "has_photo": current.identity.photo_jpeg is not None,
         "photo_url": "/identity/photo.jpg" if current.identity.photo_jpeg else None,
         "verification": verdict_body(current.verification), "lookup": current.lookup, "intake": current.intake,
-        "access": current.access,
+        "access": access_body(current.access),
     }
     if compat:
         out["compat"] = card_fields(current.identity)

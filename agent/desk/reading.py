@@ -20,12 +20,12 @@ from agent.desk.session import Current, IdentitySession
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
 from agent.icao.access import PaceInterruptedError
-from agent.icao.keys import AccessKey, CanKey, MrzKey
+from agent.icao.keys import AccessKey
 from agent.icao.sm import AccessDeniedError
 from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.metrics import Metrics
-from agent.pipeline import ChipPipeline, ReadOutcome
+from agent.pipeline import ChipPipeline, KeyUsed, ReadOutcome
 from agent.readers.base import CardConnection, ReaderBackend
 
 logger = logging.getLogger(__name__)
@@ -114,8 +114,8 @@ class CardReading:
         outcome = self.pipeline.read(connection, key, on_progress)
         if not outcome.read_seconds:
             outcome.read_seconds = time.monotonic() - started
-        if not outcome.access:
-            outcome.access = {"key": "can" if isinstance(key, CanKey) else "mrz" if isinstance(key, MrzKey) else ""}
+        if outcome.access is None:
+            outcome.access = KeyUsed.of(key)
         return outcome
 
     def _merged(self, identity: Identity) -> Identity:

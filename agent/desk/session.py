@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.eventhub import EventHub, EventType
+from agent.icao.access import AccessInfo
 from agent.identity import Identity
 from agent.logs import forget_sensitive, register_sensitive
 from agent.metrics import Metrics
-from agent.pipeline import Verdict
+from agent.pipeline import KeyUsed, Verdict
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Current:
     identity: Identity
     verification: Verdict
     created: float
-    access: dict[str, str] = field(default_factory=dict)
+    #: how the chip was opened (``ReadOutcome.access``)
+    access: AccessInfo | KeyUsed | None = None
     lookup: dict[str, Any] | None = None
     intake: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)

@@ -64,3 +64,16 @@ def test_a_pipeline_that_does_not_say_how_leaves_the_kind_of_key(harness: Harnes
     assert wait_for(conn, lambda m: m.get("type") == "identity_ready")["access"] == {"key": "can"}
     assert _access(harness.get("/identity").text) == '{"key": "can"}'
     conn.close()
+
+
+def test_a_cam_read_writes_its_chip_authentication_data_in_upper_hex() -> None:
+    from agent.api.render import access_body
+    from agent.icao.access import AccessInfo
+
+    info = AccessInfo("PACE", "AES-128", "CAN", oid="0.4.0.127.0.7.2.2.4.6.2", mapping="ECDH-CAM",
+                      parameter_id=13, cam_data=bytes.fromhex("0a1b2c"), cam_ca_ic=b"\x04" * 65,
+                      chip_mapping_key=b"\x04" * 65)
+    # what the chip gave for the trust layer (CA_IC, PK_map,IC) is not emitted
+    assert access_body(info) == {"protocol": "PACE", "cipher": "AES-128", "key_type": "CAN",
+                                 "oid": "0.4.0.127.0.7.2.2.4.6.2", "mapping": "ECDH-CAM", "parameter_id": "13",
+                                 "cam_data": "0A1B2C"}
