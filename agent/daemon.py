@@ -4,7 +4,7 @@ It builds and wires the collaborators of ``agent.desk`` (identity session, key b
 reader supervisor, card reading, QR intake, forward orchestration), the event hub, the
 metrics and the local API, and owns the life cycle: start, SIGHUP reload, stop. The
 jobs themselves live in the collaborators; this class only forwards the local API's
-calls (``agent.desk.service.DeskService``) to them.
+calls (``agent.desk.protocol.DeskService``) to them.
 
 Threads, and why:
 
@@ -51,8 +51,8 @@ from agent.metrics import Metrics
 from agent.pipeline import ChipPipeline, Forwards, QrDecoder, QrSource
 from agent.readers.base import ReaderBackend
 from agent.readpath import make_backends
-from agent.wedge.service import Wedge, WedgeDisabled, WedgeSettings
 from agent.wedge.trigger import WedgeTrigger, refusal
+from agent.wedge.wedge import Wedge, WedgeDisabled, WedgeSettings
 from agent.wedge.x11 import X11Keyboard
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class Daemon:
         self._stop = threading.Event()
         self._housekeeping_thread: threading.Thread | None = None
         self._api: Any = None  # agent.api.server.ApiServer, imported at start (it serves this daemon)
-        self.compat: Any = None  # agent.compat.service.CompatService when [compat] enabled
+        self.compat: Any = None  # agent.compat.socketio_server.CompatService when [compat] enabled
         self._wedge_keyboard = wedge_keyboard
         #: the keyboard wedge, while [wedge] enabled (started and stopped with the daemon)
         self.wedge: WedgeTrigger | None = None
@@ -158,7 +158,7 @@ class Daemon:
         self._api.start()
         self.port = self._api.port
         if self.config.compat.enabled:
-            from agent.compat.service import CompatService
+            from agent.compat.socketio_server import CompatService
 
             self.compat = CompatService(self, self.config.compat, no_expiry_year=self.config.card.no_expiry_year,
                                         prefer=self.config.card.prefer).start()

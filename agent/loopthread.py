@@ -1,7 +1,7 @@
 """Stopping an asyncio loop that runs on its own thread, from another thread.
 
 The local API (``agent.api.server``) and the reader-kit service
-(``agent.compat.service``) each serve from a loop on a thread of their own; the daemon
+(``agent.compat.socketio_server``) each serve from a loop on a thread of their own; the daemon
 stops them from its thread the same way: the service's own shutdown coroutine on its
 loop (bounded by ``timeout``), then the loop stopped and the thread joined.
 """

@@ -25,7 +25,7 @@ from agent.api.request import error_response
 from agent.errors import IdAgentError
 
 if TYPE_CHECKING:
-    from agent.desk.service import DeskService
+    from agent.desk.protocol import DeskService
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ events into ``agent.eventhub.EventHub`` thread-safely, and ``agent.api.websocket
 sends each client's frames on its WebSocket. Request bodies, access keys and error
 answers are read and written by ``agent.api.request``. This module keeps the life
 cycle, the guard middleware (Host, Origin, token, CORS) and the routes. The server
-depends on the small ``agent.desk.service.DeskService`` interface, not on the daemon.
+depends on the small ``agent.desk.protocol.DeskService`` interface, not on the daemon.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from agent.logs import flush_repeats
 from agent.loopthread import stop_loop_thread
 
 if TYPE_CHECKING:
-    from agent.desk.service import DeskService
+    from agent.desk.protocol import DeskService
 
 logger = logging.getLogger(__name__)
 #: aiohttp's own server log ("Error handling request"): one line per malformed request,

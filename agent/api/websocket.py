@@ -24,7 +24,7 @@ from agent.api.request import RequestError
 from agent.eventhub import Client, Shape
 
 if TYPE_CHECKING:
-    from agent.desk.service import DeskService
+    from agent.desk.protocol import DeskService
 
 logger = logging.getLogger(__name__)
 

@@ -171,7 +171,7 @@ def check_api_port(config: Config) -> Check:
 def check_wedge(config: Config) -> Check:
     if not config.wedge.enabled:
         return Check("keyboard wedge", "skip", "disabled in [wedge]")
-    from agent.wedge.service import WedgeSettings, describe
+    from agent.wedge.wedge import WedgeSettings, describe
 
     settings = WedgeSettings.from_config(config)
     settings.pattern()  # an empty or invalid window_title is a config error
@@ -199,7 +199,7 @@ def _compat_certificate(cert_file: str, key_file: str) -> Check | None:
 
     from cryptography import x509
 
-    from agent.compat.service import ssl_context
+    from agent.compat.socketio_server import ssl_context
     from agent.config import CompatSection
 
     try:

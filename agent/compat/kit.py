@@ -3,7 +3,7 @@
 payloads their Socket.IO service emits, and from their client events to our keys.
 
 This is the one mapping from an ``Identity`` to the kits' field names: the Socket.IO
-service (``agent.compat.service``) and the native API's ``?compat=1`` /
+service (``agent.compat.socketio_server``) and the native API's ``?compat=1`` /
 ``[api] compat_events`` shape (``agent.api.render``) both use ``card_fields``.
 
 Event ids (the kits' integration documents): 1 new card, 2 text fields, 3 failure,

@@ -8,7 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from agent.wedge.service import WedgeConfigError
+from agent.wedge.wedge import WedgeConfigError
 from agent.wedge.x11 import WedgeUnavailable
 
 logger = logging.getLogger(__name__)

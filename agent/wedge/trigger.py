@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.errors import IdAgentError
 from agent.wedge.qrtext import WedgeRefused
-from agent.wedge.service import Wedge, WedgeSettings
+from agent.wedge.wedge import Wedge, WedgeSettings
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from agent.icao.mrz import MrzError
 from agent.qr.images import QrImageError
 from agent.qr.payload import NotCccdError
 from agent.wedge.qrtext import WedgeNotFromChip, WedgeRefused, WedgeUnverified
-from agent.wedge.service import WedgeConfigError, WedgeDisabled, WedgeNoWindow, WedgeSeveralWindows
 from agent.wedge.trigger import WedgeBusy, WedgeFailed
+from agent.wedge.wedge import WedgeConfigError, WedgeDisabled, WedgeNoWindow, WedgeSeveralWindows
 from agent.wedge.x11 import WedgeFocusLost, WedgeUnavailable
 
 STATUS = [

@@ -165,7 +165,7 @@ def test_no_webcam_port_without_a_camera(kit_desk) -> None:  # type: ignore[no-u
 
 
 def test_tls_settings_go_together(tmp_path: Path) -> None:
-    from agent.compat.service import ssl_context
+    from agent.compat.socketio_server import ssl_context
 
     with pytest.raises(ConfigValueError, match="tls_cert and tls_key go together"):
         ssl_context(Config.defaults().compat.__class__(tls_cert=str(tmp_path / "c.pem")))
@@ -222,10 +222,10 @@ def test_connections_beyond_the_cap_are_refused_and_a_slot_frees_on_disconnect( 
     is dropped at once, with no /info, the connected ones keep working,
     and a slot frees when one leaves. The cap is lowered to 4 so that the test checks the
     rule, not the machine's appetite for sockets; the default (32) is asserted as such."""
-    from agent.compat import service
+    from agent.compat import socketio_server
 
-    assert service.MAX_CLIENTS == 32
-    monkeypatch.setattr(service, "MAX_CLIENTS", 4)
+    assert socketio_server.MAX_CLIENTS == 32
+    monkeypatch.setattr(socketio_server, "MAX_CLIENTS", 4)
     desk = kit_desk(send_photo=False)
 
     async def scenario() -> tuple[int, bool, bool]:

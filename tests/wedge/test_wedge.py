@@ -21,8 +21,8 @@ from agent.icao.verify import Verification, VerificationStatus
 from agent.identity import Identity
 from agent.pipeline import Verdict
 from agent.wedge.qrtext import WedgeRefused, qr_text
-from agent.wedge.service import Wedge, WedgeConfigError, WedgeSettings
 from agent.wedge.uinput import check_device, plan
+from agent.wedge.wedge import Wedge, WedgeConfigError, WedgeSettings
 from agent.wedge.x11 import X11Keyboard
 
 CHIP = {f: "chip" for f in ("id_number", "old_id_number", "full_name", "date_of_birth", "sex",
