@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,10 @@ from agent.forward.intake import IntakeSettings, enqueue_dossier
 from agent.forward.outbox import Outbox, Outcome
 from agent.sim.services.bhyt import BhytTestService
 from agent.sim.services.intake import IntakeTestService
+
+#: the BHYT lookup's JSON as main wrote it before the lookup became typed (issue 15)
+LOOKUP_WIRE = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "bhyt" / "lookup_wire.json")
+                         .read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -124,3 +129,24 @@ def test_bhyt_check_without_gateway_config_exits_3(capsys: pytest.CaptureFixture
     code = main(["bhyt", "check", "--id", "001099012345", "--name", "Nguyễn Văn An", "--dob", "1999"])
     assert code == 3
     assert "[bhyt] base_url" in capsys.readouterr().err
+
+
+#: ``idagent --json bhyt check``: the case's arguments, exit code, and (from
+#: fixtures/bhyt/lookup_wire.json, as main printed them at bff8979) the JSON printed
+CLI_CASES = {
+    "year_only": (["--id", "079185000123", "--name", "Trần Thị Bình", "--dob", "20/07/1985"], 0),
+    "replaced": (["--id", "036080001122", "--name", "Hoàng Văn Em", "--dob", "22/02/1980"], 9),
+    "outage": (["--id", "001099012345", "--name", "Nguyễn Văn An", "--dob", "15/03/1999"], 7),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_bhyt_check_json_is_what_it_was(case: str, config_path: Path, live_gateway: BhytTestService,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    args, exit_code = CLI_CASES[case]
+    if case == "outage":
+        live_gateway.state.control({"outage": True})
+    assert main(["--config", str(config_path), "--json", "bhyt", "check", *args]) == exit_code
+    # the time a lookup took is the one value that differs from run to run
+    out = re.sub(r'"elapsed_ms": [0-9.]+', '"elapsed_ms": ELAPSED', capsys.readouterr().out)
+    assert out == LOOKUP_WIRE["cli"][case]
