@@ -46,6 +46,7 @@ from agent.desk.session import Current, IdentitySession, IdentityStore
 from agent.desk.supervisor import ReaderSupervisor
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
+from agent.forward.bhyt_result import Lookup
 from agent.icao.keys import AccessKey
 from agent.metrics import Metrics
 from agent.pipeline import ChipPipeline, Forwards, QrDecoder, QrSource
@@ -315,7 +316,7 @@ class Daemon:
             raise NoIdentityError("no identity in memory")
         return current
 
-    def start_lookup(self, current: Current) -> concurrent.futures.Future[dict[str, Any]]:
+    def start_lookup(self, current: Current) -> concurrent.futures.Future[Lookup]:
         return self.forwarding.start_lookup(current)
 
     def submit_intake(self) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from agent.forward.bhyt_result import BhytResult, Lookup
+
 #: seconds; a chip read takes 0.5-5 s, the agent's own overhead a few ms
 DURATION_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -152,13 +154,15 @@ class Metrics:
             "Connections the API closed or refused, by reason (refused, evicted, unauthenticated_idle).")
         self._gauges: list[Gauge] = []
 
-    def count_lookup(self, result: dict[str, object]) -> None:
-        """One BHYT lookup's result: its status, and whether it fell back to the birth year."""
-        status = str(result.get("status", "unknown"))
-        self.lookups.inc(result=status if status.replace("_", "").isalpha() and len(status) <= 32 else "unknown")
-        sent = result.get("dob_sent")
-        if isinstance(sent, list) and len(sent) > 1:
-            self.dob_fallbacks.inc(matched="yes" if result.get("dob_matched") == "year" else "no")
+    def count_lookup(self, result: Lookup) -> None:
+        """One BHYT lookup's result: its status (``error`` when it has none: a
+        ``LookupFailure``), and whether it fell back to the birth year."""
+        if not isinstance(result, BhytResult):
+            self.lookups.inc(result="error")
+            return
+        self.lookups.inc(result=result.status.value)
+        if len(result.dob_sent) > 1:
+            self.dob_fallbacks.inc(matched="yes" if result.dob_matched == "year" else "no")
 
     def gauge(self, name: str, help_: str, read: Callable[[], float]) -> None:
         self._gauges.append(Gauge(name, help_, read))

@@ -10,8 +10,8 @@ inject their own.
   the read path ``idagent read`` uses too).
 * ``QrDecoder.decode(text or bytes) -> QrScan``: parse a card QR payload (real:
   ``CccdQrDecoder`` over ``agent.qr``).
-* ``Forwards``: BHYT lookup and dossier intake (real: ``ConfiguredForwards`` over
-  ``agent.forward``).
+* ``Forwards``: BHYT lookup (a ``BhytResult``) and dossier intake (real:
+  ``ConfiguredForwards`` over ``agent.forward``).
 * ``QrSource.payloads(stop)``: scanners and cameras (``make_qr_sources``).
 """
 
@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.errors import IdAgentError
+from agent.forward.bhyt_input import MissingInputError
+from agent.forward.bhyt_result import BhytResult
 from agent.icao.access import AccessInfo
 from agent.icao.checks import Status
 from agent.icao.keys import AccessKey, CanKey, MrzKey
@@ -34,6 +36,8 @@ from agent.readers.base import CardConnection
 
 if TYPE_CHECKING:
     from agent.config import Config
+    from agent.forward.bhyt import BhytClient
+    from agent.forward.worker import ForwardingService
     from agent.readpath import ChipReader
 
 logger = logging.getLogger(__name__)
@@ -136,8 +140,10 @@ class QrDecoder(Protocol):
 class Forwards(Protocol):
     def bhyt_enabled(self) -> bool: ...
 
-    def bhyt(self, identity: Identity) -> dict[str, Any]:
-        """A JSON-ready lookup result; raise IdAgentError (exit_code 7) when the gateway fails."""
+    def bhyt(self, identity: Identity) -> BhytResult:
+        """What the gateway said about the card (a gateway that is down is a result too:
+        ``gateway_error``, ``gateway_unavailable``). Raise an IdAgentError when no check
+        can be made (``BhytInputError``: the identity lacks or garbles what it needs)."""
 
     def intake_enabled(self) -> bool: ...
 
@@ -250,8 +256,8 @@ class ConfiguredForwards:
     the config enables them. The daemon runs ``bhyt`` on its own executor."""
 
     def __init__(self, config: Config) -> None:
-        self._bhyt: Any = None
-        self._intake: Any = None
+        self._bhyt: BhytClient | None = None
+        self._intake: ForwardingService | None = None
         if config.bhyt.enabled:
             from agent.forward.bhyt import BhytClient, BhytSettings
 
@@ -264,16 +270,13 @@ class ConfiguredForwards:
     def bhyt_enabled(self) -> bool:
         return self._bhyt is not None
 
-    def bhyt(self, identity: Identity) -> dict[str, Any]:
+    def bhyt(self, identity: Identity) -> BhytResult:
         if self._bhyt is None:
             raise IdAgentError("BHYT lookup is not configured")
         if not identity.id_number or not identity.full_name or identity.date_of_birth is None:
-            return {"status": "error", "usable": False,
-                    "error": {"code": "bhyt_input", "message": "Thiếu số CCCD, họ tên hoặc ngày sinh để tra cứu",
-                              "hint": "Read the card again."}}
+            raise MissingInputError("Thiếu số CCCD, họ tên hoặc ngày sinh để tra cứu")
         # maThe: the 12-digit ID number, as hospital clients send it (domain.md, unconfirmed officially)
-        result = self._bhyt.check(identity.id_number, identity.full_name, identity.date_of_birth)
-        return dict(result.to_dict())
+        return self._bhyt.check(identity.id_number, identity.full_name, identity.date_of_birth)
 
     def intake_enabled(self) -> bool:
         return self._intake is not None

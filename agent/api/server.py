@@ -330,7 +330,7 @@ class ApiServer:
         current = self.service.current_or_raise()
         future = self.service.start_lookup(current)
         result = await asyncio.wrap_future(future)
-        return web.json_response({"read_id": current.read_id, **result}, dumps=dumps)
+        return web.json_response({"read_id": current.read_id, **render.lookup_body(result)}, dumps=dumps)
 
     async def intake(self, request: web.Request) -> web.StreamResponse:
         await json_body(request)

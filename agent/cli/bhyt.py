@@ -13,6 +13,7 @@ import argparse
 import json
 from typing import Any
 
+from agent.api.render import lookup_body
 from agent.config import Config
 from agent.forward.bhyt import BhytClient, BhytSettings
 from agent.forward.bhyt_result import BhytResult
@@ -47,7 +48,7 @@ def run_check(args: argparse.Namespace, config: Config) -> int:
     settings = BhytSettings.from_config(config)
     result = BhytClient(settings).check(args.card, args.name, args.dob)
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps(lookup_body(result), ensure_ascii=False, indent=2))
     else:
         print(format_result(result))
     if result.upstream_failure:

@@ -12,11 +12,10 @@ moment later does not change an event already published.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from agent.desk.session import Current
+from agent.forward.bhyt_result import Lookup
 from agent.pipeline import Verdict
 
 
@@ -43,11 +42,11 @@ class VerdictReached:
 
 @dataclass(frozen=True)
 class LookupDone:
-    """``lookup_result``: the BHYT lookup of the read ``read_id`` (the result as the
-    forwards return it, the same object stored with the identity)."""
+    """``lookup_result``: the BHYT lookup of the read ``read_id`` (the same object
+    stored with the identity)."""
 
     read_id: int
-    result: Mapping[str, Any]
+    result: Lookup
     kind: str = "bhyt"
 
     def __repr__(self) -> str:  # the result may hold personal data

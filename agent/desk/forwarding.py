@@ -4,7 +4,10 @@ next read. Results are stored with the identity and announced to the counter pag
 
 Lookups run on a bounded pool (``agent.forward.bhyt_lookups.BhytLookups``): behind a gateway
 that hangs, at most ``MAX_PENDING_LOOKUPS`` wait; the next one is answered at once with
-``gateway_unavailable`` instead of queueing without bound."""
+``gateway_unavailable`` instead of queueing without bound.
+
+A lookup ends in a typed ``agent.forward.bhyt_result.Lookup``: the gateway's result, or a
+``LookupFailure`` holding the error that stopped it. The API writes its JSON."""
 
 from __future__ import annotations
 
@@ -14,14 +17,14 @@ import threading
 import time
 from typing import Any
 
-from agent.desk.errors import AlteredDataRefusedError, CloneRefusedError, NotConfiguredError
+from agent.desk.errors import AlteredDataRefusedError, CloneRefusedError, InternalError, NotConfiguredError
 from agent.desk.events import LookupDone
 from agent.desk.intake_status import IntakeTracker
 from agent.desk.session import Current, IdentityStore
 from agent.errors import IdAgentError
 from agent.eventhub import EventHub, EventType
 from agent.forward.bhyt_lookups import BhytLookups
-from agent.forward.bhyt_result import refused_result
+from agent.forward.bhyt_result import Lookup, LookupFailure, refused_result
 from agent.icao.verify import VerificationStatus
 from agent.identity import Identity
 from agent.metrics import Metrics
@@ -75,7 +78,7 @@ class ForwardOrchestrator:
             self.forwards.close()
 
     # ---------------------------------------------------------------- BHYT
-    def start_lookup(self, current: Current) -> concurrent.futures.Future[dict[str, Any]]:
+    def start_lookup(self, current: Current) -> concurrent.futures.Future[Lookup]:
         if not self.lookup_enabled():
             raise NotConfiguredError("BHYT lookup is not configured",
                                      hint="Set [bhyt] enabled = true and base_url in the config.")
@@ -87,24 +90,26 @@ class ForwardOrchestrator:
         if future is None:
             logger.warning("BHYT lookup refused: %d lookups already wait for the gateway", MAX_PENDING_LOOKUPS)
             future = concurrent.futures.Future()
-            future.set_result(self._announce(read_id, refused_result().to_dict(), None))
+            future.set_result(self._announce(read_id, refused_result(), None))
         return future
 
-    def _lookup(self, read_id: int, identity: Identity) -> dict[str, Any]:
+    def _lookup(self, read_id: int, identity: Identity) -> Lookup:
         forwards = self.forwards
         assert forwards is not None
         started = time.monotonic()
+        result: Lookup
         try:
             result = forwards.bhyt(identity)
         except IdAgentError as err:
-            result = {"status": "error", "error": err.to_dict()}
+            result = LookupFailure(err)
         except Exception as err:  # noqa: BLE001 - a forward bug must not kill the executor silently
             logger.exception("BHYT lookup crashed")
-            result = {"status": "error", "error": {"code": "internal", "message": type(err).__name__,
-                                                   "hint": IdAgentError.hint}}
+            # the class name only, as before (an unexpected exception's text may carry
+            # anything, personal data included), and the generic hint this path has always given
+            result = LookupFailure(InternalError(type(err).__name__, hint=IdAgentError.hint))
         return self._announce(read_id, result, time.monotonic() - started)
 
-    def _announce(self, read_id: int, result: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+    def _announce(self, read_id: int, result: Lookup, seconds: float | None) -> Lookup:
         """Count the result (its time, when the gateway was asked), keep it with the
         identity and tell the counter page."""
         if seconds is not None:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from agent.config import Config
 from agent.desk.session import Current
 from agent.eventhub import EventHub
+from agent.forward.bhyt_result import Lookup
 from agent.icao.keys import AccessKey
 from agent.metrics import Metrics
 
@@ -42,7 +43,7 @@ class DeskService(Protocol):
 
     def on_qr_text(self, text: str | bytes, source: str = "api") -> dict[str, Any]: ...
 
-    def start_lookup(self, current: Current) -> concurrent.futures.Future[dict[str, Any]]: ...
+    def start_lookup(self, current: Current) -> concurrent.futures.Future[Lookup]: ...
 
     def submit_intake(self) -> dict[str, Any]:
         """Blocking (it writes to the outbox): call it off the event loop."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.eventhub import EventHub, EventType
+from agent.forward.bhyt_result import Lookup
 from agent.icao.access import AccessInfo
 from agent.identity import Identity
 from agent.logs import forget_sensitive, register_sensitive
@@ -35,7 +36,8 @@ class Current:
     created: float
     #: how the chip was opened (``ReadOutcome.access``)
     access: AccessInfo | KeyUsed | None = None
-    lookup: dict[str, Any] | None = None
+    #: the BHYT lookup's result, once it ended
+    lookup: Lookup | None = None
     intake: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     #: the chip's files as read (raw; for the reader-kit service), dropped with the identity

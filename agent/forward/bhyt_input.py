@@ -44,6 +44,13 @@ class BhytInputError(IdAgentError):
     hint = "Give the 12-digit ID number (or the 15-character BHYT card code), the full name and the date of birth."
 
 
+class MissingInputError(BhytInputError):
+    """The identity on show lacks the ID number, the name or the date of birth a check
+    needs: none is sent."""
+
+    hint = "Read the card again."
+
+
 def normalize_name(name: str) -> str:
     """NFC, collapsed spaces, upper case (Vietnamese letters keep their marks: the
     gateway's register holds names in capitals with diacritics)."""

@@ -4,6 +4,11 @@ Built from a gateway answer (:func:`result_from_answer`: its ``maKetQua`` looked
 :mod:`agent.forward.bhyt_codes`, the card's fields with the gateway's dates as ISO) or
 locally when no answer came (:func:`local_result`: gateway down, login refused, too
 many lookups waiting).
+
+A desk's lookup ends in a :data:`Lookup`: that result, or a :class:`LookupFailure` when
+no check could be made (the error says why, by its class). Both stay typed up to the
+edge: their JSON is written by the local API (``agent.api.render.lookup_body``), which
+``idagent --json bhyt check`` prints too.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agent.errors import IdAgentError
 from agent.forward.bhyt_codes import LOCAL, UPSTREAM_FAILURES, BhytStatus, CodeInfo
 from agent.logs import mask
 
@@ -61,22 +67,6 @@ class BhytResult:
     def upstream_failure(self) -> bool:
         return self.status in UPSTREAM_FAILURES
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status.value, "code": self.code, "usable": self.usable,
-            "message_vi": self.message_vi, "message_en": self.message_en,
-            "dob_sent": list(self.dob_sent), "dob_matched": self.dob_matched,
-            "card_code": self.card_code, "card_valid_from": self.card_valid_from,
-            "card_valid_to": self.card_valid_to, "facility_code": self.facility_code,
-            "insurance_office": self.insurance_office, "full_name": self.full_name,
-            "insurance_dob": self.insurance_dob, "gender": self.gender, "address": self.address,
-            "area_code": self.area_code, "five_years_from": self.five_years_from,
-            "social_insurance_number": self.social_insurance_number,
-            "new_card": dict(self.new_card) if self.new_card else None,
-            "old_card_code": self.old_card_code, "gateway_note": self.gateway_note,
-            "elapsed_ms": round(self.elapsed * 1000, 1), "attempts": self.attempts,
-        }
-
     def __repr__(self) -> str:
         return (f"BhytResult(status={self.status.value!r}, code={self.code!r}, "
                 f"card={mask(self.card_code)!r}, dob_matched={self.dob_matched!r})")
@@ -117,3 +107,20 @@ def result_from_answer(answer: Mapping[str, Any], info: CodeInfo, dob_sent: tupl
 def refused_result() -> BhytResult:
     """What a lookup refused by :class:`agent.forward.bhyt_lookups.BhytLookups` (too many waiting) answers."""
     return local_result(BhytStatus.GATEWAY_UNAVAILABLE, detail="too many lookups waiting")
+
+
+@dataclass(frozen=True)
+class LookupFailure:
+    """A desk lookup that has no answer about the card: its input was unusable
+    (``agent.forward.bhyt_input.BhytInputError``), the forwards raised (a gateway failure
+    they report as an error), or they crashed (``agent.desk.errors.InternalError``).
+    Callers route on the error's class, never on its code."""
+
+    error: IdAgentError
+
+    def __repr__(self) -> str:
+        return f"LookupFailure({type(self.error).__name__}, code={self.error.code!r})"
+
+
+#: what a desk's BHYT lookup ends in (``agent.desk.forwarding``)
+Lookup = BhytResult | LookupFailure

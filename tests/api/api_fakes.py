@@ -17,6 +17,8 @@ import websockets.sync.client as ws_client
 
 from agent.daemon import Daemon
 from agent.errors import IdAgentError, NoCardError, NoReaderError, ParseError
+from agent.forward.bhyt_codes import lookup
+from agent.forward.bhyt_result import BhytResult
 from agent.icao.checks import CheckResult, Status
 from agent.icao.keys import AccessKey, CanKey
 from agent.icao.sm import AccessDeniedError
@@ -178,7 +180,7 @@ class FakeForwards:
     def bhyt_enabled(self) -> bool:
         return self._bhyt
 
-    def bhyt(self, identity: Identity) -> dict[str, Any]:
+    def bhyt(self, identity: Identity) -> BhytResult:
         self.lookups += 1
         if self.gate is not None:
             self.lookup_entered.set()
@@ -190,9 +192,10 @@ class FakeForwards:
                 code = "bhyt_unavailable"
                 exit_code = 7
             raise Upstream("the BHYT gateway did not answer")
-        return {"status": "valid", "code": "000", "message": "Thẻ còn giá trị sử dụng",
-                "valid_from": "2026-01-01", "valid_to": "2026-12-31", "dob_matched": "full",
-                "card_code": "DN4010112345678"}
+        valid = lookup("000")
+        return BhytResult(valid.status, valid.code, valid.message_vi, valid.message_en, valid.usable,
+                          dob_sent=("15/03/1999",), dob_matched="full", card_code="DN4010112345678",
+                          card_valid_from="2026-01-01", card_valid_to="2026-12-31")
 
     def intake_enabled(self) -> bool:
         return self._intake

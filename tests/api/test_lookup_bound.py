@@ -6,7 +6,6 @@ futures are done before the gateway answers), never by wall-clock time."""
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from api_fakes import FakeForwards, FakePipeline, fake_verdict, synthetic_identity
 
@@ -14,6 +13,8 @@ from agent.config import Config
 from agent.daemon import Daemon
 from agent.desk.forwarding import LOOKUP_WORKERS, MAX_PENDING_LOOKUPS
 from agent.desk.session import Current
+from agent.forward.bhyt_codes import BhytStatus
+from agent.forward.bhyt_result import BhytResult, Lookup
 from agent.identity import Identity
 
 
@@ -26,11 +27,16 @@ class HangingGateway(FakeForwards):
         self.started = threading.Semaphore(0)
         self.asked = 0
 
-    def bhyt(self, identity: Identity) -> dict[str, Any]:
+    def bhyt(self, identity: Identity) -> BhytResult:
         self.asked += 1
         self.started.release()
         assert self.answer.wait(30), "the test never let the gateway answer"
         return super().bhyt(identity)
+
+
+def status_of(result: Lookup) -> BhytStatus:
+    assert isinstance(result, BhytResult), result
+    return result.status
 
 
 def test_the_daemon_refuses_lookups_beyond_the_bound_instead_of_queueing() -> None:
@@ -46,15 +52,15 @@ def test_the_daemon_refuses_lookups_beyond_the_bound_instead_of_queueing() -> No
         refused = [daemon.start_lookup(current) for _ in range(3)]
         # the refused ones answered before the gateway did; the accepted ones wait for it
         assert all(f.done() for f in refused), "a lookup beyond the bound was queued"
-        assert [f.result()["status"] for f in refused] == ["gateway_unavailable"] * 3
+        assert [status_of(f.result()) for f in refused] == [BhytStatus.GATEWAY_UNAVAILABLE] * 3
         assert not any(f.done() for f in accepted)
         assert gateway.asked == LOOKUP_WORKERS  # the rest wait in the pool, not at the gateway
-        assert current.lookup is not None and current.lookup["status"] == "gateway_unavailable"
+        assert current.lookup is not None and status_of(current.lookup) is BhytStatus.GATEWAY_UNAVAILABLE
         gateway.answer.set()
-        assert [f.result(timeout=30)["status"] for f in accepted] == ["valid"] * MAX_PENDING_LOOKUPS
+        assert [status_of(f.result(timeout=30)) for f in accepted] == [BhytStatus.VALID] * MAX_PENDING_LOOKUPS
         assert gateway.asked == MAX_PENDING_LOOKUPS
         # the slots are free again: the next lookup goes to the gateway
-        assert daemon.start_lookup(current).result(timeout=30)["status"] == "valid"
+        assert status_of(daemon.start_lookup(current).result(timeout=30)) is BhytStatus.VALID
     finally:
         gateway.answer.set()
         daemon.session.forget("test", announce=False)  # its names leave the log filter's list

@@ -75,7 +75,7 @@ def _configured(identity: Identity) -> BhytResult:
                                        password="p")
     forwards = ConfiguredForwards(config)
     try:
-        return forwards.bhyt(identity)  # type: ignore[return-value]
+        return forwards.bhyt(identity)
     finally:
         forwards.close()
 
@@ -95,10 +95,9 @@ class ScriptedForwards(FakeForwards):
         super().__init__()
         self.script = script
 
-    def bhyt(self, identity: Identity) -> Any:
+    def bhyt(self, identity: Identity) -> BhytResult:
         self.lookups += 1
-        result = self.script(identity)
-        return result.to_dict() if isinstance(result, BhytResult) else result
+        return self.script(identity)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,8 @@ from forward_helpers import OFFICER_ID, OFFICER_NAME, PASSWORD, USERNAME
 
 from agent.config import Config
 from agent.daemon import Daemon
+from agent.forward.bhyt_codes import BhytStatus
+from agent.forward.bhyt_input import MissingInputError
 from agent.identity import Identity
 from agent.pipeline import ConfiguredForwards
 from agent.sim.services.bhyt import BhytTestService
@@ -53,8 +55,8 @@ def test_lookup_and_intake_from_config(tmp_path: Path, live_gateway: BhytTestSer
         assert forwards.bhyt_enabled() and forwards.intake_enabled()
         live_gateway.state.control({"variant": "year_only"})
         result = forwards.bhyt(demo)
-        assert (result["status"], result["dob_matched"], result["card_valid_to"]) == ("valid", "year", "2027-12-31")
-        assert result["usable"] is True and result["message_vi"]
+        assert (result.status, result.dob_matched, result.card_valid_to) == (BhytStatus.VALID, "year", "2027-12-31")
+        assert result.usable is True and result.message_vi
         receipt = forwards.intake(demo)
         assert receipt["status"] == "queued"
         deadline = time.monotonic() + 5
@@ -64,9 +66,9 @@ def test_lookup_and_intake_from_config(tmp_path: Path, live_gateway: BhytTestSer
         # a gateway failure is a result for the page (the breaker counts it), not an error
         live_gateway.state.control({"outage": True})
         failed = forwards.bhyt(demo)
-        assert (failed["status"], failed["usable"]) == ("gateway_error", False)
+        assert (failed.status, failed.usable) == (BhytStatus.GATEWAY_ERROR, False)
         before = live_gateway.state.snapshot()["counters"]["outage_answers"]
-        assert forwards.bhyt(demo)["status"] == "gateway_unavailable"  # the breaker is open
+        assert forwards.bhyt(demo).status is BhytStatus.GATEWAY_UNAVAILABLE  # the breaker is open
         assert live_gateway.state.snapshot()["counters"]["outage_answers"] == before  # the gateway was not asked
     finally:
         forwards.close()
@@ -76,8 +78,9 @@ def test_lookup_without_the_fields_it_needs(tmp_path: Path, live_gateway: BhytTe
                                             intake: IntakeTestService, hmac_key_file: Path) -> None:
     forwards = ConfiguredForwards(_config(tmp_path, live_gateway.url, intake.intake_url, hmac_key_file))
     try:
-        result = forwards.bhyt(Identity(id_number="001099012345"))
-        assert (result["status"], result["usable"], result["error"]["code"]) == ("error", False, "bhyt_input")
+        # no check is sent; the desk makes the error its lookup's result (tests/api/test_lookup_wire.py)
+        with pytest.raises(MissingInputError):
+            forwards.bhyt(Identity(id_number="001099012345"))
     finally:
         forwards.close()
 
