@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.qr import decoders, enhance
+from agent.qr import decoders, enhance, grid
 from agent.qr import regions as regions_mod
 
 #: the upscaled crop's symbol width: ~4.5 px per module for the card's 45-53 modules
@@ -111,6 +111,20 @@ def _zbar_image(c: Crop) -> Iterator[np.ndarray]:
     yield c.get("cubic", lambda: enhance.rescale(c.crop, c.factor))
 
 
+def _grid(c: Crop) -> Iterator[np.ndarray]:
+    """Our own grid reading (agent/qr/grid.py): finder patterns by template, corners
+    fitted to the function patterns, modules sampled; a clean symbol for zxing in pure
+    mode. For codes whose finder patterns no binarizer keeps (webcam codes of
+    1.2-2 px per module)."""
+    for dark, _erased in grid.symbols(c.crop, c.side / GRID_MODULES):
+        yield grid.render(dark)
+
+
+#: modules across the card's code (version 7) with part of its quiet zone, for the
+#: module size guessed from a region's side
+GRID_MODULES = 47.0
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -119,6 +133,10 @@ class Step:
     #: frames it newly decoded per ms of its cost, in ladder order (bench/qr/steps.py
     #: greedy figures); a floor keeps cheap, rarely useful steps in play
     rate: float = 0.01
+
+
+#: frames newly decoded per ms by the grid step (placeholder until measured below)
+GRID_RATE = 0.05
 
 
 #: the ladder. Each (step, region) pair is scheduled by ``rate`` times the region's
@@ -139,11 +157,14 @@ STEPS: tuple[Step, ...] = (
     Step("down0.75", _down),
     Step("zbar", _zbar_image, "zbar"),
     Step("upscale x2", _upscale_x2),
+    Step("grid", _grid, "zxing-pure", rate=GRID_RATE),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 
 
 def run_step(step: Step, image: np.ndarray) -> list[bytes]:
+    if step.library == "zxing-pure":
+        return [f.payload for f in decoders.zxing(image, pure=True, downscale=False) if f.payload is not None]
     fn = decoders.zbar if step.library == "zbar" else (lambda g: decoders.zxing(g, downscale=False))
     return [f.payload for f in fn(image) if f.payload is not None]
 
