@@ -42,7 +42,7 @@ import numpy as np
 
 from agent.qr import decoders, enhance
 from agent.qr import regions as regions_mod
-from agent.qr.ladder import Crop, run_step, schedule
+from agent.qr.ladder import Crop, attempts, schedule
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
         cpu = (clock() - start) * 1000.0
         return cpu if wall() <= wall_cap else max(cpu, budget_ms + 1.0)
 
-    attempts = 1
+    tried = 1
     big = grey.shape[0] * grey.shape[1] > HALF_FIRST_PIXELS
     half = _half(grey) if big else None
     if half is not None:
@@ -158,40 +158,43 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
     decoded = [f for f in found if f.payload is not None]
     if decoded:
         return _result([f.payload for f in decoded if f.payload is not None], "direct", "zxing", wall(),
-                       prefer, decoded[0].corners, grey.shape, attempts)
+                       prefer, decoded[0].corners, grey.shape, tried)
     ranked = _candidates(grey, found, max_candidates, half)
     if trace is not None:
         trace.regions = [(s, regions_mod.worth_the_ladder(s)) for s in ranked]
     crops = [Crop(grey, s, i) for i, s in enumerate(ranked) if regions_mod.worth_the_ladder(s)]
     if big and crops:
         # something code-like is there: the full-size pass, as a small frame gets first
-        attempts += 1
+        tried += 1
         t0 = wall()
         full = decoders.zxing(grey)
         if trace is not None:
             trace.steps.append(TraceStep("direct x1", -1, wall() - t0, bool(full)))
         if full:
             return _result([f.payload for f in full if f.payload is not None], "direct", "zxing", wall(),
-                           prefer, full[0].corners, grey.shape, attempts)
+                           prefer, full[0].corners, grey.shape, tried)
     for step, c in schedule(crops):
-        for enhanced in step.images(c):
+        tries = attempts(step, c)
+        while True:
             t0 = wall()
-            attempts += 1
-            payloads = run_step(step, enhanced)
+            payloads = next(tries, None)
+            if payloads is None:
+                break
+            tried += 1
             if trace is not None:
                 trace.steps.append(TraceStep(step.name, c.rank, wall() - t0, bool(payloads)))
             if payloads:
                 return _result(payloads, step.name, step.library, wall(), prefer, None, grey.shape,
-                               attempts, c.scored.region)
+                               tried, c.scored.region)
             if spent() > budget_ms:
-                return _failure(grey, ranked, wall(), attempts)
+                return _failure(grey, ranked, wall(), tried)
     if crops:
         late = _whole_frame_late(grey, spent, budget_ms, trace)
-        attempts += 1
+        tried += 1
         if late is not None:
-            return _result(late[1], late[0], late[2], wall(), prefer, None, grey.shape, attempts,
+            return _result(late[1], late[0], late[2], wall(), prefer, None, grey.shape, tried,
                            crops[0].scored.region)
-    return _failure(grey, ranked, wall(), attempts)
+    return _failure(grey, ranked, wall(), tried)
 
 
 #: frames above this many pixels (phone photos) get their first zxing pass at half size;

@@ -111,13 +111,16 @@ def _zbar_image(c: Crop) -> Iterator[np.ndarray]:
     yield c.get("cubic", lambda: enhance.rescale(c.crop, c.factor))
 
 
-def _grid(c: Crop) -> Iterator[np.ndarray]:
+def _grid(c: Crop) -> list[bytes]:
     """Our own grid reading (agent/qr/grid.py): finder patterns by template, corners
-    fitted to the function patterns, modules sampled; a clean symbol for zxing in pure
-    mode. For codes whose finder patterns no binarizer keeps (webcam codes of
-    1.2-2 px per module)."""
-    for dark, _erased in grid.symbols(c.crop, c.side / GRID_MODULES):
-        yield grid.render(dark)
+    fitted to the function patterns, modules sampled, Reed-Solomon with the glare's
+    erasures (agent/qr/symbol.py). For codes whose finder patterns no binarizer keeps
+    (webcam codes of 1.2-2 px per module) and bands of modules lost to glare."""
+    return grid.decode(c.crop, c.side / GRID_MODULES)
+
+
+def _no_images(c: Crop) -> Iterator[np.ndarray]:
+    return iter(())
 
 
 #: modules across the card's code (version 7) with part of its quiet zone, for the
@@ -133,6 +136,8 @@ class Step:
     #: frames it newly decoded per ms of its cost, in ladder order (bench/qr/steps.py
     #: greedy figures); a floor keeps cheap, rarely useful steps in play
     rate: float = 0.01
+    #: a step that reads the crop itself instead of handing images to a library
+    reader: Callable[[Crop], list[bytes]] | None = None
 
 
 #: the grid step's place: after deblur (0.086), before thresholds (0.03). Measured:
@@ -160,14 +165,21 @@ STEPS: tuple[Step, ...] = (
     Step("down0.75", _down),
     Step("zbar", _zbar_image, "zbar"),
     Step("upscale x2", _upscale_x2),
-    Step("grid", _grid, "zxing-pure", rate=GRID_RATE),
+    Step("grid", _no_images, "ours", rate=GRID_RATE, reader=_grid),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 
 
+def attempts(step: Step, crop: Crop) -> Iterator[list[bytes]]:
+    """Each try of ``step`` on ``crop``: the payloads it read (empty when none)."""
+    if step.reader is not None:
+        yield step.reader(crop)
+        return
+    for image in step.images(crop):
+        yield run_step(step, image)
+
+
 def run_step(step: Step, image: np.ndarray) -> list[bytes]:
-    if step.library == "zxing-pure":
-        return [f.payload for f in decoders.zxing(image, pure=True, downscale=False) if f.payload is not None]
     fn = decoders.zbar if step.library == "zbar" else (lambda g: decoders.zxing(g, downscale=False))
     return [f.payload for f in fn(image) if f.payload is not None]
 

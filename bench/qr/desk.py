@@ -71,6 +71,8 @@ class Sample:
     angle_deg: float
     index: int
     quad: tuple[tuple[float, float], ...] = ()
+    #: the symbol's modules (True dark), for the sampling ceiling (bench/qr/ceiling.py)
+    modules: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def frame(self) -> tuple[int, int]:
@@ -353,8 +355,9 @@ def _camera(rng: np.random.Generator, img: np.ndarray, condition: str, center: n
 
 
 def render(rng: np.random.Generator, geometry: str, condition: str, *, shape: str = "card"
-           ) -> tuple[np.ndarray, bytes, float, float, np.ndarray]:
-    """One frame: (BGR image, payload, code width px, angle degrees, symbol quad)."""
+           ) -> tuple[np.ndarray, bytes, float, float, np.ndarray, np.ndarray | None]:
+    """One frame: (BGR image, payload, code width px, angle degrees, symbol quad, the
+    symbol's modules)."""
     frame, widths, persp_max = GEOMETRIES[geometry]
     phone = geometry.startswith("phone")
     w, h = frame
@@ -373,7 +376,7 @@ def render(rng: np.random.Generator, geometry: str, condition: str, *, shape: st
             hom = _card_homography(rng, blank.shape, frame, ppm_frame, 8.0, rng.uniform(0, 2 * np.pi), 0.03)
             _place(img, blank_f, hom)
         image = _camera(rng, img, "plain", np.array([w / 2, h / 2]), code_px, phone)
-        return image, b"", 0.0, 0.0, np.zeros((0, 2), np.float32)
+        return image, b"", 0.0, 0.0, np.zeros((0, 2), np.float32), None
     code, payload = corpus.make_code(rng, shape)
     fields = payload.decode("utf-8", "replace").split("|")
     ppm_tex = max(16.0, ppm_frame * 1.5)
@@ -388,7 +391,7 @@ def render(rng: np.random.Generator, geometry: str, condition: str, *, shape: st
     quad = cv2.perspectiveTransform(code_quad[None], hom)[0]
     width = float(np.linalg.norm(quad[1] - quad[0]))
     image = _camera(rng, img, condition, quad.mean(axis=0), width, phone)
-    return image, payload, width, float(np.degrees(angle)) % 360, quad
+    return image, payload, width, float(np.degrees(angle)) % 360, quad, np.array(code.matrix, bool)
 
 
 def frames(*, seed: int = 20261202, per_cell: int = 4, conditions: tuple[str, ...] = CONDITIONS,
@@ -407,6 +410,6 @@ def frames(*, seed: int = 20261202, per_cell: int = 4, conditions: tuple[str, ..
             rng = np.random.default_rng([seed, ci, gi])
             for i in range(per_cell):
                 shape = shapes[i % len(shapes)]
-                image, payload, width, angle, quad = render(rng, geometry, condition, shape=shape)
+                image, payload, width, angle, quad, modules = render(rng, geometry, condition, shape=shape)
                 yield Sample(image, payload, condition, geometry, width, angle, i,
-                             tuple((float(x), float(y)) for x, y in quad))
+                             tuple((float(x), float(y)) for x, y in quad), modules)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import segno
 
-from agent.qr import decoders, grid
+from agent.qr import decoders, grid, symbol
 from agent.qr.decode import decode_frame
 from agent.qr.enhance import to_grey
 from bench.qr import desk
@@ -21,8 +21,8 @@ from bench.qr import desk
     (22, (6, 26, 50, 74, 98)), (32, (6, 34, 60, 86, 112, 138)), (36, (6, 24, 50, 76, 102, 128, 154)),
     (40, (6, 30, 58, 86, 114, 142, 170)),
 ])
-def test_alignment_centres_are_the_standards(version: int, centres: tuple[int, ...]) -> None:
-    assert grid.alignment_centres(version) == centres
+def test_alignment_positions_are_the_standards(version: int, centres: tuple[int, ...]) -> None:
+    assert tuple(symbol.alignment_positions(version)) == centres
 
 
 @pytest.mark.parametrize("version", list(range(1, 16)))
