@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from agent.qr.decode import DEFAULT_BUDGET_MS, decode_frame
+from agent.qr.decode import DEFAULT_BUDGET_MS, MIN_MODULE_PX, decode_frame
 from agent.qr.enhance import to_grey
 from bench.qr import desk
 
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[tuple[str, str, str], list[float]] = collections.defaultdict(list)
     cpu: dict[tuple[str, str, str], list[float]] = collections.defaultdict(list)
     stages: collections.Counter[str] = collections.Counter()
+    hints: collections.Counter[tuple[str, str]] = collections.Counter()
     started = time.monotonic()
     for frame in load_frames(args.seed, args.per_cell, conditions, geometries, args.cache):
         kind = "nocode" if frame.condition == desk.NO_CODE else "code"
@@ -108,12 +109,19 @@ def main(argv: list[str] | None = None) -> int:
             cell[2] += sum(1 for p in got if p != frame.payload)
             if name == "ours" and kind == "code":
                 stages[stage or "-"] += 1
+                if stage.startswith("-") and frame.width_px:
+                    # the hint against the code's real size (the card's 45 modules)
+                    small = frame.width_px / 45 < MIN_MODULE_PX
+                    hints[(("under " if small else "over ") + f"{MIN_MODULE_PX} px/module", stage[1:])] += 1
     print(_table(names, conditions, geometries, hits))
     print()
     print(_latency(names, times, cpu))
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
     if "ours" in names:
-        print("\nours, decoded at stage: " + ", ".join(f"{k} {v}" for k, v in stages.most_common()))
+        print("\nours, decoded at stage (a miss: - and the hint's reason): "
+              + ", ".join(f"{k} {v}" for k, v in stages.most_common()))
+        print("ours, hints on missed frames by the code's real module size: "
+              + ", ".join(f"{size}: {reason} {count}" for (size, reason), count in sorted(hints.items())))
     print(f"\nseed {args.seed}, {args.per_cell} per cell, {time.monotonic() - started:.0f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:
@@ -129,7 +137,8 @@ def _payloads(name: str):  # type: ignore[no-untyped-def]
     if name == "ours":
         def ours(grey: np.ndarray, geometry: str) -> tuple[tuple[bytes, ...], str]:
             result = decode_frame(grey, budget_ms=budget_for(geometry), clock=BUDGET_CLOCK)
-            return result.payloads, result.stage
+            # a miss is counted under its hint's reason ("-too_small"): what the clerk was told
+            return result.payloads, result.stage or f"-{result.reason}"
         return ours
     if name == "wechat":
         raise SystemExit("wechat: use bench.qr.run (needs an OpenCV 4.x contrib venv)")

@@ -108,6 +108,9 @@ def test_budget_stops_the_ladder() -> None:
     (Quality(side_px=35, contrast=150, glare=0.0, sharpness=0.8), Reason.TOO_SMALL),
     (Quality(side_px=90, contrast=30, glare=0.0, sharpness=0.8), Reason.LOW_CONTRAST),
     (Quality(side_px=90, contrast=150, glare=0.0, sharpness=0.2), Reason.BLURRED),
+    # a 70 px card code (1.6 px per module), blurred: closer is what helps (bench.qr.ceiling)
+    (Quality(side_px=70, contrast=150, glare=0.0, sharpness=0.2), Reason.TOO_SMALL),
+    (Quality(side_px=70, contrast=150, glare=0.2, sharpness=0.2), Reason.GLARE),
 ])
 def test_diagnosis_in_clerk_words(quality: Quality, reason: str) -> None:
     assert diagnose(quality) == reason
