@@ -18,6 +18,10 @@ The structures are declared with asn1crypto (``_SecurityInfos`` and the typed
 SecurityInfos) and both parsing and encoding go through them. Elements are held to the
 limits of the LDS reader (tlv.py: definite lengths, at most 4 tag and length bytes), and
 an error names the offset of the element that failed.
+
+Why one module of ~450 lines: the OID table, the asn1crypto declarations and the seven
+records are one vocabulary; each record is parsed and encoded through the same
+declarations, and split apart the pieces would import each other both ways.
 """
 
 from __future__ import annotations

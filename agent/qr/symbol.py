@@ -31,6 +31,11 @@ Facts from ISO/IEC 18004:2015 (clause numbers of that edition):
 The Reed-Solomon decoder (Berlekamp-Massey started from the erasure locator, Chien
 search, Forney) is written here rather than taken from a package, so that the capacity
 rule below is ours: a block decodes only when 2*errors + erasures <= ecc - SAFETY.
+
+Why one module of ~660 lines: decoding is one pipeline (format, placement, unmasking,
+de-interleaving, Reed-Solomon, bitstream) over tables they share (EC blocks, function
+patterns, placement order); its parts have no use apart, and the tests check it whole
+against zxing-cpp.
 """
 
 from __future__ import annotations
