@@ -42,7 +42,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from agent.qr import decoders, symbol
+from agent.qr import decoders, regions, symbol
 
 #: the versions a card code can have (its payload: 100-200 bytes, ECC M or L)
 VERSIONS = range(2, 16)
@@ -200,31 +200,24 @@ MODULE_SCALES = (1.0, 0.8)
 
 def _triple(pts: np.ndarray, sizes: np.ndarray) -> Quad | None:
     """Three finder centres → the quad, if they sit at a right isosceles triangle."""
-    if sizes.max() > 1.8 * sizes.min():
+    found = regions.finder_triangle(pts, sizes)
+    if found is None:
         return None
-    for k in range(3):
-        tl, p, q = pts[k], pts[(k + 1) % 3], pts[(k + 2) % 3]
-        u, v = p - tl, q - tl
-        lu, lv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
-        if min(lu, lv) < 2 * sizes.mean() or max(lu, lv) > 1.4 * min(lu, lv):
-            continue
-        if abs(float(np.dot(u, v))) / (lu * lv) > 0.3:
-            continue
-        # image y grows down: the top right finder is clockwise from the bottom left
-        tr, bl = (p, q) if u[0] * v[1] - u[1] * v[0] > 0 else (q, p)
-        module = sizes.mean() / 7.0
-        span = (lu + lv) / 2 / module + 7  # centre to centre is n - 7 modules
-        version = int(round((span - 17) / 4))
-        if version not in VERSIONS:
-            continue
-        n = 17 + 4 * version
-        ex, ey = (tr - tl) / (n - 7), (bl - tl) / (n - 7)  # one module along each side
-        c_tl = tl - 3.5 * ex - 3.5 * ey
-        c_tr = tr + 3.5 * ex - 3.5 * ey
-        c_bl = bl - 3.5 * ex + 3.5 * ey
-        c_br = c_tr + c_bl - c_tl
-        return Quad(np.array([c_tl, c_tr, c_br, c_bl]), version)
-    return None
+    tl, p, q = found
+    u, v = p - tl, q - tl
+    # image y grows down: the top right finder is clockwise from the bottom left
+    tr, bl = (p, q) if u[0] * v[1] - u[1] * v[0] > 0 else (q, p)
+    module = sizes.mean() / 7.0
+    span = (float(np.linalg.norm(u)) + float(np.linalg.norm(v))) / 2 / module + 7  # centres are n - 7 apart
+    version = int(round((span - 17) / 4))
+    if version not in VERSIONS:
+        return None
+    n = 17 + 4 * version
+    ex, ey = (tr - tl) / (n - 7), (bl - tl) / (n - 7)  # one module along each side
+    c_tl = tl - 3.5 * ex - 3.5 * ey
+    c_tr = tr + 3.5 * ex - 3.5 * ey
+    c_bl = bl - 3.5 * ex + 3.5 * ey
+    return Quad(np.array([c_tl, c_tr, c_tr + c_bl - c_tl, c_bl]), version)
 
 
 def read(image: np.ndarray, quad: Quad, amount: float) -> tuple[np.ndarray, np.ndarray]:

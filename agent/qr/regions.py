@@ -87,26 +87,37 @@ def _finders(binary: np.ndarray) -> list[tuple[float, float, float]]:
     return found
 
 
+def finder_triangle(pts: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(corner, p, q): the finder at the right angle and the other two, if three finder
+    centres (rows of ``pts``, outer sides ``sizes``) sit at the corners of a right
+    isosceles triangle, the QR's finder layout (ISO/IEC 18004 §6.3.3), else None."""
+    if sizes.max() > 1.8 * sizes.min():
+        return None
+    for k in range(3):
+        corner, p, q = pts[k], pts[(k + 1) % 3], pts[(k + 2) % 3]
+        u, v = p - corner, q - corner
+        lu, lv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+        if min(lu, lv) < 2 * sizes.mean() or max(lu, lv) > 1.5 * min(lu, lv):
+            continue
+        if abs(float(np.dot(u, v))) / (lu * lv) > 0.35:  # not within ~70-110 degrees
+            continue
+        return corner, p, q
+    return None
+
+
 def _layout(finders: list[tuple[float, float, float]]) -> float:
     """The symbol side (in the scored image's px) if three finders form the corners of
     a right isosceles triangle (the QR's finder layout), else 0."""
     best = 0.0
     for a, b, c in itertools.combinations(finders[:8], 3):
-        pts = np.array([a[:2], b[:2], c[:2]])
         sizes = np.array([a[2], b[2], c[2]])
-        if sizes.max() > 1.8 * sizes.min():
+        found = finder_triangle(np.array([a[:2], b[:2], c[:2]]), sizes)
+        if found is None:
             continue
-        for k in range(3):
-            corner, p, q = pts[k], pts[(k + 1) % 3], pts[(k + 2) % 3]
-            u, v = p - corner, q - corner
-            lu, lv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
-            if min(lu, lv) < 2 * sizes.mean() or max(lu, lv) > 1.5 * min(lu, lv):
-                continue
-            if abs(float(np.dot(u, v))) / (lu * lv) > 0.35:  # not within ~70-110 degrees
-                continue
-            # centre to centre is (side - 7 modules); the finder's outer side is 7 modules
-            module = sizes.mean() / 7.0
-            best = max(best, (lu + lv) / 2 + 7 * module)
+        corner, p, q = found
+        side = (float(np.linalg.norm(p - corner)) + float(np.linalg.norm(q - corner))) / 2
+        # centre to centre is (side - 7 modules); the finder's outer side is 7 modules
+        best = max(best, side + sizes.mean())
     return best
 
 
