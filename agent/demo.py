@@ -193,12 +193,15 @@ class VpcdTapper:
 @contextlib.contextmanager
 def desk_stack(*, backend: str = "pcsc", profile: str = DEMO_PROFILE, port: int = 0,
                state_dir: Path | None = None, intake: bool = True, intake_fails: int = 0,
-               bhyt_down: bool = False, wedge: dict[str, Any] | None = None) -> Iterator[DeskStack]:
+               bhyt_down: bool = False, wedge: dict[str, Any] | None = None,
+               compat: dict[str, Any] | None = None) -> Iterator[DeskStack]:
     """Start the whole desk (see the module docstring); stop it all on exit.
     ``intake_fails``: the receiver answers 503 to that many deliveries (the dossier is
     given up after as many attempts, then accepted when sent again); ``bhyt_down``:
     the agent's BHYT gateway address answers nothing; ``wedge``: [wedge] settings (the
-    keyboard wedge, e.g. ``{"enabled": True, "window_title": "...", "display": ":5"}``)."""
+    keyboard wedge, e.g. ``{"enabled": True, "window_title": "...", "display": ":5"}``);
+    ``compat``: [compat] settings (the reader-kit service, e.g. ``{"enabled": True,
+    "port": 0}``)."""
     from agent.sim.services.bhyt import BhytRegister, BhytTestService
 
     exits = contextlib.ExitStack()
@@ -226,6 +229,8 @@ def desk_stack(*, backend: str = "pcsc", profile: str = DEMO_PROFILE, port: int 
                              intake_fails=intake_fails)
         if wedge:
             config = config.replace("wedge", **wedge)
+        if compat:
+            config = config.replace("compat", **compat)
         backends: list[ReaderBackend] | None = None
         tapper: Any
         if backend == "pcsc":

@@ -132,6 +132,11 @@ class CompatService:
         self._register()
 
     # ---------------------------------------------------------------- Socket.IO handlers
+    @property
+    def client_count(self) -> int:
+        """Kit clients connected now."""
+        return len(self._clients)
+
     def _register(self) -> None:
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)

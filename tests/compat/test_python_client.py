@@ -245,7 +245,7 @@ def test_connections_beyond_the_cap_are_refused_and_a_slot_frees_on_disconnect( 
         refused = not extra.connected and not infos
         await clients[0].disconnect()
         for _ in range(100):  # the service learns of the disconnect
-            if len(desk.daemon.compat._clients) < 4:
+            if desk.daemon.compat.client_count < 4:
                 break
             await asyncio.sleep(0.05)
         late = socketio.AsyncClient(reconnection=False)
