@@ -178,6 +178,8 @@ def decode_frame(image: np.ndarray, *, budget_ms: float = DEFAULT_BUDGET_MS,
             return _result([f.payload for f in full if f.payload is not None], "direct", "zxing", wall(),
                            prefer, full[0].corners, grey.shape, tried)
     for step, c in schedule(crops):
+        if step.cost_ms and spent() + step.cost_ms > budget_ms:
+            continue  # too heavy for the budget left: cheaper pairs may still fit
         tries = attempts(step, c)
         while True:
             t0 = wall()

@@ -138,8 +138,14 @@ class Step:
     rate: float = 0.01
     #: a step that reads the crop itself instead of handing images to a library
     reader: Callable[[Crop], list[bytes]] | None = None
+    #: CPU ms one try costs, for a step too heavy to start with less budget left (the
+    #: budget is checked between tries: a 14-35 ms try begun at 55 ms overran it)
+    cost_ms: float = 0.0
 
 
+#: the grid step's cost per crop: 14 ms mean (bench.qr.steps), 15-35 ms on desk webcam
+#: crops (two corner fits)
+GRID_COST_MS = 15.0
 #: the grid step's place: after deblur (0.086), before thresholds (0.03). Measured:
 #: bench.qr.steps (seed 20261203, 87 ladder frames) it reads 20 at 14 ms a crop, none
 #: that no other step reads; bench.qr.desk_run (seed 20261202, 165 frames) it reads
@@ -165,7 +171,7 @@ STEPS: tuple[Step, ...] = (
     Step("down0.75", _down),
     Step("zbar", _zbar_image, "zbar"),
     Step("upscale x2", _upscale_x2),
-    Step("grid", _no_images, "ours", rate=GRID_RATE, reader=_grid),
+    Step("grid", _no_images, "ours", rate=GRID_RATE, reader=_grid, cost_ms=GRID_COST_MS),
 )
 STEP_NAMES = tuple(step.name for step in STEPS)
 
