@@ -39,7 +39,7 @@ from agent.config import Config
 from agent.errors import IdAgentError
 from agent.eventhub import Shape
 from agent.logs import flush_repeats
-from agent.loopthread import stop_loop_thread
+from agent.loopthread import start_loop_thread, stop_loop_thread
 
 if TYPE_CHECKING:
     from agent.desk.protocol import DeskService
@@ -94,8 +94,6 @@ class ApiServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self.guard = ConnectionGuard(config.api.max_connections, config.api.max_connections_per_peer,
@@ -128,32 +126,18 @@ class ApiServer:
 
     # ---------------------------------------------------------------- life cycle
     def start(self, timeout: float = 10.0) -> None:
-        self._thread = threading.Thread(target=self._serve, name="api", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise IdAgentError("the local API did not start in time")
-        if self._startup_error is not None:
-            raise IdAgentError(f"the local API could not listen on {self.host}:{self.port}: {self._startup_error}",
-                               hint="Another program (or another idagent) holds the port: stop it or set [api] port.")
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(self._startup())
+            self._loop, self._thread = start_loop_thread("api", self._startup, timeout, on_ready=self._bind_hub)
+        except TimeoutError as exc:
+            raise IdAgentError("the local API did not start in time") from exc
         except OSError as exc:
-            self._startup_error = exc
-            self._ready.set()
-            loop.close()
-            return
+            raise IdAgentError(f"the local API could not listen on {self.host}:{self.port}: {exc}",
+                               hint="Another program (or another idagent) holds the port: stop it or set "
+                                    "[api] port.") from exc
+
+    def _bind_hub(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The hub fans events out on the API's loop, as frames ``render`` writes."""
         self.service.hub.bind(loop, render.frame)
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
     async def _startup(self) -> None:
         app = self.make_app()

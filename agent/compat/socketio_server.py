@@ -39,7 +39,7 @@ from agent.config import CompatSection, ConfigValueError
 from agent.desk.events import IdentityShown
 from agent.desk.session import Current
 from agent.errors import IdAgentError
-from agent.loopthread import stop_loop_thread
+from agent.loopthread import start_loop_thread, stop_loop_thread
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +124,6 @@ class CompatService:
         self._serial_device = kit.reader_serial(socket.gethostname())
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
         self._runners: list[web.AppRunner] = []
         self._tasks: set[asyncio.Future[None]] = set()
         self.camera: Any = None
@@ -250,42 +248,18 @@ class CompatService:
 
     # ---------------------------------------------------------------- life cycle
     def start(self, timeout: float = 10.0) -> CompatService:
-        self._thread = threading.Thread(target=self._serve, name="compat", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise IdAgentError("the reader-kit service did not start in time")
-        if self._startup_error is not None:
-            raise IdAgentError(f"the reader-kit service could not listen on {self.host}:{self.port}: "
-                               f"{self._startup_error}",
+        try:
+            self._loop, self._thread = start_loop_thread("compat", self._startup, timeout, on_failure=self._cleanup)
+        except TimeoutError as exc:
+            raise IdAgentError("the reader-kit service did not start in time") from exc
+        except OSError as exc:
+            raise IdAgentError(f"the reader-kit service could not listen on {self.host}:{self.port}: {exc}",
                                hint="Another program (a kit's own service?) holds the port: stop it or set "
-                                    "[compat] port.")
+                                    "[compat] port.") from exc
         self.desk.hub.listeners.append(self.on_event)
         logger.info("reader-kit service on %s://%s:%d%s", self.scheme, self.host, self.port,
                     f", webcam on port {self.camera_port}" if self.camera is not None else "")
         return self
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._startup())
-        except OSError as exc:
-            self._startup_error = exc
-            loop.run_until_complete(self._cleanup())
-            loop.close()
-            self._ready.set()
-            return
-        self._loop = loop
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
     async def _listen(self, app: web.Application, port: int) -> int:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
