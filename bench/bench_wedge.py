@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import sys
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from desk_browser import XServer  # noqa: E402
+from desk_browser import XServer, launch_chromium  # noqa: E402
 
 from agent.wedge.x11 import X11Keyboard  # noqa: E402
 
@@ -74,9 +73,7 @@ def main() -> int:
 
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=False,
-                                         args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
-                                         env={**os.environ, "DISPLAY": xserver.display})
+            browser = launch_chromium(pw, display=xserver.display)
             page = browser.new_page()
             page.set_content(PAGE)
             page.focus("#scan")

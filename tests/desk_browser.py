@@ -12,7 +12,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,25 @@ def launch_chromium(pw: Any, *, display: str | None = None) -> Any:
         return pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", *CHROMIUM_ARGS])
     return pw.chromium.launch(executable_path=CHROMIUM, headless=False, args=CHROMIUM_ARGS,
                               env={**os.environ, "DISPLAY": display})
+
+
+@contextmanager
+def chromium(display: str | None = None) -> Iterator[Any]:
+    """Debian's Chromium under Playwright for the length of the block
+    (``launch_chromium``: headless, or in windows on ``display``), closed after. A
+    machine without it fails the test rather than skipping it: scripts/setup.sh
+    installs it, and a skipped browser test would hide that no page was checked."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail("Debian's chromium is not installed: run scripts/setup.sh (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    allow_sync_playwright()
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw, display=display)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def allow_sync_playwright() -> None:

@@ -5,18 +5,17 @@ over http and https; a page from an origin not allowed cannot connect."""
 from __future__ import annotations
 
 import http.server
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from desk_browser import chromium
 
 from agent.icao.keys import CanKey
 from agent.sim.kit_client import SOCKET_IO_JS
 
-CHROMIUM = "/usr/bin/chromium"
 DESK_PAGE = Path(__file__).parent / "desk" / "index.html"
 
 
@@ -52,21 +51,16 @@ def desk_site() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail("Debian's chromium is not installed: run scripts/setup.sh")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-        yield browser
-        browser.close()
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
-def test_desk_page_shows_our_card(kit_desk, desk_site, chromium, tls: bool) -> None:  # type: ignore[no-untyped-def]
+def test_desk_page_shows_our_card(kit_desk, desk_site, browser, tls: bool) -> None:  # type: ignore[no-untyped-def]
     desk = kit_desk(tls=tls, allowed_origins=[desk_site])
     # https: the desk PC was told to trust the service's certificate (here: the context)
-    context = chromium.new_context(ignore_https_errors=tls)
+    context = browser.new_context(ignore_https_errors=tls)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -90,9 +84,9 @@ def test_desk_page_shows_our_card(kit_desk, desk_site, chromium, tls: bool) -> N
     context.close()
 
 
-def test_page_from_another_origin_cannot_connect(kit_desk, desk_site, chromium) -> None:  # type: ignore[no-untyped-def]
+def test_page_from_another_origin_cannot_connect(kit_desk, desk_site, browser) -> None:  # type: ignore[no-untyped-def]
     desk = kit_desk(allowed_origins=["https://his.benhvien.example"])
-    context = chromium.new_context()
+    context = browser.new_context()
     page = context.new_page()
     page.goto(f"{desk_site}/?device={desk.url}")
     page.wait_for_function("document.getElementById('device').textContent.startsWith('lỗi')", timeout=30000)

@@ -5,22 +5,16 @@ with tests/wedge (tests/desk_browser.py)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from desk_browser import CHROMIUM, VIEWPORT, desk_factory, launch_chromium  # noqa: F401 (fixture)
+from desk_browser import VIEWPORT, chromium, desk_factory  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip("Debian's chromium is not installed (apt install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        browser = launch_chromium(pw)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from desk_browser import XServer, allow_sync_playwright, desk_factory, launch_chromium  # noqa: F401 (fixture)
+from desk_browser import XServer, chromium, desk_factory  # noqa: F401 (fixture)
 
 APP = Path(__file__).with_name("desk_app.html")
 
@@ -26,13 +26,8 @@ def xserver() -> Iterator[XServer]:
 
 @pytest.fixture(scope="module")
 def browser(xserver: XServer) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    allow_sync_playwright()
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw, display=xserver.display)
+    with chromium(display=xserver.display) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
