@@ -262,18 +262,18 @@ def test_prometheus_scrapes_a_running_agent(tmp_path: Path) -> None:
         assert all(r["health"] != "err" for g in rules for r in g["rules"])
     finally:
         if prom is not None:
-            prom.send_signal(signal.SIGTERM)
-            try:
-                prom.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                prom.kill()
-                prom.wait()
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait()
+            _stop(prom, 20)
+        _stop(agent, 15)
+
+
+def _stop(proc: subprocess.Popen[str], timeout: float) -> None:
+    """SIGTERM (both stop cleanly on it), SIGKILL after ``timeout`` seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 # ------------------------------------------------------------------ gauges from the real parts
