@@ -135,9 +135,21 @@ def vpcd_card(pcscd: object) -> Iterator[VpcdCardFactory]:
         ports = [port] if port is not None else [VPCD_PORT, VPCD_PORT + 1]
         client = _claim_slot(card, ports, inserted=inserted)
         assert isinstance(client, VpcdClient)
-        clients.append(client)
         if inserted and wait and not wait_for_card(client.reader, True, CARD_WAIT):
-            raise AssertionError(f"pcscd did not see the virtual card on {client.reader} within {CARD_WAIT} s")
+            # seen in fresh-clone runs (2 of ~6 full suites, always the first vpcd test
+            # of a module): pcscd never reported the inserted card. Cause not confirmed
+            # (pcscd's log says nothing); the likeliest is its vpcd driver still holding
+            # the previous client's connection. Connect once more, as a clerk would lift
+            # and lay the card again; a second miss is a failure.
+            client.stop()
+            wait_for_card(client.reader, False, CARD_WAIT)
+            client = _claim_slot(card, ports, inserted=inserted)
+            assert isinstance(client, VpcdClient)
+            if not wait_for_card(client.reader, True, CARD_WAIT):
+                client.stop()
+                raise AssertionError(f"pcscd did not see the virtual card on {client.reader} within {CARD_WAIT} s"
+                                     " (twice, reconnected in between)")
+        clients.append(client)
         return client
 
     yield put
